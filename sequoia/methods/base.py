@@ -1,0 +1,78 @@
+"""The Method API: what a continual-learning algorithm implements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic.dataclasses import dataclass
+
+from sequoia.settings.base import Setting
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class Method:
+    """A continual-learning algorithm. Its dataclass fields are its hyperparameters.
+
+    A method declares the most general setting it can handle in ``target_setting``;
+    it then runs, unchanged, on every setting below that node of the tree. The
+    setting drives the loop:
+
+    * ``configure(setting)`` once, before anything else (spaces, number of tasks);
+    * ``on_task_switch(task_id)`` at each boundary, only where the level signals them;
+    * ``fit(train, valid)`` for each training phase;
+    * ``predict`` (SL), ``act`` (RL) or ``logprobs`` (PA) whenever the setting evaluates.
+
+    Example:
+        >>> import torch
+        >>> from sequoia.settings.sl import SLSetting
+        >>> @dataclass
+        ... class Majority(Method):
+        ...     "Predicts the most frequent label seen so far."
+        ...     name: ClassVar[str] = "majority"
+        ...     target_setting: ClassVar[type[Setting]] = SLSetting
+        ...     def fit(self, train, valid):
+        ...         self.label = int(torch.mode(train.y).values)
+        ...     def predict(self, x, task_id):
+        ...         return torch.full((len(x),), self.label)
+        >>> from sequoia.settings.sl import IncrementalSLSetting
+        >>> Majority.is_applicable(IncrementalSLSetting())
+        True
+    """
+
+    name: ClassVar[str] = ""
+    target_setting: ClassVar[type[Setting]] = Setting
+
+    @classmethod
+    def is_applicable(cls, setting: Setting | type[Setting]) -> bool:
+        """Whether ``setting`` (an instance or a class) makes every assumption this method needs."""
+        setting_type = setting if isinstance(setting, type) else type(setting)
+        return issubclass(setting_type, cls.target_setting)
+
+    def configure(self, setting: Setting) -> None:
+        """Called once before training: read spaces, sizes and the number of tasks."""
+
+    def on_task_switch(self, task_id: int | None) -> None:
+        """Called when a new task starts, only in settings that signal boundaries."""
+
+    def fit(self, train: Any, valid: Any) -> None:
+        """Train on one phase's data."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fit()")
+
+    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
+        """SL: predicted labels for a batch of inputs."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict(), which SL settings need")
+
+    def act(self, observations: Any, task_id: int | None) -> Any:
+        """RL: actions for a batch of observations."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement act(), which RL settings need")
+
+    def logprobs(self, prompts: list[str], responses: list[str], task_id: int | None) -> torch.Tensor:
+        """PA: summed log-probabilities of each response given its prompt."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement logprobs(), which PA settings need")
+
+    def num_trainable_parameters(self) -> int | None:
+        """How many parameters training changes; ``None`` if the method cannot say."""
+        return None

@@ -1,0 +1,183 @@
+"""Where settings, methods and learners are registered and looked up by name.
+
+Built-ins register themselves when their module is imported; third-party packages
+add methods through the ``sequoia.methods`` entry-point group, e.g. in setup.cfg::
+
+    [options.entry_points]
+    sequoia.methods =
+        my_method = my_package.my_module:MyMethod
+
+Example:
+    >>> from sequoia.registry import get_method, resolve_setting
+    >>> resolve_setting("class_incremental", get_method("ewc")).qualified_name()
+    'sl.incremental'
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, TypeVar
+
+from sequoia.errors import NotApplicableError, SequoiaError, UnknownNameError
+from sequoia.settings.assumptions import LEVEL_ALIASES
+
+if TYPE_CHECKING:
+    from sequoia.learners.base import Learner
+    from sequoia.methods.base import Method
+    from sequoia.settings.base import Setting
+
+DOMAIN_PRIORITY: tuple[str, ...] = ("sl", "rl", "pa")
+"""When an unqualified level name fits several domains, the first here wins (SL, as in Sequoia)."""
+
+_SETTINGS: dict[str, type[Setting]] = {}
+_METHODS: dict[str, type[Method]] = {}
+_LEARNERS: dict[str, type[Learner]] = {}
+_BUILTIN_MODULES = ("sequoia.settings.sl", "sequoia.learners", "sequoia.methods")
+_loaded = False
+
+T = TypeVar("T")
+
+
+def register_setting(cls: T) -> T:
+    """Register a concrete setting under its qualified name ``<domain>.<level>``. Usable as a decorator."""
+    _SETTINGS[cls.qualified_name()] = cls
+    return cls
+
+
+def register_method(cls: T) -> T:
+    """Register a method under ``cls.name``. Usable as a decorator."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty `name` class attribute")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def register_learner(cls: T) -> T:
+    """Register a learner (a base trainer that strategies wrap) under ``cls.name``."""
+    _LEARNERS[cls.name] = cls
+    return cls
+
+
+def _ensure_loaded() -> None:
+    """Import the built-ins and the ``sequoia.methods`` entry points, once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    for entry_point in entry_points(group="sequoia.methods"):
+        method = entry_point.load()
+        if method.name not in _METHODS:
+            register_method(method)
+
+
+def settings() -> dict[str, type[Setting]]:
+    """Every registered setting by qualified name."""
+    _ensure_loaded()
+    return dict(_SETTINGS)
+
+
+def methods() -> dict[str, type[Method]]:
+    """Every registered method by name."""
+    _ensure_loaded()
+    return dict(_METHODS)
+
+
+def learners() -> dict[str, type[Learner]]:
+    """Every registered learner by name."""
+    _ensure_loaded()
+    return dict(_LEARNERS)
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> UnknownNameError:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else f"; known: {', '.join(sorted(known))}"
+    return UnknownNameError(f"unknown {kind} {name!r}{hint}")
+
+
+def get_method(name: str) -> type[Method]:
+    """The method registered as ``name``, with close-match suggestions when there is none."""
+    found = methods().get(name)
+    if found is None:
+        raise _unknown("method", name, list(_METHODS))
+    return found
+
+
+def get_learner(name: str) -> type[Learner]:
+    """The learner registered as ``name``."""
+    found = learners().get(name)
+    if found is None:
+        raise _unknown("learner", name, list(_LEARNERS))
+    return found
+
+
+def default_learner(setting: type[Setting]) -> type[Learner]:
+    """The first registered learner whose domain ``setting`` belongs to."""
+    for learner in learners().values():
+        if issubclass(setting, learner.domain):
+            return learner
+    raise SequoiaError(f"no learner is registered for {setting.qualified_name()}")
+
+
+def applicable_settings(method: type[Method]) -> list[str]:
+    """Qualified names of the settings ``method`` applies to."""
+    return [name for name, cls in settings().items() if method.is_applicable(cls)]
+
+
+def _canonical_level(level: str) -> str:
+    return LEVEL_ALIASES.get(level, level)
+
+
+def resolve_setting(name: str, method: type[Method] | None = None) -> type[Setting]:
+    """The setting class a (possibly unqualified) name means for ``method``.
+
+    ``sl.class_incremental`` names one setting. An unqualified level such as
+    ``class_incremental`` picks, among the domains having that level, those the
+    method applies to, preferring the domain that comes first in :data:`DOMAIN_PRIORITY`.
+    """
+    registered = settings()
+    domain, _, level = name.rpartition(".")
+    level = _canonical_level(level)
+    if domain:
+        found = registered.get(f"{domain}.{level}")
+        if found is None:
+            raise _unknown("setting", name, _all_setting_names())
+        if method is not None and not method.is_applicable(found):
+            raise _not_applicable(method, found.qualified_name())
+        return found
+
+    candidates = [cls for cls in registered.values() if cls.level == level]
+    if not candidates:
+        raise _unknown("setting", name, _all_setting_names())
+    if method is not None:
+        candidates = [cls for cls in candidates if method.is_applicable(cls)]
+        if not candidates:
+            raise _not_applicable(method, name)
+
+    def priority(cls: type[Setting]) -> int:
+        return DOMAIN_PRIORITY.index(cls.domain) if cls.domain in DOMAIN_PRIORITY else len(DOMAIN_PRIORITY)
+
+    return min(candidates, key=priority)
+
+
+def _all_setting_names() -> list[str]:
+    names = set(settings())
+    names |= {cls.level for cls in _SETTINGS.values()}
+    names |= set(LEVEL_ALIASES)
+    for qualified in list(names):
+        domain, _, level = qualified.rpartition(".")
+        for alias, canonical in LEVEL_ALIASES.items():
+            if level == canonical and domain:
+                names.add(f"{domain}.{alias}")
+    return sorted(names)
+
+
+def _not_applicable(method: type[Method], setting_name: str) -> NotApplicableError:
+    applies_to = applicable_settings(method)
+    return NotApplicableError(
+        f"method {method.name!r} targets {method.target_setting.__name__} and does not apply to "
+        f"{setting_name!r}; it applies to: {', '.join(applies_to) or 'no registered setting'}"
+    )

@@ -1,0 +1,145 @@
+"""The transfer matrix and the continual-learning metrics computed from it.
+
+Notation: ``R[i, j]`` is the performance on task ``j``'s test set after training
+phase ``i`` (row 0: before any training). With ``T`` phases and ``N`` tasks the
+matrix is ``(T + 1) x N``. In the usual case ``T == N`` and phase ``i`` trains on
+task ``i - 1``.
+
+* average final performance: ``mean_j R[T, j]``.
+* average forgetting (max-based, Chaudhry et al. 2018, "Riemannian Walk"):
+  ``f_j = max_{1 <= l < T} R[l, j] - R[T, j]`` averaged over the tasks ``j < N - 1``
+  (the last task cannot be forgotten yet).
+* backward transfer, BWT (Lopez-Paz & Ranzato 2017):
+  ``mean_{j < N-1} (R[T, j] - R[j + 1, j])``; negative means forgetting.
+* forward transfer, FWT, against row 0 (before training) instead of a random model:
+  ``mean_{j >= 1} (R[j, j] - R[0, j])``: how much training on earlier tasks helps
+  task ``j`` before the method has seen it.
+
+Forgetting, BWT and FWT need one phase per task; with a single joint phase
+(``multi_task``) they are ``None``.
+
+Example:
+    >>> m = TransferMatrix([[0.1, 0.1], [0.9, 0.2], [0.5, 0.8]])
+    >>> round(m.average_final(), 3), round(m.average_forgetting(), 3)
+    (0.65, 0.4)
+    >>> round(m.bwt(), 3), round(m.fwt(), 3)
+    (-0.4, 0.1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class TransferMatrix:
+    """Performance on every task's test set after every training phase (row 0: before)."""
+
+    def __init__(self, rows: Any, metric: str = "accuracy") -> None:
+        self.values = np.asarray(rows, dtype=float)
+        if self.values.ndim != 2 or self.values.shape[0] < 1:
+            raise ValueError(f"a transfer matrix needs rows of task scores, got {self.values.shape}")
+        self.metric = metric
+
+    @property
+    def nb_phases(self) -> int:
+        return self.values.shape[0] - 1
+
+    @property
+    def nb_tasks(self) -> int:
+        return self.values.shape[1]
+
+    def _one_phase_per_task(self) -> bool:
+        return self.nb_phases == self.nb_tasks and self.nb_tasks > 1
+
+    def average_final(self) -> float:
+        """Mean over tasks of the last row."""
+        return float(self.values[-1].mean())
+
+    def average_forgetting(self) -> float | None:
+        """Max-based average forgetting (Chaudhry et al. 2018); ``None`` without per-task phases."""
+        if not self._one_phase_per_task():
+            return None
+        last = self.nb_phases
+        earlier_best = self.values[1:last, : self.nb_tasks - 1].max(axis=0)
+        return float((earlier_best - self.values[last, : self.nb_tasks - 1]).mean())
+
+    def bwt(self) -> float | None:
+        """Backward transfer (Lopez-Paz & Ranzato 2017)."""
+        if not self._one_phase_per_task():
+            return None
+        n = self.nb_tasks
+        just_trained = np.array([self.values[j + 1, j] for j in range(n - 1)])
+        return float((self.values[-1, : n - 1] - just_trained).mean())
+
+    def fwt(self) -> float | None:
+        """Forward transfer against row 0 (performance before any training)."""
+        if not self._one_phase_per_task():
+            return None
+        n = self.nb_tasks
+        before_own_phase = np.array([self.values[j, j] for j in range(1, n)])
+        return float((before_own_phase - self.values[0, 1:]).mean())
+
+    def to_list(self) -> list[list[float]]:
+        return self.values.tolist()
+
+    def format(self, precision: int = 3) -> str:
+        """The matrix as an aligned text table with named rows and columns."""
+        header = ["", *[f"task {j}" for j in range(self.nb_tasks)]]
+        lines = [header]
+        for i, row in enumerate(self.values):
+            label = "before" if i == 0 else f"after {i - 1}" if self._one_phase_per_task() else f"phase {i}"
+            lines.append([label, *[f"{v:.{precision}f}" for v in row]])
+        widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
+        return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
+
+
+@dataclass
+class Results:
+    """What one run of a method on a setting produced.
+
+    ``metrics()`` holds every number that depends only on the seed; ``runtime_s``
+    is kept apart since it varies from run to run.
+    """
+
+    setting: str
+    method: str
+    matrix: TransferMatrix
+    online_performance: float | None = None
+    runtime_s: float = 0.0
+    trainable_parameters: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, Any]:
+        """The seed-determined metrics, by name."""
+        return {
+            "metric": self.matrix.metric,
+            "average_final": self.matrix.average_final(),
+            "average_forgetting": self.matrix.average_forgetting(),
+            "bwt": self.matrix.bwt(),
+            "fwt": self.matrix.fwt(),
+            "online_performance": self.online_performance,
+            "trainable_parameters": self.trainable_parameters,
+            **self.extra,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "setting": self.setting,
+            "method": self.method,
+            "metrics": self.metrics(),
+            "runtime_s": self.runtime_s,
+            "transfer_matrix": self.matrix.to_list(),
+        }
+
+    def summary(self) -> str:
+        """A printable report: the matrix, then one metric per line."""
+        lines = [f"{self.setting} / {self.method}  ({self.matrix.metric})", self.matrix.format(), ""]
+        for name, value in {**self.metrics(), "runtime_s": self.runtime_s}.items():
+            if name == "metric":
+                continue
+            shown = "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+            lines.append(f"{name:>22}: {shown}")
+        return "\n".join(lines)

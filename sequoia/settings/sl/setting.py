@@ -1,0 +1,171 @@
+"""The SL domain root: tasks built from an image-classification dataset, and their evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, ClassVar
+
+import numpy as np
+import torch
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from sequoia.errors import SequoiaError
+from sequoia.settings.base import Phase, Setting
+from sequoia.settings.sl.data import SupervisedData, load_images
+
+
+@dataclass
+class SLSetting(Setting):
+    """Continual supervised learning on an image-classification dataset.
+
+    Tasks are disjoint groups of classes (class splits, in sorted class order), or,
+    where the level shares one label space (``domain_incremental``), the whole
+    dataset under a different fixed pixel permutation per task.
+
+    Example:
+        >>> from sequoia.settings.sl import IncrementalSLSetting
+        >>> setting = IncrementalSLSetting(nb_tasks=5)   # digits: 5 tasks of 2 classes
+        >>> setting.qualified_name()
+        'sl.incremental'
+    """
+
+    domain: ClassVar[str] = "sl"
+    shared_label_space: ClassVar[bool] = False
+
+    dataset: str = "digits"
+    """`digits` (scikit-learn's bundled 8x8 digits), a Hugging Face hub name, or a local path."""
+    nb_tasks: Annotated[int, Field(gt=0)] = 5
+    """Number of tasks; class splits divide the classes as evenly as possible."""
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.25
+    """Share of each class held out for testing when the dataset has no test split."""
+    valid_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Share of each task's training data passed to `fit` as validation data."""
+    samples_per_class: Annotated[int, Field(ge=0)] = 0
+    """Keep at most this many training samples per class (0: all); for quick experiments."""
+    chunks_per_task: Annotated[int, Field(gt=0)] = 5
+    """Online levels: each task's stream is fed to `fit` in this many chunks, each predicted first."""
+    drift_width: Annotated[float, Field(ge=0)] = 0.3
+    """`continual` only: how far (in tasks) samples spread into neighbouring tasks."""
+
+    # -- data ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        images = load_images(self.dataset)
+        x_train, y_train, x_test, y_test = self._train_test(images)
+        classes = np.unique(y_train)
+        self.num_classes = int(classes.max()) + 1
+        self.input_shape = tuple(x_train.shape[1:])
+        if self.shared_label_space:
+            self._tasks = self._permuted_tasks(x_train, y_train, x_test, y_test)
+        else:
+            if self.nb_tasks > len(classes):
+                raise SequoiaError(f"nb_tasks={self.nb_tasks} exceeds the {len(classes)} classes of {self.dataset}")
+            self.task_classes = [list(map(int, c)) for c in np.array_split(classes, self.nb_tasks)]
+            self._tasks = [
+                (self._select(x_train, y_train, cls), self._select(x_test, y_test, cls)) for cls in self.task_classes
+            ]
+
+    def _train_test(self, images) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        x, y = images.x_train, images.y_train
+        if images.x_test is not None:
+            x_test, y_test = images.x_test, images.y_test
+        else:
+            test_mask = np.zeros(len(y), dtype=bool)
+            for label in np.unique(y):
+                members = self.rng.permutation(np.flatnonzero(y == label))
+                test_mask[members[: max(1, round(len(members) * self.test_fraction))]] = True
+            x, y, x_test, y_test = x[~test_mask], y[~test_mask], x[test_mask], y[test_mask]
+        if self.samples_per_class:
+            keep = np.concatenate([
+                self.rng.permutation(np.flatnonzero(y == label))[: self.samples_per_class] for label in np.unique(y)
+            ])
+            keep.sort()
+            x, y = x[keep], y[keep]
+        return x, y, x_test, y_test
+
+    @staticmethod
+    def _select(x: np.ndarray, y: np.ndarray, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = np.isin(y, classes)
+        return torch.from_numpy(x[mask]).float(), torch.from_numpy(y[mask]).long()
+
+    def _permuted_tasks(self, x_train, y_train, x_test, y_test) -> list:
+        pixels = int(np.prod(x_train.shape[1:]))
+        tasks = []
+        for task in range(self.nb_tasks):
+            # Task 0 keeps the original images, as in permuted MNIST.
+            order = np.arange(pixels) if task == 0 else self.rng.permutation(pixels)
+
+            def permute(x: np.ndarray, order=order) -> torch.Tensor:
+                return torch.from_numpy(x.reshape(len(x), -1)[:, order].reshape(x.shape)).float()
+
+            tasks.append(((permute(x_train), torch.from_numpy(y_train).long()),
+                          (permute(x_test), torch.from_numpy(y_test).long())))
+        return tasks
+
+    # -- the loop's hooks ---------------------------------------------------------
+    @property
+    def nb_tasks_total(self) -> int:
+        return self.nb_tasks
+
+    def phases(self) -> Iterator[Phase]:
+        splits = [self._split_valid(task, x, y) for task, ((x, y), _) in enumerate(self._tasks)]
+        if self.joint_training:
+            yield Phase(None, [self._shuffled(_concat([train for train, _ in splits]))],
+                        _concat([v for _, v in splits if v is not None]) if self.valid_fraction else None)
+        elif self.online_evaluation:
+            yield from self._online_phases(splits)
+        else:
+            for task, (train, valid) in enumerate(splits):
+                yield Phase(task, [train], valid)
+
+    def _split_valid(self, task: int, x: torch.Tensor, y: torch.Tensor):
+        order = torch.from_numpy(self.rng.permutation(len(y)))
+        n_valid = int(len(y) * self.valid_fraction)
+        task_ids = torch.full((len(y),), task) if self.task_labels_at_train else None
+
+        def part(index: torch.Tensor) -> SupervisedData:
+            return SupervisedData(x[index], y[index], None if task_ids is None else task_ids[index])
+
+        return part(order[n_valid:]), (part(order[:n_valid]) if n_valid else None)
+
+    def _shuffled(self, data: SupervisedData) -> SupervisedData:
+        order = torch.from_numpy(self.rng.permutation(len(data)))
+        return SupervisedData(data.x[order], data.y[order], None if data.task_ids is None else data.task_ids[order])
+
+    def _online_phases(self, splits) -> Iterator[Phase]:
+        """One stream through all tasks, cut into equal phases and chunks.
+
+        Each sample sits at position ``task + noise`` on the time axis; the noise is
+        zero for abrupt shifts and ``N(0, drift_width)`` for smooth drift, so that
+        neighbouring tasks blend near their boundary.
+        """
+        stream = _concat([train for train, _ in splits])
+        task_of_sample = torch.cat([torch.full((len(train),), t) for t, (train, _) in enumerate(splits)]).numpy()
+        noise = self.rng.normal(0.0, self.drift_width, len(task_of_sample)) if self.smooth_task_shift else 0.0
+        jitter = self.rng.random(len(task_of_sample)) * 1e-3  # shuffles samples within a task
+        order = torch.from_numpy(np.argsort(task_of_sample + noise + jitter, kind="stable"))
+        x, y = stream.x[order], stream.y[order]
+        for phase_index in np.array_split(np.arange(len(y)), self.nb_tasks):
+            chunks = [SupervisedData(x[idx], y[idx]) for idx in np.array_split(phase_index, self.chunks_per_task)]
+            yield Phase(None, [c for c in chunks if len(c)], None)
+
+    def evaluate(self, method) -> list[float]:
+        scores = []
+        for task, (_, (x, y)) in enumerate(self._tasks):
+            predicted = method.predict(x, task if self.task_labels_at_test else None)
+            scores.append(float((torch.as_tensor(predicted) == y).float().mean()))
+        return scores
+
+    def online_score(self, method, chunk: SupervisedData) -> tuple[float, int]:
+        predicted = method.predict(chunk.x, None)
+        return float((torch.as_tensor(predicted) == chunk.y).sum()), len(chunk)
+
+
+def _concat(parts: list[SupervisedData]) -> SupervisedData:
+    with_ids = all(p.task_ids is not None for p in parts)
+    return SupervisedData(
+        torch.cat([p.x for p in parts]),
+        torch.cat([p.y for p in parts]),
+        torch.cat([p.task_ids for p in parts]) if with_ids else None,
+    )
+
