@@ -101,7 +101,9 @@ class Results:
     """What one run of a method on a setting produced.
 
     ``metrics()`` holds every number that depends only on the seed; ``runtime_s``
-    is kept apart since it varies from run to run.
+    is kept apart since it varies from run to run. ``extra`` holds domain metrics
+    (averaged like the others); ``curves`` holds per-step series, such as the online
+    performance of each stream chunk.
     """
 
     setting: str
@@ -111,6 +113,7 @@ class Results:
     runtime_s: float = 0.0
     trainable_parameters: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, Any]:
         """The seed-determined metrics, by name."""
@@ -132,6 +135,7 @@ class Results:
             "metrics": self.metrics(),
             "runtime_s": self.runtime_s,
             "transfer_matrix": self.matrix.to_list(),
+            "curves": self.curves,
         }
 
     def summary(self) -> str:

@@ -8,31 +8,26 @@ small interface is all replay and EWC know about, which is why they run on every
 domain without a copy per domain.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from pydantic.dataclasses import dataclass
 
 from sequoia.batching import Batch
-
-if TYPE_CHECKING:
-    from sequoia.settings.base import Setting
-
+from sequoia.settings.base import Setting
 
 class Plugin:
     """Changes how a learner takes its gradient steps. Every hook defaults to a no-op."""
 
-    def adapt_batch(self, learner: Learner, batch: Batch) -> Batch:
+    def adapt_batch(self, learner: "Learner", batch: Batch) -> Batch:
         """Return the batch to train on (e.g. the current batch plus replayed rows)."""
         return batch
 
-    def penalty(self, learner: Learner) -> torch.Tensor | None:
+    def penalty(self, learner: "Learner") -> torch.Tensor | None:
         """A term added to the loss, or ``None``."""
         return None
 
-    def after_fit(self, learner: Learner) -> None:
+    def after_fit(self, learner: "Learner") -> None:
         """Called when a ``fit`` call ends."""
 
 

@@ -1,7 +1,5 @@
 """The SL learner: an MLP classifier trained with cross-entropy."""
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar, Literal
 
 import torch

@@ -1,16 +1,12 @@
 """The Method API: what a continual-learning algorithm implements."""
 
-from __future__ import annotations
+from typing import Any, ClassVar
 
-from typing import TYPE_CHECKING, Any, ClassVar
+import torch
 
 from pydantic.dataclasses import dataclass
 
 from sequoia.settings.base import Setting
-
-if TYPE_CHECKING:
-    import torch
-
 
 @dataclass
 class Method:

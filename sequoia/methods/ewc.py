@@ -6,8 +6,6 @@ domain. The penalty is ``lambda / 2 * sum_i F_i (theta_i - theta*_i)^2`` over th
 parameters that require grad (for PA: the LoRA parameters only).
 """
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar
 
 import torch
@@ -94,7 +92,7 @@ class EWC(LearnerMethod):
     name: ClassVar[str] = "ewc"
     target_setting: ClassVar[type[Setting]] = IncrementalAssumption
 
-    ewc_lambda: Annotated[float, Field(ge=0)] = 1000.0
+    ewc_lambda: Annotated[float, Field(ge=0)] = 100.0
     """Strength of the penalty."""
     fisher_samples: Annotated[int, Field(gt=0)] = 200
     """Rows of the finished task used to estimate the Fisher."""

@@ -1,7 +1,5 @@
 """Methods built from a domain learner plus plugins: the shape of naive, replay and EWC."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import torch
@@ -38,7 +36,7 @@ class LearnerMethod(Method):
     def __post_init__(self) -> None:
         self.base: Learner | None = None
 
-    def use_learner(self, learner: Learner) -> LearnerMethod:
+    def use_learner(self, learner: Learner) -> "LearnerMethod":
         """Train this learner instance (with its hyperparameters). Returns ``self``."""
         self.base = learner
         self.learner = learner.name

@@ -1,7 +1,5 @@
 """Naive fine-tuning: the lower bound every continual-learning method should beat."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from pydantic.dataclasses import dataclass

@@ -4,8 +4,6 @@ Replay needs no task boundaries, so it targets the root of the tree and runs on
 every setting of every domain: it only stores and merges batch rows.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar
 
 import torch

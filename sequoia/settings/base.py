@@ -1,7 +1,5 @@
 """The root of the setting tree and the loop every setting shares."""
 
-from __future__ import annotations
-
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass as plain_dataclass
@@ -76,16 +74,16 @@ class Setting(ContinualAssumption):
         """The training phases, in order."""
         raise NotImplementedError
 
-    def evaluate(self, method: Method) -> list[float]:
+    def evaluate(self, method: "Method") -> list[float]:
         """The method's test performance on every task (one matrix row)."""
         raise NotImplementedError
 
-    def online_score(self, method: Method, chunk: Any) -> tuple[float, int]:
+    def online_score(self, method: "Method", chunk: Any) -> tuple[float, int]:
         """Score the method on ``chunk`` before it trains on it: (sum of scores, count)."""
         raise NotImplementedError
 
     # -- the loop -----------------------------------------------------------------
-    def apply(self, method: Method, *, seed: int = 0, progress: bool = True) -> Results:
+    def apply(self, method: "Method", *, seed: int = 0, progress: bool = True) -> Results:
         """Run ``method`` on this setting and return its results.
 
         Args:
@@ -108,7 +106,7 @@ class Setting(ContinualAssumption):
         method.configure(self)
 
         rows = [self.evaluate(method)]
-        online_total, online_count = 0.0, 0
+        online_total, online_count, online_curve = 0.0, 0, []
         phases = list(self.phases())
         bar = tqdm(phases, desc=f"{self.qualified_name()} / {method.name}", unit="task",
                    disable=not progress)
@@ -119,6 +117,7 @@ class Setting(ContinualAssumption):
                 if self.online_evaluation:
                     total, count = self.online_score(method, chunk)
                     online_total, online_count = online_total + total, online_count + count
+                    online_curve.append(total / max(count, 1))
                 method.fit(chunk, phase.valid)
             rows.append(self.evaluate(method))
             bar.set_postfix({self.metric_name: f"{sum(rows[-1]) / len(rows[-1]):.3f}"})
@@ -130,4 +129,5 @@ class Setting(ContinualAssumption):
             online_performance=online_total / online_count if online_count else None,
             runtime_s=time.perf_counter() - start,
             trainable_parameters=method.num_trainable_parameters(),
+            curves={"online": online_curve} if online_curve else {},
         )

@@ -4,8 +4,6 @@ Each class is the level's assumption mixin on top of its parent's SL setting; it
 adds no code, only the flags the mixin carries.
 """
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 from pydantic.dataclasses import dataclass

@@ -1,7 +1,5 @@
 """The SL domain root: tasks built from an image-classification dataset, and their evaluation."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import Annotated, ClassVar
 

@@ -1,0 +1,32 @@
+# Two entry points: `make demo` and `make test`. Both build the virtual environment first.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+# The CPU build of torch goes in first so that no later requirement pulls a CUDA build.
+# On a GPU machine, override it: make demo TORCH="torch>=2.2"
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo test test-slow benchmarks clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet "$(TORCH)"
+	$(PYTHON) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: install
+	$(VENV)/bin/sequoia --setting class_incremental --method ewc
+
+test: install
+	$(PYTHON) -m pytest -q
+
+test-slow: install
+	$(PYTHON) -m pytest -q -m slow
+
+benchmarks: install
+	$(PYTHON) benchmarks/sl_methods.py
+	$(PYTHON) benchmarks/overhead_sl.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

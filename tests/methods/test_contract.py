@@ -1,0 +1,58 @@
+"""Every registered method on every registered setting it applies to.
+
+The pairs come from the registry, so a new setting is tested by every method that
+applies to it, and a new method on every setting it targets.
+"""
+
+import math
+
+import pytest
+
+from sequoia import registry
+from tests.conftest import quick_setting
+
+PAIRS = [
+    (method_name, setting_name)
+    for method_name, method in sorted(registry.methods().items())
+    for setting_name, setting in sorted(registry.settings().items())
+    if method.is_applicable(setting)
+]
+
+
+def test_every_method_applies_somewhere():
+    applied = {method for method, _ in PAIRS}
+    assert applied == set(registry.methods())
+
+
+@pytest.mark.parametrize(("method_name", "setting_name"), PAIRS, ids=[f"{m}-{s}" for m, s in PAIRS])
+def test_method_learns_on_setting(method_name, setting_name):
+    setting = quick_setting(registry.settings()[setting_name])
+    method = registry.get_method(method_name)()
+    results = setting.apply(method, seed=0, progress=False)
+
+    matrix = results.matrix.values
+    phases = 1 if setting.joint_training else setting.nb_tasks_total
+    assert matrix.shape == (phases + 1, setting.nb_tasks_total)
+    assert ((0.0 <= matrix) & (matrix <= 1.0)).all()
+    # The task trained last is learned well above chance (2-way within a class
+    # split, 10-way for domain-incremental, 0.5 is far above both chances' reach
+    # for an untrained model).
+    assert matrix[-1, -1] > 0.5, f"final row {matrix[-1]}"
+    assert matrix[-1, -1] > matrix[0, -1] + 0.2
+
+    metrics = results.metrics()
+    for name in ("average_forgetting", "bwt", "fwt"):
+        value = metrics[name]
+        assert value is None or (math.isfinite(value) and -1.0 <= value <= 1.0)
+    if setting.online_evaluation:
+        assert 0.0 <= metrics["online_performance"] <= 1.0
+    assert metrics["trainable_parameters"] > 0
+    assert results.runtime_s > 0
+
+
+def test_multi_task_beats_naive_fine_tuning():
+    naive = quick_setting(registry.resolve_setting("sl.incremental")).apply(registry.get_method("naive")(),
+                                                                              progress=False)
+    joint = quick_setting(registry.resolve_setting("sl.multi_task")).apply(registry.get_method("naive")(),
+                                                                             progress=False)
+    assert joint.matrix.average_final() > naive.matrix.average_final() + 0.3

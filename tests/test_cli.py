@@ -1,0 +1,128 @@
+"""The command line: runs, outputs, config round trips, and one-line errors for bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from sequoia.cli import main
+from sequoia.report import RUN_FILES
+
+QUICK = ["--quiet", "--learner.epochs", "2"]
+
+
+def run_dirs(root):
+    return sorted(p.parent for p in root.rglob("results.json"))
+
+
+def test_run_prints_matrix_and_writes_every_file(tmp_path, capsys):
+    code = main(["--setting", "class_incremental", "--method", "ewc", "--output", str(tmp_path), *QUICK])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "sl.incremental / ewc" in out and "average_forgetting" in out and "after 4" in out
+    [run_dir] = run_dirs(tmp_path)
+    assert run_dir.parent == tmp_path / "sl.incremental" / "ewc"
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(RUN_FILES)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert len(results["transfer_matrix"]) == 6
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["setting"]["name"] == "sl.incremental" and config["learner"]["epochs"] == 2
+
+
+def test_same_seed_gives_identical_metrics_and_config_reruns_the_experiment(tmp_path):
+    args = ["--setting", "sl.task_incremental", "--method", "replay", "--seed", "3", "--method.buffer_size", "60",
+            "--output", str(tmp_path), *QUICK]
+    assert main(args) == 0
+    assert main(args) == 0
+    first, second = run_dirs(tmp_path)
+    assert main(["--config", str(first / "config.yaml"), "--output", str(tmp_path), "--quiet"]) == 0
+    third = [d for d in run_dirs(tmp_path) if d not in (first, second)][0]
+    metrics = [json.loads((d / "results.json").read_text())["metrics"] for d in (first, second, third)]
+    assert metrics[0] == metrics[1] == metrics[2]
+    rerun_config = yaml.safe_load((third / "config.yaml").read_text())
+    assert rerun_config == yaml.safe_load((first / "config.yaml").read_text())
+
+
+def test_options_on_the_command_line_override_the_config(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"setting": {"name": "sl.incremental", "nb_tasks": 2},
+                                      "method": {"name": "naive"}, "learner": {"epochs": 1}}))
+    assert main(["--config", str(config), "--setting.nb_tasks", "5", "--output", str(tmp_path), "--quiet"]) == 0
+    [run_dir] = run_dirs(tmp_path)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["setting"]["nb_tasks"] == 5 and saved["learner"]["epochs"] == 1
+
+
+def test_list_shows_the_tree_with_methods(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "sl.incremental (alias sl.class_incremental): ewc, naive, replay" in out
+    assert "    - sl.discrete_task_agnostic: naive, replay" in out
+
+
+def test_setting_help_lists_setting_options(capsys):
+    assert main(["--setting", "class_incremental", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--setting.nb_tasks int" in out and "Number of tasks" in out
+
+
+def test_method_help_lists_method_and_learner_options(capsys):
+    assert main(["--setting", "class_incremental", "--method", "replay", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--method.buffer_size" in out and "--learner.lr" in out
+
+
+def bad_config(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return ["--config", str(path)]
+
+
+BAD_INPUTS = {
+    "unknown setting": (lambda t: ["--setting", "class_incrementl", "--method", "ewc"],
+                        "unknown setting 'class_incrementl'; did you mean 'class_incremental'"),
+    "unknown method": (lambda t: ["--setting", "class_incremental", "--method", "ewx"],
+                       "unknown method 'ewx'; did you mean 'ewc'"),
+    "method does not apply": (lambda t: ["--setting", "continual", "--method", "ewc"],
+                              "targets IncrementalAssumption and does not apply to 'continual'; it applies to: "),
+    "out of range": (lambda t: ["--setting", "class_incremental", "--method", "ewc", "--setting.nb_tasks", "0"],
+                     "invalid value 0 for --setting.nb_tasks: Input should be greater than 0"),
+    "wrong type": (lambda t: ["--setting", "class_incremental", "--method", "ewc", "--method.ewc_lambda", "x"],
+                   "argument --method.ewc_lambda: invalid float value: 'x'"),
+    "bad choice": (lambda t: ["--setting", "class_incremental", "--method", "ewc", "--learner.optimizer", "lbfgs"],
+                   "invalid choice: 'lbfgs'"),
+    "unknown option": (lambda t: ["--setting", "class_incremental", "--method", "ewc", "--setting.nb_taks", "3"],
+                       "unrecognized arguments: --setting.nb_taks 3"),
+    "missing method": (lambda t: ["--setting", "class_incremental"], "--setting and --method are required"),
+    "too many tasks": (lambda t: ["--setting", "class_incremental", "--method", "naive", "--setting.nb_tasks", "11"],
+                       "nb_tasks=11 exceeds the 10 classes of digits"),
+    "missing config": (lambda t: ["--config", str(t / "missing.yaml")], "config file not found"),
+    "config not yaml": (lambda t: bad_config(t, "setting: [unclosed"), "is not valid YAML"),
+    "config unknown key": (lambda t: bad_config(t, "settings: {}"), "unknown keys settings"),
+    "config bad value": (lambda t: bad_config(t, "setting: {name: sl.incremental, nb_tasks: -1}\nmethod: {name: naive}"),
+                         "invalid value -1 for config setting.nb_tasks"),
+    "config unknown option": (lambda t: bad_config(t, "setting: {name: sl.incremental, tasks: 2}\nmethod: {name: naive}"),
+                              "config setting: unknown option(s) tasks"),
+    "missing dataset path": (lambda t: ["--setting", "class_incremental", "--method", "naive",
+                                        "--setting.dataset", "hub-user/not-here"], "pass a local path"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gives_one_line_and_exit_code_2(case, tmp_path, capsys):
+    make_args, expected = BAD_INPUTS[case]
+    code = main([*make_args(tmp_path), "--output", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("sequoia: error: ")
+    assert expected in err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sequoia", "--setting", "nope", "--method", "ewc"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
