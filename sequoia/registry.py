@@ -68,10 +68,25 @@ def _ensure_loaded() -> None:
     _loaded = True
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
+    load_entry_points()
+
+
+def load_entry_points() -> list[str]:
+    """Register the methods third-party packages declare in the ``sequoia.methods`` group.
+
+    A package's own ``register_method`` call wins over its entry point, and a
+    built-in name is never replaced. Returns the names registered.
+    """
+    added = []
     for entry_point in entry_points(group="sequoia.methods"):
-        method = entry_point.load()
+        try:
+            method = entry_point.load()
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break sequoia
+            raise SequoiaError(f"could not load method entry point {entry_point.name!r}: {error}") from error
         if method.name not in _METHODS:
             register_method(method)
+            added.append(method.name)
+    return added
 
 
 def settings() -> dict[str, type[Setting]]:

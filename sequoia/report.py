@@ -74,7 +74,8 @@ def _plot_matrix(results: Results, path: Path) -> None:
     image = ax.imshow(values, cmap="viridis", aspect="auto")
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", color="white", fontsize=8)
+            colour = "black" if values[i, j] > 0.6 * values.max() else "white"  # readable on viridis
+            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", color=colour, fontsize=8)
     ax.set_xticks(range(values.shape[1]), [f"task {j}" for j in range(values.shape[1])])
     ax.set_yticks(range(values.shape[0]), _row_labels(results))
     ax.set_title(f"{results.setting} / {results.method}: {results.matrix.metric}")

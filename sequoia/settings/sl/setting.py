@@ -1,6 +1,6 @@
 """The SL domain root: tasks built from an image-classification dataset, and their evaluation."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, ClassVar
 
 import numpy as np
@@ -87,18 +87,23 @@ class SLSetting(Setting):
         return torch.from_numpy(x[mask]).float(), torch.from_numpy(y[mask]).long()
 
     def _permuted_tasks(self, x_train, y_train, x_test, y_test) -> list:
-        pixels = int(np.prod(x_train.shape[1:]))
         tasks = []
         for task in range(self.nb_tasks):
-            # Task 0 keeps the original images, as in permuted MNIST.
-            order = np.arange(pixels) if task == 0 else self.rng.permutation(pixels)
-
-            def permute(x: np.ndarray, order=order) -> torch.Tensor:
-                return torch.from_numpy(x.reshape(len(x), -1)[:, order].reshape(x.shape)).float()
-
-            tasks.append(((permute(x_train), torch.from_numpy(y_train).long()),
-                          (permute(x_test), torch.from_numpy(y_test).long())))
+            transform = self.input_transform(task, x_train.shape[1:])
+            tasks.append(((torch.from_numpy(transform(x_train)).float(), torch.from_numpy(y_train).long()),
+                          (torch.from_numpy(transform(x_test)).float(), torch.from_numpy(y_test).long())))
         return tasks
+
+    def input_transform(self, task: int, image_shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
+        """How task ``task`` changes a batch of images, where tasks share one label space.
+
+        The default is a fixed random pixel permutation per task, with task 0 left as
+        it is (as in permuted MNIST). Override it for other domain shifts (rotations,
+        noise, colour changes); see ``examples/new_assumption_setting.py``.
+        """
+        pixels = int(np.prod(image_shape))
+        order = np.arange(pixels) if task == 0 else self.rng.permutation(pixels)
+        return lambda x: x.reshape(len(x), -1)[:, order].reshape(x.shape)
 
     # -- the loop's hooks ---------------------------------------------------------
     @property

@@ -1,0 +1,41 @@
+"""The example scripts run and show what they claim."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_example(name, *args):
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_new_setting_runs_every_applicable_method_unchanged():
+    out = run_example("new_assumption_setting.py", "--nb-tasks", "3")
+    finals = dict(re.findall(r"(\w+): average final accuracy ([\d.]+)", out))
+    assert set(finals) == {"naive", "replay", "ewc"}
+    assert float(finals["replay"]) > float(finals["naive"])
+
+
+def test_new_method_runs_on_incremental_and_task_incremental():
+    out = run_example("new_method.py", "--epochs", "3")
+    assert "sl.incremental / confident_experts" in out and "sl.task_incremental / confident_experts" in out
+
+
+def test_plugin_method_reduces_forgetting():
+    out = run_example("plugin_method.py")
+    forgetting = dict(re.findall(r"(\w+): average final accuracy [\d.]+, average forgetting ([\d.]+)", out))
+    assert float(forgetting["l2_anchor"]) < float(forgetting["naive"])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_has_a_docstring_with_its_command(name):
+    text = (EXAMPLES / name).read_text()
+    assert text.startswith('"""') and f"python examples/{name}" in text
