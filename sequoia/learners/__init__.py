@@ -1,6 +1,12 @@
-"""Learners: the base trainers (one or more per domain) that methods wrap."""
+"""Learners: the base trainers (one or more per domain) that methods wrap.
+
+The first learner registered for a domain is its default: ``classifier`` for SL,
+``dpo_lora`` for PA.
+"""
 
 from sequoia.learners.base import Learner, Plugin
 from sequoia.learners.classifier import Classifier
+from sequoia.learners.dpo import DPOLoRA
+from sequoia.learners.sft import LoRASFT
 
-__all__ = ["Classifier", "Learner", "Plugin"]
+__all__ = ["Classifier", "DPOLoRA", "Learner", "LoRASFT", "Plugin"]

@@ -64,6 +64,10 @@ class Learner:
         """The rows the last ``fit`` trained on, in the batch format ``loss`` takes."""
         raise NotImplementedError
 
+    def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
+        """Replies to prompts, for learners of generative models; ``None`` otherwise."""
+        return None
+
     def trainable_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The parameters training changes, by name (``requires_grad`` only)."""
         assert self.model is not None, "configure() first"
@@ -85,8 +89,12 @@ class Learner:
         assert self.torch_optimizer is not None, "configure() first"
         self.torch_optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.before_step()
         self.torch_optimizer.step()
         return loss.detach()
+
+    def before_step(self) -> None:
+        """Called between ``backward`` and the optimizer step (e.g. to clip gradients)."""
 
     def end_fit(self) -> None:
         """Subclasses call this at the end of ``fit`` so that plugins see it."""

@@ -19,7 +19,8 @@ class Method:
     * ``configure(setting)`` once, before anything else (spaces, number of tasks);
     * ``on_task_switch(task_id)`` at each boundary, only where the level signals them;
     * ``fit(train, valid)`` for each training phase;
-    * ``predict`` (SL), ``act`` (RL) or ``logprobs`` (PA) whenever the setting evaluates.
+    * ``predict`` (SL), ``act`` (RL) or ``logprobs`` (PA) whenever the setting evaluates
+      (PA settings also ask for a few ``generate`` samples at the end).
 
     Example:
         >>> import torch
@@ -68,6 +69,10 @@ class Method:
     def logprobs(self, prompts: list[str], responses: list[str], task_id: int | None) -> torch.Tensor:
         """PA: summed log-probabilities of each response given its prompt."""
         raise NotImplementedError(f"{type(self).__name__} does not implement logprobs(), which PA settings need")
+
+    def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
+        """PA: a reply to each prompt (chat messages), or ``None`` if the method cannot generate."""
+        return None
 
     def num_trainable_parameters(self) -> int | None:
         """How many parameters training changes; ``None`` if the method cannot say."""

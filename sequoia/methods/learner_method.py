@@ -75,6 +75,9 @@ class LearnerMethod(Method):
     def logprobs(self, prompts: list[str], responses: list[str], task_id: int | None) -> torch.Tensor:
         return self.base.logprobs(prompts, responses, task_id)
 
+    def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
+        return self.base.generate(prompts, max_new_tokens)
+
     def num_trainable_parameters(self) -> int | None:
         if self.base is None or self.base.model is None:
             return None

@@ -82,6 +82,9 @@ class Setting(ContinualAssumption):
         """Score the method on ``chunk`` before it trains on it: (sum of scores, count)."""
         raise NotImplementedError
 
+    def finish(self, method: "Method", results: Results) -> None:
+        """Add domain results (more metrics, samples) once training is over. Default: nothing."""
+
     # -- the loop -----------------------------------------------------------------
     def apply(self, method: "Method", *, seed: int = 0, progress: bool = True) -> Results:
         """Run ``method`` on this setting and return its results.
@@ -122,7 +125,7 @@ class Setting(ContinualAssumption):
             rows.append(self.evaluate(method))
             bar.set_postfix({self.metric_name: f"{sum(rows[-1]) / len(rows[-1]):.3f}"})
 
-        return Results(
+        results = Results(
             setting=self.qualified_name(),
             method=method.name,
             matrix=TransferMatrix(rows, metric=self.metric_name),
@@ -131,3 +134,6 @@ class Setting(ContinualAssumption):
             trainable_parameters=method.num_trainable_parameters(),
             curves={"online": online_curve} if online_curve else {},
         )
+        self.finish(method, results)
+        results.runtime_s = time.perf_counter() - start
+        return results

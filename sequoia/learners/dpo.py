@@ -1,0 +1,86 @@
+"""DPO with LoRA: the default PA learner."""
+
+from typing import Annotated, Any, ClassVar, Literal
+
+import torch
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from sequoia.batching import Batch
+from sequoia.learners.lora import LoRALearner
+from sequoia.lm.dpo_loss import dpo_loss
+from sequoia.registry import register_learner
+from sequoia.settings.pa.setting import PreferenceData
+
+
+@register_learner
+@dataclass
+class DPOLoRA(LoRALearner):
+    """Direct preference optimisation (Rafailov et al. 2023) of LoRA adapters.
+
+    Each step scores chosen and rejected replies in one concatenated forward pass
+    (completion tokens only, summed). The reference log-probs are computed once per
+    ``fit`` call, before training on it, and stored with the rows: from the model as
+    it enters the task (``reference=previous_task``, the usual sequential-DPO choice)
+    or from the base model, i.e. the adapters disabled (``reference=base``). No second
+    copy of the model is ever held, and replayed rows keep their own reference.
+
+    With ``sft_steps > 0``, each ``fit`` starts with that many SFT steps on the chosen
+    replies, and the reference is taken after them (the SFT-then-DPO arm).
+
+    Example:
+        >>> DPOLoRA(beta=0.1, loss_type="ipo").reference
+        'previous_task'
+    """
+
+    name: ClassVar[str] = "dpo_lora"
+
+    beta: Annotated[float, Field(gt=0)] = 0.1
+    """Strength of the KL regularisation to the reference (the temperature of the implicit reward)."""
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = "sigmoid"
+    """DPO-family loss."""
+    label_smoothing: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
+    """Assumed share of flipped labels, for the `robust` loss."""
+    reference: Literal["previous_task", "base"] = "previous_task"
+    """Reference model: the model as it entered the task, or the base model."""
+    sft_steps: Annotated[int, Field(ge=0)] = 0
+    """SFT steps on the chosen replies before DPO in each `fit` call (0: DPO only)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.objective: Literal["sft", "dpo"] = "dpo"
+
+    def fit(self, train: PreferenceData, valid: Any) -> None:
+        rows = self.encode_pairs(train.pairs)
+        if self.sft_steps:
+            self.objective = "sft"
+            self.train_epochs(rows, epochs=max(1, -(-self.sft_steps * self.batch_size // len(train))),
+                              max_steps=self.sft_steps)
+            self.objective = "dpo"
+        rows = self.prepare_rows(rows)
+        self._last = rows
+        self.train_epochs(rows, self.epochs)
+        self.end_fit()
+
+    @torch.no_grad()
+    def prepare_rows(self, rows: Batch) -> Batch:
+        prompts = rows["prompt_ids"]
+        if self.reference == "base":
+            with self.model.disable_adapter():
+                chosen = self._batched_logprobs(prompts, rows["chosen_ids"])
+                rejected = self._batched_logprobs(prompts, rows["rejected_ids"])
+        else:
+            chosen = self._batched_logprobs(prompts, rows["chosen_ids"])
+            rejected = self._batched_logprobs(prompts, rows["rejected_ids"])
+        return {**rows, "ref_chosen": chosen, "ref_rejected": rejected}
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        if self.objective == "sft":
+            return self.sft_loss(batch)
+        n = len(batch["prompt_ids"])
+        # One forward pass over [chosen; rejected], as in TRL's concatenated_forward.
+        logprobs, tokens = self.sequence_logprobs(batch["prompt_ids"] * 2, batch["chosen_ids"] + batch["rejected_ids"])
+        losses = dpo_loss(logprobs[:n], logprobs[n:], batch["ref_chosen"], batch["ref_rejected"], beta=self.beta,
+                          loss_type=self.loss_type, label_smoothing=self.label_smoothing,
+                          chosen_tokens=tokens[:n], rejected_tokens=tokens[n:])
+        return losses.mean()

