@@ -1,7 +1,11 @@
-"""Shared fixtures: no network, and quick versions of every registered setting."""
+"""Shared fixtures: no network, synthetic preference tasks, and quick versions of every setting."""
 
 import dataclasses
+import json
 import os
+import random
+import tempfile
+from pathlib import Path
 
 # Tests never touch the network. Set before any test module imports the HF
 # libraries, which read these once at import: the hub then fails at once
@@ -9,17 +13,60 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 
+from sequoia.methods.learner_method import LearnerMethod  # noqa: E402
+from sequoia.registry import get_learner  # noqa: E402
 from sequoia.settings.base import Setting  # noqa: E402
 
 
-# Options that make each domain's settings small enough for the contract suite.
-QUICK_OPTIONS: dict[str, dict] = {
+def synthetic_preference_task(directory: Path, chosen: str, rejected: str, n_train: int = 32, n_test: int = 16,
+                              seed: int = 0) -> Path:
+    """An easy preference task: many different prompts, always the same preferred reply.
+
+    Written as ``train.jsonl`` and ``test.jsonl`` in TRL's explicit format, so loading it
+    goes through the same code as a user's files.
+    """
+    rng = random.Random(seed)
+    words = ["river", "stone", "cloud", "apple", "train", "music", "paper", "light", "sugar", "tiger"]
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", n_train), ("test", n_test)):
+        rows = [{"prompt": f"{rng.choice(words)} {rng.choice(words)} {rng.randint(0, 999)}?", "chosen": chosen,
+                 "rejected": rejected} for _ in range(count)]
+        (directory / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return directory
+
+
+_SYNTHETIC = Path(tempfile.mkdtemp(prefix="sequoia-tests-"))
+YES_TASK = synthetic_preference_task(_SYNTHETIC / "yes", "yes", "no")
+NO_TASK = synthetic_preference_task(_SYNTHETIC / "no", "no", "yes", n_train=96, seed=1)
+COLOUR_TASK = synthetic_preference_task(_SYNTHETIC / "colour", "blue", "red", seed=2)
+
+# Options that make each domain's settings and learners small enough for the contract suite.
+QUICK_SETTING_OPTIONS: dict[str, dict] = {
     "sl": {},  # digits is small enough to use whole
+    "pa": {"model": "tiny-random", "tasks": f"{YES_TASK},{COLOUR_TASK}", "train_pairs_per_task": 32,
+           "test_pairs_per_task": 16, "max_prompt_length": 32, "max_completion_length": 8,
+           "generations_per_task": 1, "max_new_tokens": 4},
+}
+QUICK_LEARNER_OPTIONS: dict[str, dict] = {
+    "dpo_lora": {"lr": 1e-2, "epochs": 3},
+    "lora_sft": {"lr": 1e-2, "epochs": 3},
+}
+QUICK_METHOD_OPTIONS: dict[str, dict] = {
+    "ewc": {"fisher_samples": 16},
 }
 
 
-def quick_setting(setting_cls: type[Setting]) -> Setting:
+def quick_setting(setting_cls: type[Setting], **overrides) -> Setting:
     """An instance of ``setting_cls`` with its domain's quick options (those it has)."""
     names = {f.name for f in dataclasses.fields(setting_cls)}
-    options = {k: v for k, v in QUICK_OPTIONS.get(setting_cls.domain, {}).items() if k in names}
-    return setting_cls(**options)
+    options = {k: v for k, v in QUICK_SETTING_OPTIONS.get(setting_cls.domain, {}).items() if k in names}
+    return setting_cls(**{**options, **overrides})
+
+
+def quick_method(method_cls, setting_cls: type[Setting], **overrides):
+    """An instance of ``method_cls`` with quick options, and quick learner options where it wraps a learner."""
+    method = method_cls(**{**QUICK_METHOD_OPTIONS.get(method_cls.name, {}), **overrides})
+    if isinstance(method, LearnerMethod):
+        learner_cls = method.learner_class(setting_cls)
+        method.use_learner(get_learner(learner_cls.name)(**QUICK_LEARNER_OPTIONS.get(learner_cls.name, {})))
+    return method

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from sequoia import registry
-from tests.conftest import quick_setting
+from tests.conftest import quick_method, quick_setting
 
 PAIRS = [
     (method_name, setting_name)
@@ -26,18 +26,19 @@ def test_every_method_applies_somewhere():
 
 @pytest.mark.parametrize(("method_name", "setting_name"), PAIRS, ids=[f"{m}-{s}" for m, s in PAIRS])
 def test_method_learns_on_setting(method_name, setting_name):
-    setting = quick_setting(registry.settings()[setting_name])
-    method = registry.get_method(method_name)()
+    setting_cls = registry.settings()[setting_name]
+    setting = quick_setting(setting_cls)
+    method = quick_method(registry.get_method(method_name), setting_cls)
     results = setting.apply(method, seed=0, progress=False)
 
     matrix = results.matrix.values
     phases = 1 if setting.joint_training else setting.nb_tasks_total
     assert matrix.shape == (phases + 1, setting.nb_tasks_total)
     assert ((0.0 <= matrix) & (matrix <= 1.0)).all()
-    # The task trained last is learned well above chance (2-way within a class
-    # split, 10-way for domain-incremental, 0.5 is far above both chances' reach
-    # for an untrained model).
-    assert matrix[-1, -1] > 0.5, f"final row {matrix[-1]}"
+    # The task trained last is learned well above chance: SL's class splits are
+    # 2-way within a task and 10-way across (chance 0.1 to 0.5); PA's preference
+    # accuracy is 0.5 for the untrained model by construction.
+    assert matrix[-1, -1] > 0.7, f"final row {matrix[-1]}"
     assert matrix[-1, -1] > matrix[0, -1] + 0.2
 
     metrics = results.metrics()
@@ -50,7 +51,7 @@ def test_method_learns_on_setting(method_name, setting_name):
     assert results.runtime_s > 0
 
 
-def test_multi_task_beats_naive_fine_tuning():
+def test_multi_task_beats_naive_fine_tuning_on_sl():
     naive = quick_setting(registry.resolve_setting("sl.incremental")).apply(registry.get_method("naive")(),
                                                                               progress=False)
     joint = quick_setting(registry.resolve_setting("sl.multi_task")).apply(registry.get_method("naive")(),
