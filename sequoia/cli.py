@@ -1,7 +1,7 @@
 """The ``sequoia`` command line.
 
     sequoia --setting NAME --method NAME [--setting.X V] [--method.X V] [--learner.X V]
-            [--seed N] [--output DIR] [--config FILE] [--quiet]
+            [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--quiet]
     sequoia --setting NAME [--method NAME] --help
     sequoia list
 
@@ -24,12 +24,14 @@ import simple_parsing
 import yaml
 
 from sequoia.errors import SequoiaError
+from sequoia.methods.learner_method import LearnerMethod
+from sequoia.presets import preset_values
 from sequoia.registry import LEVEL_ALIASES, get_method, resolve_setting, settings
 from sequoia.report import write_run
 
 USAGE = (
     "sequoia --setting NAME --method NAME [--setting.OPTION V] [--method.OPTION V] [--learner.OPTION V]"
-    " [--seed N] [--output DIR] [--config FILE] [--quiet]\n       sequoia list"
+    " [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--quiet]\n       sequoia list"
 )
 
 
@@ -60,6 +62,7 @@ def _run_options() -> argparse.ArgumentParser:
                         help="a config.yaml from a run directory; options given here override it")
     parser.add_argument("--seed", metavar="N", type=int, help="random seed (0 unless the config sets one)")
     parser.add_argument("--output", metavar="DIR", help="where run directories go (`results` if not set)")
+    parser.add_argument("--preset", metavar="NAME", help="option defaults for the run: `default` or `smoke`")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-h", "--help", action="store_true", help="show the options of the chosen setting and method")
     return parser
@@ -122,6 +125,12 @@ def _help(setting_cls: type | None, method_cls: type | None, learner_cls: type |
     return parser.format_help()
 
 
+def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` that are options of ``cls``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
 def tree_listing() -> str:
     """The registered settings as a tree per domain, with the methods that apply at each node."""
     from sequoia.registry import methods
@@ -170,16 +179,23 @@ def run(argv: list[str]) -> int:
     method_cls = get_method(method_name) if method_name else None
     setting_cls = resolve_setting(setting_name, method_cls) if setting_name else None
 
+    # A preset's values are defaults beneath the config's; method and learner values
+    # apply where the chosen method or learner has such an option.
+    preset = preset_values(options.preset, setting_cls.domain) if options.preset and setting_cls else {}
+    setting_values = {**preset.get("setting", {}), **setting_values}
+    if method_cls is not None:
+        method_values = {**_known(method_cls, preset.get("method", {})), **method_values}
     setting_default = _build(setting_cls, setting_values, "config setting") if setting_cls else None
     method_default = _build(method_cls, method_values, "config method") if method_cls else None
     setting, rest = _parse_group(setting_cls, "setting", setting_default, rest) if setting_cls else (None, rest)
     method, rest = _parse_group(method_cls, "method", method_default, rest) if method_cls else (None, rest)
 
     learner_cls = None
-    if method is not None and setting_cls is not None and hasattr(method, "use_learner"):
+    if isinstance(method, LearnerMethod) and setting_cls is not None:
         learner_cls = method.learner_class(setting_cls)
         if learner_values.pop("name", learner_cls.name) != learner_cls.name:
             learner_values = {}  # the config's learner options belong to another learner
+        learner_values = {**_known(learner_cls, preset.get("learner", {})), **learner_values}
         learner_default = _build(learner_cls, learner_values, "config learner")
         learner, rest = _parse_group(learner_cls, "learner", learner_default, rest)
         method.use_learner(learner)

@@ -55,10 +55,30 @@ def test_options_on_the_command_line_override_the_config(tmp_path):
     assert saved["setting"]["nb_tasks"] == 5 and saved["learner"]["epochs"] == 1
 
 
+def test_dpo_lora_on_class_incremental_runs_the_pa_branch(tmp_path, capsys):
+    assert main(["--setting", "class_incremental", "--method", "dpo_lora", "--preset", "smoke",
+                 "--output", str(tmp_path), "--quiet"]) == 0
+    assert "pa.incremental / dpo_lora  (preference_accuracy)" in capsys.readouterr().out
+    [run_dir] = run_dirs(tmp_path)
+    assert (run_dir / "samples.jsonl").exists()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert set(results["matrices"]) == {"mean_margin", "length_normalized_accuracy", "drift"}
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["setting"]["model"] == "tiny-random"
+
+
+def test_ewc_with_a_pa_learner(tmp_path):
+    assert main(["--setting", "pa.task_incremental", "--method", "ewc", "--method.learner", "dpo_lora",
+                 "--preset", "smoke", "--output", str(tmp_path), "--quiet"]) == 0
+    [run_dir] = run_dirs(tmp_path)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["learner"]["name"] == "dpo_lora" and config["method"]["fisher_samples"] == 8
+
+
 def test_list_shows_the_tree_with_methods(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "sl.incremental (alias sl.class_incremental): ewc, naive, replay" in out
+    assert "pa.incremental (alias pa.class_incremental): dpo_lora, ewc, lora_sft, naive, replay" in out
     assert "    - sl.discrete_task_agnostic: naive, replay" in out
 
 
@@ -105,6 +125,15 @@ BAD_INPUTS = {
                          "invalid value -1 for config setting.nb_tasks"),
     "config unknown option": (lambda t: bad_config(t, "setting: {name: sl.incremental, tasks: 2}\nmethod: {name: naive}"),
                               "config setting: unknown option(s) tasks"),
+    "unknown preset": (lambda t: ["--setting", "class_incremental", "--method", "dpo_lora", "--preset", "smok"],
+                       "unknown preset 'smok'; known: default, smoke"),
+    "missing preference file": (lambda t: ["--setting", "pa.incremental", "--method", "dpo_lora", "--preset", "smoke",
+                                           "--setting.tasks", str(t / "mine.jsonl")],
+                                "preference data file not found"),
+    "missing model": (lambda t: ["--setting", "pa.incremental", "--method", "lora_sft", "--setting.model",
+                                 str(t / "no-model")], "could not load model"),
+    "bad loss type": (lambda t: ["--setting", "class_incremental", "--method", "dpo_lora", "--learner.loss_type",
+                                 "kto"], "invalid choice: 'kto'"),
     "missing dataset path": (lambda t: ["--setting", "class_incremental", "--method", "naive",
                                         "--setting.dataset", "hub-user/not-here"], "pass a local path"),
 }

@@ -47,6 +47,9 @@ def load_tokenizer(spec: str):
 def load_model(spec: str, dtype: str = "float32"):
     """The causal LM ``spec`` in ``dtype``, in eval mode."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # per-tensor loading bars would drown sequoia's own
 
     if spec == TINY_MODEL:
         model = tiny_random_model()
