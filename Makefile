@@ -29,6 +29,7 @@ test-slow: install
 benchmarks: install
 	$(PYTHON) benchmarks/sl_methods.py
 	$(PYTHON) benchmarks/overhead_sl.py
+	$(PYTHON) benchmarks/dpo_step.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -35,6 +35,12 @@ def test_plugin_method_reduces_forgetting():
     assert float(forgetting["l2_anchor"]) < float(forgetting["naive"])
 
 
+def test_align_my_jsonl_shows_replay_keeping_the_first_task():
+    out = run_example("align_my_jsonl.py")
+    forgetting = dict(re.findall(r"pa.incremental / (\w+) .*?average_forgetting: ([\d.]+)", out, re.S))
+    assert float(forgetting["replay"]) < float(forgetting["dpo_lora"])
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_has_a_docstring_with_its_command(name):
     text = (EXAMPLES / name).read_text()
