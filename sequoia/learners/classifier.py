@@ -63,7 +63,7 @@ class Classifier(Learner):
         self.torch_optimizer = optimizer(self.model.parameters(), lr=self.lr)
         self.num_classes = setting.num_classes
         self.task_classes: dict[int, torch.Tensor] = {}
-        self.progress = getattr(setting, "progress", False)
+        self.progress = setting.progress
         self._shuffle = derived_generator()
         self._last: SupervisedData | None = None
 

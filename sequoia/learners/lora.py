@@ -52,17 +52,22 @@ class LoRALearner(Learner):
 
         self.tokenizer = load_tokenizer(setting.model)
         base = load_model(setting.model, setting.dtype)
-        modules: Any = None if self.target_modules == "auto" else (
-            "all-linear" if self.target_modules == "all-linear" else [m.strip() for m in self.target_modules.split(",")])
         config = LoraConfig(r=self.lora_rank, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                            target_modules=modules, task_type="CAUSAL_LM")
+                            target_modules=self._target_modules(), task_type="CAUSAL_LM")
         self.model = get_peft_model(base, config)
         self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
         self.encoding = setting.encoding()
         self.chat = is_chat(self.tokenizer)
-        self.progress = getattr(setting, "progress", False)
+        self.progress = setting.progress
         self._shuffle = derived_generator()
         self._last: Batch | None = None
+
+    def _target_modules(self) -> list[str] | str | None:
+        if self.target_modules == "auto":
+            return None  # peft picks the usual modules for the architecture (q_proj, v_proj for Llama)
+        if self.target_modules == "all-linear":
+            return "all-linear"
+        return [name.strip() for name in self.target_modules.split(",") if name.strip()]
 
     # -- tokens -------------------------------------------------------------------
     def encode_pairs(self, pairs) -> Batch:
@@ -96,11 +101,10 @@ class LoRALearner(Learner):
     def train_epochs(self, rows: Batch, epochs: int, max_steps: int | None = None) -> None:
         """Minibatch steps over ``rows`` for ``epochs`` passes (or ``max_steps`` steps)."""
         self.model.train()
-        n_rows = len(rows["prompt_ids"])
-        steps = [order[i : i + self.batch_size]
-                 for _ in range(epochs)
-                 for order in [torch.randperm(n_rows, generator=self._shuffle)]
-                 for i in range(0, n_rows, self.batch_size)][:max_steps]
+        steps: list[torch.Tensor] = []
+        for _ in range(epochs):
+            steps += torch.randperm(len(rows["prompt_ids"]), generator=self._shuffle).split(self.batch_size)
+        steps = steps[:max_steps]
         bar = tqdm(steps, desc=f"{self.name} steps", leave=False, disable=not self.progress)
         for indices in bar:
             loss = self.optimize(take(rows, indices))

@@ -31,7 +31,7 @@ def diagonal_fisher(learner: Learner, data: Batch, samples: int, generator: torc
         >>> from types import SimpleNamespace
         >>> from sequoia.learners import Classifier
         >>> learner = Classifier(hidden_layers=0)
-        >>> learner.configure(SimpleNamespace(input_shape=(4,), num_classes=3))
+        >>> learner.configure(SimpleNamespace(input_shape=(4,), num_classes=3, progress=False))
         >>> data = {"x": torch.randn(8, 4), "y": torch.randint(3, (8,))}
         >>> fisher = diagonal_fisher(learner, data, samples=8, generator=torch.Generator())
         >>> sorted(fisher), bool((fisher["1.weight"] >= 0).all())

@@ -39,7 +39,8 @@ class Setting(ContinualAssumption):
     """A continual-learning problem: the most general node of the tree.
 
     Subclasses add assumptions (a level mixin) and a domain (SL, RL, PA). The domain
-    supplies the data through three hooks; this class owns the loop:
+    supplies data and scores through hooks (``prepare``, ``phases``, ``evaluate``,
+    ``online_score``, ``finish``); this class owns the loop:
 
     1. evaluate the untrained method on every task's test set (row 0);
     2. for each phase: signal the boundary where the level does, train, and
@@ -55,6 +56,8 @@ class Setting(ContinualAssumption):
 
     domain: ClassVar[str] = ""
     metric_name: ClassVar[str] = "accuracy"
+    progress: ClassVar[bool] = False
+    """Whether to show progress bars; ``apply`` sets it per run."""
 
     @classmethod
     def qualified_name(cls) -> str:
