@@ -34,7 +34,8 @@ DOMAIN_PRIORITY: tuple[str, ...] = ("sl", "rl", "pa")
 _SETTINGS: dict[str, type[Setting]] = {}
 _METHODS: dict[str, type[Method]] = {}
 _LEARNERS: dict[str, type[Learner]] = {}
-_BUILTIN_MODULES = ("sequoia.settings.sl", "sequoia.settings.pa", "sequoia.learners", "sequoia.methods")
+_BUILTIN_MODULES = ("sequoia.settings.sl", "sequoia.settings.rl", "sequoia.settings.pa", "sequoia.learners",
+                    "sequoia.methods")
 _loaded = False
 
 T = TypeVar("T")

@@ -46,10 +46,20 @@ QUICK_SETTING_OPTIONS: dict[str, dict] = {
     "pa": {"model": "tiny-random", "tasks": f"{YES_TASK},{COLOUR_TASK}", "train_pairs_per_task": 32,
            "test_pairs_per_task": 16, "max_prompt_length": 32, "max_completion_length": 8,
            "generations_per_task": 1, "max_new_tokens": 4},
+    "rl": {"nb_tasks": 2, "steps_per_task": 4000, "test_episodes": 3, "chunks_per_task": 2},
+}
+# How far above an untrained model the last-trained task must score, per domain, and on
+# which matrix: SL accuracy, PA preference accuracy, RL normalised return (random 0, solved 1).
+LEARNED: dict[str, tuple[str | None, float, float]] = {
+    # domain: (matrix name in results.matrices, or None for the main one; minimum; minimum gain over row 0)
+    "sl": (None, 0.7, 0.2),
+    "pa": (None, 0.7, 0.2),
+    "rl": ("normalized_return", 0.15, 0.1),
 }
 QUICK_LEARNER_OPTIONS: dict[str, dict] = {
     "dpo_lora": {"lr": 1e-2, "epochs": 3},
     "lora_sft": {"lr": 1e-2, "epochs": 3},
+    "dqn": {"learning_starts": 500, "epsilon_decay_steps": 2000},
 }
 QUICK_METHOD_OPTIONS: dict[str, dict] = {
     "ewc": {"fisher_samples": 16},

@@ -1,12 +1,13 @@
 """Learners: the base trainers (one or more per domain) that methods wrap.
 
 The first learner registered for a domain is its default: ``classifier`` for SL,
-``dpo_lora`` for PA.
+``dpo_lora`` for PA, ``dqn`` for RL.
 """
 
 from sequoia.learners.base import Learner, Plugin
 from sequoia.learners.classifier import Classifier
 from sequoia.learners.dpo import DPOLoRA
+from sequoia.learners.dqn import DQN
 from sequoia.learners.sft import LoRASFT
 
-__all__ = ["Classifier", "DPOLoRA", "Learner", "LoRASFT", "Plugin"]
+__all__ = ["DQN", "Classifier", "DPOLoRA", "Learner", "LoRASFT", "Plugin"]

@@ -9,7 +9,9 @@ import math
 import pytest
 
 from sequoia import registry
-from tests.conftest import quick_method, quick_setting
+import numpy as np
+
+from tests.conftest import LEARNED, quick_method, quick_setting
 
 PAIRS = [
     (method_name, setting_name)
@@ -31,22 +33,24 @@ def test_method_learns_on_setting(method_name, setting_name):
     method = quick_method(registry.get_method(method_name), setting_cls)
     results = setting.apply(method, seed=0, progress=False)
 
-    matrix = results.matrix.values
     phases = 1 if setting.joint_training else setting.nb_tasks_total
-    assert matrix.shape == (phases + 1, setting.nb_tasks_total)
-    assert ((0.0 <= matrix) & (matrix <= 1.0)).all()
-    # The task trained last is learned well above chance: SL's class splits are
-    # 2-way within a task and 10-way across (chance 0.1 to 0.5); PA's preference
-    # accuracy is 0.5 for the untrained model by construction.
-    assert matrix[-1, -1] > 0.7, f"final row {matrix[-1]}"
-    assert matrix[-1, -1] > matrix[0, -1] + 0.2
+    assert results.matrix.values.shape == (phases + 1, setting.nb_tasks_total)
+    # The task trained last is learned well above the untrained model: SL's class
+    # splits are 2-way within a task and 10-way across (chance 0.1 to 0.5); PA's
+    # preference accuracy is 0.5 before training by construction; RL's normalised
+    # return is 0 for a random policy.
+    name, minimum, gain = LEARNED[setting.domain]
+    matrix = np.asarray(results.matrices[name]) if name else results.matrix.values
+    assert matrix[-1, -1] > minimum, f"final row {matrix[-1]}"
+    assert matrix[-1, -1] > matrix[0, -1] + gain, f"rows {matrix[0]} -> {matrix[-1]}"
 
     metrics = results.metrics()
-    for name in ("average_forgetting", "bwt", "fwt"):
+    bounded = setting.domain != "rl"  # RL metrics are in units of return
+    for name in ("average_forgetting", "bwt", "fwt", "online_performance"):
         value = metrics[name]
-        assert value is None or (math.isfinite(value) and -1.0 <= value <= 1.0)
+        assert value is None or (math.isfinite(value) and (not bounded or -1.0 <= value <= 1.0))
     if setting.online_evaluation:
-        assert 0.0 <= metrics["online_performance"] <= 1.0
+        assert metrics["online_performance"] is not None
     assert metrics["trainable_parameters"] > 0
     assert results.runtime_s > 0
 

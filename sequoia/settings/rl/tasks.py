@@ -1,0 +1,86 @@
+"""Tasks for the RL branch: gymnasium environments whose physics change from task to task."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sequoia.errors import SequoiaError
+
+# The physical parameters each built-in environment exposes on `env.unwrapped`.
+PHYSICS: dict[str, tuple[str, ...]] = {
+    "CartPole-v1": ("gravity", "length", "masspole", "masscart", "force_mag"),
+    "MountainCar-v0": ("force", "gravity"),
+    "Acrobot-v1": ("LINK_LENGTH_1", "LINK_LENGTH_2", "LINK_MASS_1", "LINK_MASS_2"),
+    "Pendulum-v1": ("g", "m", "l"),
+}
+
+# Returns of a solved task, for the normalised transfer matrix (gymnasium's reward
+# thresholds; Pendulum has none, -200 is a common "solved" mark).
+SOLVED_RETURN: dict[str, float] = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0, "Acrobot-v1": -100.0,
+                                   "Pendulum-v1": -200.0}
+
+
+def sampled_schedule(env_id: str, nb_tasks: int, std: float, rng: np.random.Generator,
+                     defaults: dict[str, float]) -> list[dict[str, float]]:
+    """Per-task parameters: each physical parameter is its default times a draw from N(1, std).
+
+    Task 0 keeps the defaults, so the first task is the environment as published.
+
+    Example:
+        >>> tasks = sampled_schedule("CartPole-v1", 3, 0.2, np.random.default_rng(0),
+        ...                          {"gravity": 9.8, "length": 0.5, "masspole": 0.1, "masscart": 1.0, "force_mag": 10.0})
+        >>> tasks[0]["gravity"], round(tasks[1]["gravity"], 3) != 9.8
+        (9.8, True)
+    """
+    names = PHYSICS.get(env_id)
+    if names is None:
+        raise SequoiaError(f"{env_id} has no built-in parameter list; give a schedule file (--setting.schedule)")
+    tasks = [dict(defaults)]
+    for _ in range(1, nb_tasks):
+        # Clipped so that no mass or length turns negative or vanishes.
+        tasks.append({name: defaults[name] * float(np.clip(rng.normal(1.0, std), 0.1, 3.0)) for name in names})
+    return tasks
+
+
+def load_schedule(path: str) -> list[dict[str, float]]:
+    """A user's schedule ``{task: {attribute: value}}`` from a YAML or JSON file, tasks in key order."""
+    file = Path(path)
+    if not file.is_file():
+        raise SequoiaError(f"schedule file not found: {path}")
+    try:
+        loaded = yaml.safe_load(file.read_text()) if file.suffix in (".yaml", ".yml") else json.loads(file.read_text())
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise SequoiaError(f"schedule file {path} could not be parsed: {str(error).splitlines()[0]}") from error
+    if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, dict) for v in loaded.values()):
+        raise SequoiaError(f"schedule file {path} must map each task to {{attribute: value}}")
+    return [{str(k): float(v) for k, v in loaded[task].items()} for task in sorted(loaded, key=_task_order)]
+
+
+def _task_order(key: Any) -> tuple[int, str]:
+    return (int(key), "") if str(key).isdigit() else (1 << 30, str(key))
+
+
+def set_physics(env, parameters: dict[str, float]) -> None:
+    """Set physical parameters on ``env.unwrapped``; an unknown name is a one-line error.
+
+    CartPole caches ``total_mass`` and ``polemass_length`` at construction, so they
+    are recomputed here, or a changed mass or length would have no effect.
+    """
+    core = env.unwrapped
+    for name, value in parameters.items():
+        if not hasattr(core, name) or callable(getattr(core, name)):
+            known = sorted(k for k, v in vars(core).items() if isinstance(v, (int, float)) and not k.startswith("_"))
+            raise SequoiaError(f"{env.spec.id if env.spec else type(core).__name__} has no parameter {name!r}; "
+                               f"numeric attributes: {', '.join(known)}")
+        setattr(core, name, type(getattr(core, name))(value))
+    if hasattr(core, "polemass_length"):
+        core.total_mass = core.masspole + core.masscart
+        core.polemass_length = core.masspole * core.length
+
+
+def default_physics(env, names: tuple[str, ...]) -> dict[str, float]:
+    """The current values of ``names`` on ``env.unwrapped``."""
+    return {name: float(getattr(env.unwrapped, name)) for name in names}

@@ -1,0 +1,74 @@
+"""The RL branch: task physics, schedules, and what the method sees."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import yaml
+
+from sequoia.errors import SequoiaError
+from sequoia.learners import DQN
+from sequoia.settings.rl import ContinualRLSetting, IncrementalRLSetting, TaskIncrementalRLSetting
+from sequoia.settings.rl.tasks import load_schedule, set_physics
+
+
+def test_cartpole_caches_are_recomputed_after_a_change():
+    env = gym.make("CartPole-v1")
+    set_physics(env, {"masspole": 0.5, "length": 2.0, "masscart": 2.0})
+    core = env.unwrapped
+    assert core.total_mass == pytest.approx(2.5) and core.polemass_length == pytest.approx(1.0)
+
+
+def test_unknown_parameter_is_a_one_line_error_naming_the_known_ones():
+    with pytest.raises(SequoiaError, match="has no parameter 'gravityy'; numeric attributes: .*gravity"):
+        set_physics(gym.make("CartPole-v1"), {"gravityy": 1.0})
+
+
+def prepared(setting, seed=0):
+    setting.rng = np.random.default_rng(seed)
+    setting.prepare()
+    return setting
+
+
+def test_sampled_tasks_keep_task_0_and_perturb_the_others():
+    setting = prepared(IncrementalRLSetting(nb_tasks=3, test_episodes=1))
+    assert setting.task_physics[0]["gravity"] == pytest.approx(9.8)
+    assert setting.task_physics[1] != setting.task_physics[0]
+    assert set(setting.task_physics[1]) == {"gravity", "length", "masspole", "masscart", "force_mag"}
+
+
+def test_schedule_file(tmp_path):
+    path = tmp_path / "schedule.yaml"
+    path.write_text(yaml.safe_dump({0: {"gravity": 9.8}, 1: {"gravity": 20.0}, 2: {"gravity": 3.0}}))
+    assert [t["gravity"] for t in load_schedule(str(path))] == [9.8, 20.0, 3.0]
+    setting = prepared(IncrementalRLSetting(schedule=str(path), test_episodes=1))
+    assert setting.nb_tasks_total == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({0: {"gravity_typo": 1.0}}))
+    with pytest.raises(SequoiaError, match="has no parameter 'gravity_typo'"):
+        prepared(IncrementalRLSetting(schedule=str(bad)))
+
+
+def test_other_environments_and_unknown_ids():
+    for env_id in ("MountainCar-v0", "Acrobot-v1", "Pendulum-v1"):
+        setting = prepared(IncrementalRLSetting(env=env_id, nb_tasks=2, test_episodes=1))
+        assert setting.task_physics[1] != setting.task_physics[0]
+    with pytest.raises(SequoiaError, match="unknown gymnasium environment"):
+        prepared(IncrementalRLSetting(env="NoSuchEnv-v0"))
+    with pytest.raises(SequoiaError, match="DQN needs discrete actions"):
+        DQN().configure(prepared(IncrementalRLSetting(env="Pendulum-v1", nb_tasks=1, test_episodes=1)))
+
+
+def test_task_incremental_appends_a_one_hot_task_id():
+    setting = prepared(TaskIncrementalRLSetting(nb_tasks=3, test_episodes=1))
+    env = next(iter(setting.phases())).chunks[0]
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4 + 3,) and obs[4:].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_continual_physics_move_smoothly():
+    setting = prepared(ContinualRLSetting(nb_tasks=2, steps_per_task=100, chunks_per_task=2, test_episodes=1))
+    first_phase = next(iter(setting.phases()))
+    start = first_phase.chunks[0].physics(0, 0)["gravity"]
+    middle = first_phase.chunks[1].physics(0, 0)["gravity"]
+    end = setting.task_physics[1]["gravity"]
+    assert start == pytest.approx(9.8) and min(start, end) < middle < max(start, end)
