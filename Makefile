@@ -30,6 +30,8 @@ benchmarks: install
 	$(PYTHON) benchmarks/sl_methods.py
 	$(PYTHON) benchmarks/overhead_sl.py
 	$(PYTHON) benchmarks/dpo_step.py
+	$(PYTHON) benchmarks/dqn_cartpole.py
+	$(PYTHON) benchmarks/overhead_rl.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

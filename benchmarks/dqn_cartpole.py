@@ -1,6 +1,6 @@
 """Does the DQN learner solve unchanged CartPole-v1 within 50k environment steps?
 
-Trains sequoia's `dqn` learner (default hyperparameters) on CartPole-v1 with its
+Trains sequoia's `dqn` learner (default hyperparameters, one buffer throughout) on CartPole-v1 with its
 published physics, in blocks of steps; after each block, 10 greedy test episodes on
 their own seeds. Prints, per seed, the test return after each block and the first
 step count at which it reached 195 (target: within 50k steps, for every seed).
@@ -22,7 +22,7 @@ def run(seed: int, steps: int, block: int) -> list[tuple[int, float]]:
     setting = IncrementalRLSetting(nb_tasks=1, parameter_std=0.0, test_episodes=10)
     setting.rng = np.random.default_rng(seed)
     setting.prepare()
-    learner = DQN()
+    learner = DQN(keep_buffer_across_fits=True)  # one task trained in blocks: one continuous buffer
     learner.configure(setting)
     curve = []
     for done in range(block, steps + 1, block):

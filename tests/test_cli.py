@@ -74,6 +74,15 @@ def test_ewc_with_a_pa_learner(tmp_path):
     assert config["learner"]["name"] == "dpo_lora" and config["method"]["fisher_samples"] == 8
 
 
+def test_rl_smoke_preset_writes_the_normalised_matrix(tmp_path):
+    assert main(["--setting", "rl.incremental", "--method", "replay", "--preset", "smoke",
+                 "--setting.steps_per_task", "1000", "--output", str(tmp_path), "--quiet"]) == 0
+    [run_dir] = run_dirs(tmp_path)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert len(results["matrices"]["normalized_return"]) == 4
+    assert results["metrics"]["random_return"] > 0
+
+
 def test_list_shows_the_tree_with_methods(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
@@ -92,6 +101,11 @@ def test_method_help_lists_method_and_learner_options(capsys):
     assert main(["--setting", "class_incremental", "--method", "replay", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--method.buffer_size" in out and "--learner.lr" in out
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
 
 
 def bad_config(tmp_path, text):
@@ -134,6 +148,11 @@ BAD_INPUTS = {
                                  str(t / "no-model")], "could not load model"),
     "bad loss type": (lambda t: ["--setting", "class_incremental", "--method", "dpo_lora", "--learner.loss_type",
                                  "kto"], "invalid choice: 'kto'"),
+    "bad rl parameter": (lambda t: ["--setting", "rl.incremental", "--method", "naive", "--setting.env",
+                                    "MountainCar-v0", "--setting.schedule", str(write(t / "s.yaml", "0: {gravty: 1}"))],
+                         "has no parameter 'gravty'"),
+    "unknown environment": (lambda t: ["--setting", "rl.incremental", "--method", "naive", "--setting.env", "Nope-v0"],
+                            "unknown gymnasium environment"),
     "missing dataset path": (lambda t: ["--setting", "class_incremental", "--method", "naive",
                                         "--setting.dataset", "hub-user/not-here"], "pass a local path"),
 }

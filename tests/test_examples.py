@@ -41,6 +41,11 @@ def test_align_my_jsonl_shows_replay_keeping_the_first_task():
     assert float(forgetting["replay"]) < float(forgetting["dpo_lora"])
 
 
+def test_rl_task_schedule_runs_both_methods():
+    out = run_example("rl_task_schedule.py", "--steps-per-task", "1500")
+    assert "rl.incremental / naive" in out and "rl.incremental / replay" in out
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_has_a_docstring_with_its_command(name):
     text = (EXAMPLES / name).read_text()

@@ -65,9 +65,10 @@ class DQN(Learner):
 
     Epsilon-greedy exploration decays linearly over the first ``epsilon_decay_steps``
     environment steps of the run (not of each task: boundaries may be unknown). The
-    transition buffer is
-    FIFO; ``experience()`` is the transitions of the last ``fit`` call, which ``replay``
-    keeps a reservoir of and ``ewc`` estimates its Fisher on.
+    FIFO transition buffer starts empty at each ``fit`` call unless
+    ``keep_buffer_across_fits``, so that plain DQN is a true fine-tuning baseline and
+    older experience comes back only through ``replay``, which keeps a reservoir of
+    ``experience()`` (the last call's transitions); ``ewc`` estimates its Fisher there.
 
     Example:
         >>> DQN(double=True).gamma
@@ -99,6 +100,8 @@ class DQN(Learner):
     """Steps over which epsilon falls from its start to its end value."""
     max_grad_norm: Annotated[float, Field(ge=0)] = 10.0
     """Gradient clipping (0: none)."""
+    keep_buffer_across_fits: bool = False
+    """Keep the transition buffer from one `fit` call (task or chunk) to the next."""
     double: bool = True
     """Double-DQN targets: the online network picks the next action, the target network values it."""
 
@@ -127,6 +130,8 @@ class DQN(Learner):
         return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
 
     def fit(self, train, valid: Any) -> None:
+        if not self.keep_buffer_across_fits:
+            self.buffer.size = self.buffer.cursor = 0
         total = train.steps_left
         obs, _ = train.reset(seed=self._env_seed)
         self._env_seed += 1

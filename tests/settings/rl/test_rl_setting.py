@@ -1,4 +1,4 @@
-"""The RL branch: task physics, schedules, and what the method sees."""
+"""The RL branch: task physics, schedules, what the method sees, and forgetting under conflicting dynamics."""
 
 import gymnasium as gym
 import numpy as np
@@ -7,6 +7,7 @@ import yaml
 
 from sequoia.errors import SequoiaError
 from sequoia.learners import DQN
+from sequoia.methods import Naive, Replay
 from sequoia.settings.rl import ContinualRLSetting, IncrementalRLSetting, TaskIncrementalRLSetting
 from sequoia.settings.rl.tasks import load_schedule, set_physics
 
@@ -72,3 +73,18 @@ def test_continual_physics_move_smoothly():
     middle = first_phase.chunks[1].physics(0, 0)["gravity"]
     end = setting.task_physics[1]["gravity"]
     assert start == pytest.approx(9.8) and min(start, end) < middle < max(start, end)
+
+
+def test_conflicting_dynamics_show_forgetting_and_replay_reduces_it(tmp_path):
+    # Task 1 reverses the push: the right action of task 0 is the wrong one of task 1.
+    schedule = tmp_path / "reversed.yaml"
+    schedule.write_text(yaml.safe_dump({0: {"force_mag": 10.0}, 1: {"force_mag": -10.0}}))
+
+    def run(method):
+        setting = TaskIncrementalRLSetting(schedule=str(schedule), steps_per_task=6000, test_episodes=5)
+        return setting.apply(method.use_learner(DQN(learning_starts=500, epsilon_decay_steps=2000)), progress=False)
+
+    naive, replay = run(Naive()), run(Replay(buffer_size=5000, replay_share=0.5))
+    assert naive.matrix.values[1, 0] > 150  # task 0 learned...
+    assert naive.matrix.average_forgetting() > 100  # ...and lost under the reversed dynamics
+    assert replay.matrix.average_forgetting() < naive.matrix.average_forgetting() - 50

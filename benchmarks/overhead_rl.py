@@ -1,0 +1,97 @@
+"""Framework overhead on RL: environment steps per second inside sequoia against a bare loop.
+
+Both run CartPole-v1 for the same number of steps with the same DQN work per step
+(epsilon-greedy action from the Q-network, a transition stored, one gradient step
+on 64 transitions with double-DQN targets after 1000 steps), in one process. The
+framework side is the `dqn` learner's `fit` inside the setting's task environment
+(step budget, physics hook); the bare side is the same computation written inline.
+Prints steps per second of each and the ratio (target: at least 0.8).
+
+    python benchmarks/overhead_rl.py [--steps 20000]
+"""
+
+import argparse
+import copy
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from sequoia.learners import DQN
+from sequoia.seeding import seed_everything
+from sequoia.settings.rl import IncrementalRLSetting
+
+
+def framework(steps: int) -> float:
+    seed_everything(0)
+    setting = IncrementalRLSetting(nb_tasks=1, test_episodes=1)
+    setting.rng = np.random.default_rng(0)
+    setting.prepare()
+    learner = DQN()
+    learner.configure(setting)
+    env = setting._environment(steps, lambda step, episode: setting.task_physics[0])
+    start = time.perf_counter()
+    learner.fit(env, None)
+    return steps / (time.perf_counter() - start)
+
+
+def bare(steps: int, hp: DQN) -> float:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    env = gym.make("CartPole-v1")
+    q = nn.Sequential(nn.Linear(4, hp.hidden_size), nn.ReLU(), nn.Linear(hp.hidden_size, hp.hidden_size), nn.ReLU(),
+                      nn.Linear(hp.hidden_size, 2))
+    target = copy.deepcopy(q).requires_grad_(False)
+    optimizer = torch.optim.Adam(q.parameters(), lr=hp.lr)
+    buffer = {k: torch.zeros(hp.buffer_size, *shape) for k, shape in
+              (("obs", (4,)), ("next_obs", (4,)), ("reward", ()), ("done", ()))}
+    actions = torch.zeros(hp.buffer_size, dtype=torch.long)
+    size = cursor = updates = 0
+    start = time.perf_counter()
+    obs, _ = env.reset(seed=0)
+    for step in range(steps):
+        epsilon = hp.epsilon_start + min(step / hp.epsilon_decay_steps, 1) * (hp.epsilon_end - hp.epsilon_start)
+        if rng.random() < epsilon:
+            action = int(rng.integers(2))
+        else:
+            with torch.no_grad():
+                action = int(q(torch.as_tensor(obs[None], dtype=torch.float32)).argmax(1)[0])
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        buffer["obs"][cursor], buffer["next_obs"][cursor] = torch.as_tensor(obs), torch.as_tensor(next_obs)
+        actions[cursor], buffer["reward"][cursor], buffer["done"][cursor] = action, reward, float(terminated)
+        cursor, size = (cursor + 1) % hp.buffer_size, min(size + 1, hp.buffer_size)
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if size >= hp.learning_starts:
+            idx = torch.as_tensor(rng.integers(size, size=hp.batch_size))
+            qa = q(buffer["obs"][idx]).gather(1, actions[idx].unsqueeze(1)).squeeze(1)
+            with torch.no_grad():
+                best = q(buffer["next_obs"][idx]).argmax(1, keepdim=True)
+                goal = buffer["reward"][idx] + hp.gamma * (1 - buffer["done"][idx]) * target(
+                    buffer["next_obs"][idx]).gather(1, best).squeeze(1)
+            loss = nn.functional.smooth_l1_loss(qa, goal)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(q.parameters(), hp.max_grad_norm)
+            optimizer.step()
+            updates += 1
+            if updates % hp.target_update_every == 0:
+                target.load_state_dict(q.state_dict())
+    return steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20_000)
+    args = parser.parse_args()
+    framework(2000), bare(2000, DQN())  # warm-up
+    ours, reference = framework(args.steps), bare(args.steps, DQN())
+    print(f"CartPole-v1, {args.steps} steps, DQN defaults, torch threads: {torch.get_num_threads()}")
+    print(f"sequoia dqn : {ours:,.0f} steps/s")
+    print(f"bare loop   : {reference:,.0f} steps/s")
+    print(f"ratio       : {ours / reference:.3f}  (target >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
