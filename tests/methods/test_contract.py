@@ -35,14 +35,14 @@ def test_method_learns_on_setting(method_name, setting_name):
 
     phases = 1 if setting.joint_training else setting.nb_tasks_total
     assert results.matrix.values.shape == (phases + 1, setting.nb_tasks_total)
-    # The task trained last is learned well above the untrained model: SL's class
-    # splits are 2-way within a task and 10-way across (chance 0.1 to 0.5); PA's
-    # preference accuracy is 0.5 before training by construction; RL's normalised
-    # return is 0 for a random policy.
+    # The task trained last is learned well above chance: SL's class splits are
+    # 2-way within a task and 10-way across (chance 0.1 to 0.5); PA's preference
+    # accuracy is 0.5 before training by construction; RL's normalised return is 0
+    # for a random policy.
     name, minimum, gain = LEARNED[setting.domain]
     matrix = np.asarray(results.matrices[name]) if name else results.matrix.values
     assert matrix[-1, -1] > minimum, f"final row {matrix[-1]}"
-    assert matrix[-1, -1] > matrix[0, -1] + gain, f"rows {matrix[0]} -> {matrix[-1]}"
+    assert gain is None or matrix[-1, -1] > matrix[0, -1] + gain, f"rows {matrix[0]} -> {matrix[-1]}"
 
     metrics = results.metrics()
     bounded = setting.domain != "rl"  # RL metrics are in units of return
