@@ -91,7 +91,8 @@ class PreferenceSetting(Setting):
             self.task_names.append(task.name)
             self._train.append(train)
             self._test.append(test)
-        self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []  # row 0: the reference log-probs
+        self._test_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # reply lengths, for normalising
         self._rows: dict[str, list[list[float]]] = {"mean_margin": [], "length_normalized_accuracy": [], "drift": []}
 
     def _split(self, train: list[PreferencePair], test: list[PreferencePair] | None):
@@ -161,11 +162,12 @@ class PreferenceSetting(Setting):
             chosen, rejected = self._score_pairs(method, test, task if self.task_labels_at_test else None)
             if first_row:
                 self._base_test.append((chosen, rejected))
+                self._test_tokens.append(self._token_counts(test))
             base_chosen, base_rejected = self._base_test[task]
             margin = (chosen - base_chosen) - (rejected - base_rejected)
             accuracies.append(float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean()))
             margins.append(float(margin.mean()))
-            chosen_tokens, rejected_tokens = self._token_counts(test)
+            chosen_tokens, rejected_tokens = self._test_tokens[task]
             normalized.append(float((chosen / chosen_tokens > rejected / rejected_tokens).float().mean()))
             drifts.append(float((chosen - base_chosen).mean()))
         for name, row in (("mean_margin", margins), ("length_normalized_accuracy", normalized), ("drift", drifts)):
@@ -177,12 +179,11 @@ class PreferenceSetting(Setting):
         from sequoia.lm.models import load_tokenizer
         from sequoia.lm.tokens import encode_reply, is_chat
 
-        if not hasattr(self, "_tokenizer"):
-            self._tokenizer = load_tokenizer(self.model)
-        chat, encoding = is_chat(self._tokenizer), self.encoding()
+        tokenizer = load_tokenizer(self.model)
+        chat, encoding = is_chat(tokenizer), self.encoding()
 
         def count(text: str) -> int:
-            return len(encode_reply(self._tokenizer, text, encoding, chat))
+            return len(encode_reply(tokenizer, text, encoding, chat))
 
         return (torch.tensor([count(p.chosen) for p in pairs], dtype=torch.float32),
                 torch.tensor([count(p.rejected) for p in pairs], dtype=torch.float32))
