@@ -1,5 +1,6 @@
 """The shared part of the PA learners: a causal LM with LoRA adapters (peft), its tokenization and scoring."""
 
+import warnings
 from typing import Annotated, Any, ClassVar
 
 import torch
@@ -54,7 +55,10 @@ class LoRALearner(Learner):
         base = load_model(setting.model, setting.dtype)
         config = LoraConfig(r=self.lora_rank, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                             target_modules=self._target_modules(), task_type="CAUSAL_LM")
-        self.model = get_peft_model(base, config)
+        with warnings.catch_warnings():
+            # peft calls a transformers property that transformers 5 marks deprecated; not ours to fix.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            self.model = get_peft_model(base, config)
         self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
         self.encoding = setting.encoding()
         self.chat = is_chat(self.tokenizer)
