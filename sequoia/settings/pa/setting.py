@@ -87,7 +87,7 @@ class PreferenceSetting(Setting):
         self.task_names, self._train, self._test = [], [], []
         for spec in specs:
             task = load_task(spec)
-            train, test = self._split(task.train, task.test)
+            train, test = self._split(task.name, task.train, task.test)
             self.task_names.append(task.name)
             self._train.append(train)
             self._test.append(test)
@@ -95,7 +95,7 @@ class PreferenceSetting(Setting):
         self._test_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # reply lengths, for normalising
         self._rows: dict[str, list[list[float]]] = {"mean_margin": [], "length_normalized_accuracy": [], "drift": []}
 
-    def _split(self, train: list[PreferencePair], test: list[PreferencePair] | None):
+    def _split(self, name: str, train: list[PreferencePair], test: list[PreferencePair] | None):
         train = [train[i] for i in self.rng.permutation(len(train))]
         if test is None:
             n_test = min(self.test_pairs_per_task, len(train) // 4)
@@ -103,7 +103,7 @@ class PreferenceSetting(Setting):
         else:
             test = [test[i] for i in self.rng.permutation(len(test))]
         if not test:
-            raise SequoiaError("a task has too few pairs to hold some out for testing")
+            raise SequoiaError(f"task {name!r} has too few pairs to hold some out for testing (give it a test split)")
         return train[: self.train_pairs_per_task], test[: self.test_pairs_per_task]
 
     def encoding(self):

@@ -83,3 +83,14 @@ def test_missing_file_and_offline_hub_are_one_line_errors(tmp_path):
     with pytest.raises(SequoiaError) as error:
         load_task("someone/not-cached-preferences")
     assert "Hugging Face hub" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_task_too_small_to_split_names_itself(tmp_path):
+    import numpy as np
+
+    from sequoia.settings.pa import IncrementalPASetting
+
+    setting = IncrementalPASetting(tasks=str(write_jsonl(tmp_path / "two.jsonl", ROWS[:2])), model="tiny-random")
+    setting.rng = np.random.default_rng(0)
+    with pytest.raises(SequoiaError, match="task 'two' has too few pairs"):
+        setting.prepare()
