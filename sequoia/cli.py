@@ -1,14 +1,18 @@
 """The ``sequoia`` command line.
 
     sequoia --setting NAME --method NAME [--setting.X V] [--method.X V] [--learner.X V]
-            [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--quiet]
+            [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--loggers NAMES] [--quiet]
+    sequoia --resume RUN_DIR
     sequoia --setting NAME [--method NAME] --help
     sequoia list
 
 Options of the setting, the method and the method's base learner come from their
 dataclass fields, under the prefixes ``--setting.``, ``--method.`` and ``--learner.``.
 A config file (the ``config.yaml`` of a run directory) gives defaults that options
-override. Every input error prints one line on stderr and exits with code 2.
+override. Every input error prints one line on stderr and exits with code 2
+(docs/errors.md lists them); a run that fails in training (NaN loss, out of
+memory) prints one line and exits with code 1, keeping its last checkpoint.
+Under ``torchrun`` every rank runs this same command; only rank 0 prints and writes.
 """
 
 from __future__ import annotations
@@ -23,16 +27,22 @@ import pydantic
 import simple_parsing
 import yaml
 
+from sequoia import distributed
 from sequoia.errors import SequoiaError
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.presets import preset_values
 from sequoia.registry import LEVEL_ALIASES, get_method, resolve_setting, settings
-from sequoia.report import write_run
+from sequoia.runs import Run
+from sequoia.runs.loggers import check_logger_names
 
 USAGE = (
     "sequoia --setting NAME --method NAME [--setting.OPTION V] [--method.OPTION V] [--learner.OPTION V]"
-    " [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--quiet]\n       sequoia list"
+    " [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--loggers NAMES] [--quiet]\n"
+    "       sequoia --resume RUN_DIR\n       sequoia list"
 )
+
+
+CONFIG_KEYS = {"setting", "method", "learner", "seed", "loggers"}
 
 
 class _RaisingParser(simple_parsing.ArgumentParser):
@@ -63,6 +73,10 @@ def _run_options() -> argparse.ArgumentParser:
     parser.add_argument("--seed", metavar="N", type=int, help="random seed (0 unless the config sets one)")
     parser.add_argument("--output", metavar="DIR", help="where run directories go (`results` if not set)")
     parser.add_argument("--preset", metavar="NAME", help="option defaults for the run: `default` or `smoke`")
+    parser.add_argument("--loggers", metavar="NAMES", default="",
+                        help="comma-separated optional loggers: tensorboard, wandb (metrics.jsonl is always written)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR from its last checkpoint, as it was configured")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-h", "--help", action="store_true", help="show the options of the chosen setting and method")
     return parser
@@ -77,8 +91,8 @@ def _load_config(path: str) -> dict[str, Any]:
     except yaml.YAMLError as error:
         raise SequoiaError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from error
     if not isinstance(loaded, dict):
-        raise SequoiaError(f"config file {path} must hold a mapping with keys setting, method, learner, seed")
-    unknown = set(loaded) - {"setting", "method", "learner", "seed"}
+        raise SequoiaError(f"config file {path} must hold a mapping with keys {', '.join(sorted(CONFIG_KEYS))}")
+    unknown = set(loaded) - CONFIG_KEYS
     if unknown:
         raise SequoiaError(f"config file {path}: unknown keys {', '.join(sorted(unknown))}")
     return loaded
@@ -165,7 +179,8 @@ def tree_listing() -> str:
 def run(argv: list[str]) -> int:
     """Parse ``argv``, run the experiment, print and save its results."""
     options, rest = _run_options().parse_known_args(argv)
-    config = _load_config(options.config) if options.config else {}
+    resumed = _resumed_run(options, rest)
+    config = resumed.config if resumed else _load_config(options.config) if options.config else {}
     setting_values = dict(config.get("setting") or {})
     method_values = dict(config.get("method") or {})
     learner_values = dict(config.get("learner") or {})
@@ -208,7 +223,8 @@ def run(argv: list[str]) -> int:
                            f"--method {method_name} --help`)")
 
     seed = options.seed if options.seed is not None else int(config.get("seed", 0))
-    results = setting.apply(method, seed=seed, progress=not options.quiet)
+    loggers = config.get("loggers", []) if resumed else [n for n in options.loggers.split(",") if n]
+    check_logger_names(loggers)
     run_config = {
         "seed": seed,
         "setting": {"name": setting.qualified_name(), **dataclasses.asdict(setting)},
@@ -216,10 +232,36 @@ def run(argv: list[str]) -> int:
     }
     if learner_cls is not None:
         run_config["learner"] = {"name": method.base.name, **dataclasses.asdict(method.base)}
-    run_dir = write_run(results, run_config, options.output or config.get("output", "results"))
-    print(results.summary())
-    print(f"\nrun directory: {run_dir}")
+    if loggers:
+        run_config["loggers"] = loggers
+    experiment = resumed or Run.new(options.output or "results", run_config)
+    results = setting.apply(method, seed=seed, progress=not options.quiet, run=experiment)
+    if distributed.is_main():
+        print(results.summary())
+        print(f"\nrun directory: {experiment.directory}")
     return 0
+
+
+def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
+    """The run ``--resume`` names, checked against any ``--setting``/``--method`` also given."""
+    if not options.resume:
+        return None
+    changes = [flag for flag, value in (("--config", options.config), ("--seed", options.seed),
+                                        ("--preset", options.preset), ("--output", options.output),
+                                        ("--loggers", options.loggers)) if value] + rest
+    if changes:
+        raise SequoiaError(f"--resume continues a run as it was configured; it takes no {changes[0]} "
+                           "(start a new run to change options)")
+    run = Run.resume(options.resume)
+    recorded_setting, recorded_method = run.config["setting"].get("name"), run.config["method"].get("name")
+    if options.method and options.method != recorded_method:
+        raise SequoiaError(f"cannot resume {options.resume}: it is a {recorded_method} run, not --method {options.method}")
+    if options.setting:
+        given = resolve_setting(options.setting, get_method(str(recorded_method))).qualified_name()
+        if given != recorded_setting:
+            raise SequoiaError(f"cannot resume {options.resume}: it is a {recorded_setting} run, not {given}")
+    options.setting = options.method = None  # the recorded names rule
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(argv)
     except SequoiaError as error:
         print(f"sequoia: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except KeyboardInterrupt:
         print("sequoia: interrupted", file=sys.stderr)
         return 130

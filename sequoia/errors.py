@@ -2,6 +2,9 @@
 
 Every mistake a user can make on the command line or in a config file raises a
 :class:`SequoiaError`; the CLI prints its message as one line and exits with code 2.
+A :class:`TrainingError` (a loss that became NaN, memory that ran out) stops a run
+that started well; the CLI prints it as one line and exits with code 1, and the run
+directory keeps its last checkpoint.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 class SequoiaError(Exception):
     """A problem with the user's input (a name, an option value, a file), not a bug."""
 
+    exit_code = 2
+
 
 class UnknownNameError(SequoiaError):
     """A setting, method or learner name that is not registered."""
@@ -17,3 +22,13 @@ class UnknownNameError(SequoiaError):
 
 class NotApplicableError(SequoiaError):
     """A method was asked to run on a setting outside its target."""
+
+
+class TrainingError(SequoiaError):
+    """Training failed after the run started (the input was fine)."""
+
+    exit_code = 1
+
+
+class NonFiniteLossError(TrainingError):
+    """A training loss was NaN or infinite."""

@@ -15,9 +15,9 @@ from sequoia.results import Results
 RUN_FILES = ("results.json", "transfer_matrix.csv", "transfer_matrix.png", "curves.png", "config.yaml")
 
 
-def new_run_dir(output_root: str | Path, results: Results) -> Path:
+def new_run_dir(output_root: str | Path, setting: str, method: str) -> Path:
     """``<output_root>/<setting>/<method>/<timestamp>``, made unique if the timestamp is taken."""
-    base = Path(output_root) / results.setting / results.method
+    base = Path(output_root) / setting / method
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     candidate, suffix = base / stamp, 1
     while candidate.exists():
@@ -37,9 +37,14 @@ def write_run(results: Results, config: dict[str, Any], output_root: str | Path)
         >>> sorted(p.name for p in run_dir.iterdir()) == sorted(RUN_FILES)
         True
     """
-    run_dir = new_run_dir(output_root, results)
-    (run_dir / "results.json").write_text(json.dumps(results.to_dict(), indent=2) + "\n")
+    run_dir = new_run_dir(output_root, results.setting, results.method)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_results(run_dir, results)
+    return run_dir
+
+
+def write_results(run_dir: Path, results: Results) -> None:
+    """Write a finished run's results into ``run_dir``; ``results.json`` last, as it marks the run finished."""
     _write_matrix_csv(results, run_dir / "transfer_matrix.csv")
     _plot_matrix(results, run_dir / "transfer_matrix.png")
     _plot_curves(results, run_dir / "curves.png")
@@ -47,7 +52,9 @@ def write_run(results: Results, config: dict[str, Any], output_root: str | Path)
         with (run_dir / "samples.jsonl").open("w", encoding="utf-8") as handle:
             for sample in results.samples:
                 handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
-    return run_dir
+    partial = run_dir / "results.json.tmp"
+    partial.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
+    partial.replace(run_dir / "results.json")
 
 
 def _row_labels(results: Results) -> list[str]:

@@ -34,6 +34,7 @@ class Classifier(Learner):
 
     name: ClassVar[str] = "classifier"
     domain: ClassVar[type] = SLSetting
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task_classes", "_shuffle", "_last")
 
     hidden_size: Annotated[int, Field(gt=0)] = 128
     """Width of the hidden layers."""

@@ -77,6 +77,8 @@ class DQN(Learner):
 
     name: ClassVar[str] = "dqn"
     domain: ClassVar[type] = RLSetting
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = (
+        "target", "buffer", "rng", "_env_seed", "_gradient_steps", "_steps_done", "_last")
 
     hidden_size: Annotated[int, Field(gt=0)] = 128
     """Width of the Q-network's two hidden layers."""

@@ -26,6 +26,7 @@ class LoRALearner(Learner):
     """
 
     domain: ClassVar[type] = PreferenceSetting
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_shuffle", "_last")
 
     lora_rank: Annotated[int, Field(gt=0)] = 8
     """LoRA rank r."""

@@ -3,10 +3,11 @@
 from typing import Any, ClassVar
 
 import torch
-
 from pydantic.dataclasses import dataclass
 
+from sequoia.runs.monitor import TrainingMonitor
 from sequoia.settings.base import Setting
+
 
 @dataclass
 class Method:
@@ -20,7 +21,13 @@ class Method:
     * ``on_task_switch(task_id)`` at each boundary, only where the level signals them;
     * ``fit(train, valid)`` for each training phase;
     * ``predict`` (SL), ``act`` (RL) or ``logprobs`` (PA) whenever the setting evaluates
-      (PA settings also ask for a few ``generate`` samples at the end).
+      (PA settings also ask for a few ``generate`` samples at the end);
+    * ``state_dict()`` after each evaluation, for the run's checkpoint, and
+      ``load_state_dict`` when a run resumes (after ``configure``). A method that
+      returns ``None`` (the default) runs, but cannot be resumed.
+
+    Methods that take gradient steps themselves pass each loss through
+    ``self.monitor.check_loss(loss)``, which stops the run on NaN and logs the loss.
 
     Example:
         >>> import torch
@@ -73,6 +80,25 @@ class Method:
     def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
         """PA: a reply to each prompt (chat messages), or ``None`` if the method cannot generate."""
         return None
+
+    @property
+    def monitor(self) -> TrainingMonitor:
+        """The run's training monitor (a private one until a setting attaches its own)."""
+        if "_monitor" not in vars(self):
+            self._monitor = TrainingMonitor()
+        return self._monitor
+
+    def attach_monitor(self, monitor: TrainingMonitor) -> None:
+        """Called by the setting before ``configure``: report steps and losses to ``monitor``."""
+        self._monitor = monitor
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """Everything training changed (weights, optimizer, memory, generators), or ``None``."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, on a freshly configured method."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement load_state_dict()")
 
     def num_trainable_parameters(self) -> int | None:
         """How many parameters training changes; ``None`` if the method cannot say."""

@@ -51,6 +51,8 @@ def diagonal_fisher(learner: Learner, data: Batch, samples: int, generator: torc
 class EWCPlugin(Plugin):
     """Holds the consolidated Fisher and anchor parameters and adds the quadratic penalty."""
 
+    checkpoint_attributes = ("fisher", "anchor")
+
     def __init__(self, ewc_lambda: float) -> None:
         self.ewc_lambda = ewc_lambda
         self.fisher: dict[str, torch.Tensor] = {}
@@ -91,6 +93,7 @@ class EWC(LearnerMethod):
 
     name: ClassVar[str] = "ewc"
     target_setting: ClassVar[type[Setting]] = IncrementalAssumption
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_generator", "_trained_since_switch")
 
     ewc_lambda: Annotated[float, Field(ge=0)] = 100.0
     """Strength of the penalty."""

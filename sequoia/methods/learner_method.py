@@ -1,6 +1,6 @@
 """Methods built from a domain learner plus plugins: the shape of naive, replay and EWC."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from pydantic.dataclasses import dataclass
@@ -9,6 +9,7 @@ from sequoia.errors import NotApplicableError
 from sequoia.learners.base import Learner, Plugin
 from sequoia.methods.base import Method
 from sequoia.registry import default_learner, get_learner
+from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
 
 
@@ -60,8 +61,22 @@ class LearnerMethod(Method):
             )
         if self.base is None or type(self.base) is not learner_class:
             self.base = learner_class()
+        self.base.monitor = self.monitor
         self.base.configure(setting)
         self.base.plugins = self.make_plugins(setting)
+
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ()
+    """Attributes of the method itself (beyond its learner and plugins) that training changes."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"learner": self.base.state_dict(), "plugins": [p.state_dict() for p in self.base.plugins],
+                "attributes": capture(self)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.base.load_state_dict(state["learner"])
+        for plugin, saved in zip(self.base.plugins, state["plugins"], strict=True):
+            plugin.load_state_dict(saved)
+        restore(self, state["attributes"])
 
     def fit(self, train: Any, valid: Any) -> None:
         self.base.fit(train, valid)

@@ -14,6 +14,7 @@ from sequoia.batching import Batch, batch_size, concat, take
 from sequoia.learners.base import Learner, Plugin
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.registry import register_method
+from sequoia.runs.state import capture, restore
 from sequoia.seeding import derived_generator
 from sequoia.settings.base import Setting
 
@@ -29,6 +30,8 @@ class ReservoirBuffer:
         >>> batch_size(buffer.sample(4))
         4
     """
+
+    checkpoint_attributes = ("rows", "seen", "generator")
 
     def __init__(self, capacity: int, generator: torch.Generator) -> None:
         self.capacity = capacity
@@ -73,6 +76,12 @@ class ReplayPlugin(Plugin):
         # Stored after training so that the memory holds only earlier data while the
         # current phase trains: the replayed share is always "old" experience.
         self.buffer.add(learner.experience())
+
+    def state_dict(self) -> dict:
+        return capture(self.buffer)  # restored in place: the method holds the same buffer
+
+    def load_state_dict(self, state: dict) -> None:
+        restore(self.buffer, state)
 
 
 @register_method

@@ -1,16 +1,22 @@
 """The root of the setting tree and the loop every setting shares."""
 
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass as plain_dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import torch
 from pydantic.dataclasses import dataclass
 from tqdm.auto import tqdm
 
-from sequoia.errors import NotApplicableError
+from sequoia import distributed
+from sequoia.errors import NotApplicableError, SequoiaError, TrainingError
 from sequoia.results import Results, TransferMatrix
+from sequoia.runs import faults
+from sequoia.runs.monitor import TrainingMonitor
+from sequoia.runs.run import LoopState, Run
+from sequoia.runs.state import capture, restore
 from sequoia.seeding import seed_everything
 from sequoia.settings.assumptions import ContinualAssumption
 
@@ -88,55 +94,113 @@ class Setting(ContinualAssumption):
     def finish(self, method: "Method", results: Results) -> None:
         """Add domain results (more metrics, samples) once training is over. Default: nothing."""
 
+    # -- checkpoints --------------------------------------------------------------
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng",)
+    """Attributes that change as the loop runs; domains with more (cached scores) extend this."""
+    supports_several_processes: ClassVar[bool] = True
+    """Whether the domain's loop can be split over ranks (see :mod:`sequoia.distributed`)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this setting (its generator and cached scores)."""
+        return capture(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        restore(self, state)
+
     # -- the loop -----------------------------------------------------------------
-    def apply(self, method: "Method", *, seed: int = 0, progress: bool = True) -> Results:
+    def apply(self, method: "Method", *, seed: int = 0, progress: bool = True, run: Run | None = None) -> Results:
         """Run ``method`` on this setting and return its results.
 
         Args:
             method: any method whose ``target_setting`` this setting is an instance of.
             seed: seeds every random generator, so the same seed repeats the run exactly.
             progress: show progress bars.
+            run: where checkpoints, metric logs and results go (see :class:`sequoia.runs.Run`);
+                a resumed ``Run`` continues after its last checkpoint. ``None``: nothing written.
+
+        Raises:
+            NonFiniteLossError: a training loss was NaN or infinite (the run's last checkpoint stays).
+            TrainingError: memory ran out during training.
         """
         if not method.is_applicable(self):
             raise NotApplicableError(
                 f"method {method.name!r} targets {method.target_setting.__name__} "
                 f"and does not apply to {self.qualified_name()}"
             )
-        start = time.perf_counter()
+        distributed.init_from_environment()
+        if distributed.world_size() > 1 and not self.supports_several_processes:
+            raise SequoiaError(f"{self.qualified_name()} runs in one process; launch it without torchrun")
+        run = run or Run()
         seed_everything(seed)
         # Settings draw their splits and orders from their own generator, so the data
         # of a run depends on the seed alone, not on what the method consumed.
         self.rng = np.random.default_rng(seed)
-        self.progress = progress
+        self.progress = progress_enabled(progress)
         self.prepare()
+        method.attach_monitor(run.monitor)
         method.configure(self)
-
-        rows = [self.evaluate(method)]
-        online_total, online_count, online_curve = 0.0, 0, []
         phases = list(self.phases())
-        bar = tqdm(phases, desc=f"{self.qualified_name()} / {method.name}", unit="task",
-                   disable=not progress)
-        for phase in bar:
+        loop = run.open(self, method)
+        try:
+            self._loop(method, phases, loop, run)
+        except BaseException:
+            run.close()
+            raise
+        results = Results(
+            setting=self.qualified_name(),
+            method=method.name,
+            matrix=TransferMatrix(loop.rows, metric=self.metric_name),
+            online_performance=loop.online_total / loop.online_count if loop.online_count else None,
+            trainable_parameters=method.num_trainable_parameters(),
+            curves={"online": loop.online_curve} if loop.online_curve else {},
+        )
+        self.finish(method, results)
+        results.runtime_s = run.elapsed(loop)
+        run.finish(results)
+        return results
+
+    def _loop(self, method: "Method", phases: list[Phase], loop: LoopState, run: Run) -> None:
+        """Row 0, then each phase not in ``loop`` yet: train, evaluate, checkpoint."""
+        if not loop.rows:
+            self._evaluate_into(method, loop, run)
+        bar = tqdm(total=len(phases), initial=loop.next_phase, desc=f"{self.qualified_name()} / {method.name}",
+                   unit="task", disable=not self.progress)
+        for index in range(loop.next_phase, len(phases)):
+            phase = phases[index]
+            run.monitor.enter_phase(index + 1, phase.task_id)
             if self.task_boundaries_signalled:
                 method.on_task_switch(phase.task_id)
             for chunk in phase.chunks:
                 if self.online_evaluation:
                     total, count = self.online_score(method, chunk)
-                    online_total, online_count = online_total + total, online_count + count
-                    online_curve.append(total / max(count, 1))
-                method.fit(chunk, phase.valid)
-            rows.append(self.evaluate(method))
-            bar.set_postfix({self.metric_name: f"{sum(rows[-1]) / len(rows[-1]):.3f}"})
+                    loop.online_total, loop.online_count = loop.online_total + total, loop.online_count + count
+                    loop.online_curve.append(total / max(count, 1))
+                with out_of_memory_hint(run.monitor):
+                    method.fit(chunk, phase.valid)
+            self._evaluate_into(method, loop, run)
+            bar.update()
+            bar.set_postfix({self.metric_name: f"{sum(loop.rows[-1]) / len(loop.rows[-1]):.3f}"})
+        bar.close()
 
-        results = Results(
-            setting=self.qualified_name(),
-            method=method.name,
-            matrix=TransferMatrix(rows, metric=self.metric_name),
-            online_performance=online_total / online_count if online_count else None,
-            runtime_s=time.perf_counter() - start,
-            trainable_parameters=method.num_trainable_parameters(),
-            curves={"online": online_curve} if online_curve else {},
-        )
-        self.finish(method, results)
-        results.runtime_s = time.perf_counter() - start
-        return results
+    def _evaluate_into(self, method: "Method", loop: LoopState, run: Run) -> None:
+        loop.rows.append(self.evaluate(method))
+        faults.at("evaluate", run.monitor.phase)
+        run.log_evaluation(loop.rows[-1], self.metric_name)
+        run.save_checkpoint(self, method, loop)
+
+
+def progress_enabled(wanted: bool) -> bool:
+    """Progress bars where asked for, on rank 0 only (one set of bars per run)."""
+    return wanted and distributed.is_main()
+
+
+@contextmanager
+def out_of_memory_hint(monitor: TrainingMonitor) -> Iterator[None]:
+    """Turn an out-of-memory error during training into a one-line error with a hint."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as error:
+        raise TrainingError(
+            f"out of memory at {monitor.where()}: lower --learner.batch_size, or keep it and raise "
+            "--learner.gradient_accumulation (PA learners); the run directory keeps its last checkpoint"
+        ) from error

@@ -9,6 +9,7 @@ import torch
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
+from sequoia import distributed
 from sequoia.errors import SequoiaError
 from sequoia.results import Results
 from sequoia.settings.base import Phase, Setting
@@ -52,6 +53,7 @@ class PreferenceSetting(Setting):
 
     domain: ClassVar[str] = "pa"
     metric_name: ClassVar[str] = "preference_accuracy"
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens", "_rows")
 
     tasks: str = "harmlessness,helpfulness,utilitarianism"
     """Comma-separated task specs: shipped names (harmlessness, helpfulness, utilitarianism, moral_stories,
@@ -150,7 +152,9 @@ class PreferenceSetting(Setting):
         prompts = [p.prompt for p in pairs] * 2
         replies = [p.chosen for p in pairs] + [p.rejected for p in pairs]
         order = self.rng.permutation(len(replies))
-        scores = method.logprobs([prompts[i] for i in order], [replies[i] for i in order], task_id)
+        shuffled = [(prompts[i], replies[i]) for i in order]
+        scores = distributed.map_shards(
+            lambda part: method.logprobs([p for p, _ in part], [r for _, r in part], task_id), shuffled)
         unshuffled = torch.empty(len(replies))
         unshuffled[torch.as_tensor(order)] = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
         return unshuffled[: len(pairs)], unshuffled[len(pairs):]

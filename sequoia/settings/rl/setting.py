@@ -37,6 +37,8 @@ class RLSetting(Setting):
 
     domain: ClassVar[str] = "rl"
     metric_name: ClassVar[str] = "mean_return"
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_online_episodes")
+    supports_several_processes: ClassVar[bool] = False  # environment steps are sequential
 
     env: str = "CartPole-v1"
     """A gymnasium environment id: CartPole-v1, MountainCar-v0, Acrobot-v1, Pendulum-v1, or any registered id

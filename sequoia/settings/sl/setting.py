@@ -8,6 +8,7 @@ import torch
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
+from sequoia import distributed
 from sequoia.errors import SequoiaError
 from sequoia.settings.base import Phase, Setting
 from sequoia.settings.sl.data import SupervisedData, load_images
@@ -155,12 +156,13 @@ class SLSetting(Setting):
     def evaluate(self, method) -> list[float]:
         scores = []
         for task, (_, (x, y)) in enumerate(self._tasks):
-            predicted = method.predict(x, task if self.task_labels_at_test else None)
+            task_id = task if self.task_labels_at_test else None
+            predicted = distributed.map_shards(lambda part, t=task_id: method.predict(part, t), x)
             scores.append(float((torch.as_tensor(predicted) == y).float().mean()))
         return scores
 
     def online_score(self, method, chunk: SupervisedData) -> tuple[float, int]:
-        predicted = method.predict(chunk.x, None)
+        predicted = distributed.map_shards(lambda part: method.predict(part, None), chunk.x)
         return float((torch.as_tensor(predicted) == chunk.y).sum()), len(chunk)
 
 

@@ -1,0 +1,101 @@
+"""Data parallelism over several processes (``torchrun`` or ``accelerate launch``).
+
+Every rank runs the whole program with the same seed, so all ranks build the same
+model, draw the same batches and keep the same replay memory. Only the work is
+split:
+
+* training: each rank computes the loss of its share of every batch, weighted by
+  that share, and one all-reduce sums the gradients before the optimizer step
+  (DDP's scheme), so every rank takes the step a single process would take on the
+  whole batch, up to floating-point rounding;
+* evaluation: each rank scores a contiguous slice of the test rows and the slices
+  are gathered;
+* files: only rank 0 writes.
+
+The process group is created from the environment the launchers set (``RANK``,
+``WORLD_SIZE``, ``MASTER_ADDR``...): NCCL when CUDA is present, gloo on the CPU.
+With one process every helper here is the identity.
+
+Example:
+    >>> world_size(), rank(), is_main()
+    (1, 0, True)
+    >>> shard_bounds(10)
+    (0, 10)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+def launched() -> bool:
+    """Whether a launcher started this process as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_environment() -> None:
+    """Join the process group the launcher describes; nothing when run as one process."""
+    if not launched() or dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    """Whether this process writes files and prints results (rank 0)."""
+    return rank() == 0
+
+
+def shard_bounds(n: int) -> tuple[int, int]:
+    """The contiguous slice ``[start, stop)`` of ``n`` rows this rank handles (balanced, in rank order)."""
+    size, index = world_size(), rank()
+    return index * n // size, (index + 1) * n // size
+
+
+def all_reduce_sum(tensors: Sequence[torch.Tensor]) -> None:
+    """Sum ``tensors`` over ranks, in place, with one collective call."""
+    if world_size() == 1 or not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    offset = 0
+    for tensor in tensors:
+        tensor.copy_(flat[offset : offset + tensor.numel()].view_as(tensor))
+        offset += tensor.numel()
+
+
+def map_shards(function: Callable[[Any], Any], rows: Sequence | torch.Tensor) -> torch.Tensor:
+    """``function(rows)`` computed as slices on every rank and gathered into one tensor.
+
+    ``function`` must return one value per row (a tensor or array of length ``len(slice)``).
+    """
+    if world_size() == 1:
+        return torch.as_tensor(function(rows))
+    start, stop = shard_bounds(len(rows))
+    local = torch.as_tensor(function(rows[start:stop]) if stop > start else [])
+    parts: list[Any] = [None] * world_size()
+    dist.all_gather_object(parts, local.cpu())
+    filled = [torch.as_tensor(part) for part in parts if len(part)]
+    return torch.cat(filled) if filled else local
+
+
+def barrier() -> None:
+    """Wait for every rank (e.g. until rank 0 has written a checkpoint)."""
+    if world_size() > 1:
+        dist.barrier()

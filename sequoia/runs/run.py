@@ -1,0 +1,202 @@
+"""A run's directory, checkpoints and loggers, as the setting's loop sees them.
+
+A :class:`Run` is created by the CLI (``Run.new`` or ``Run.resume``) or by research
+code, and handed to :meth:`Setting.apply`. Without one, ``apply`` uses
+``Run()``: nothing is written, and losses are still checked.
+
+Example:
+    >>> import tempfile
+    >>> from sequoia.settings.sl import IncrementalSLSetting
+    >>> from sequoia.methods.naive import Naive
+    >>> from sequoia.learners import Classifier
+    >>> run = Run.new(tempfile.mkdtemp(), config={"seed": 0})
+    >>> method = Naive().use_learner(Classifier(epochs=1))
+    >>> results = IncrementalSLSetting(nb_tasks=2).apply(method, progress=False, run=run)
+    >>> sorted(p.name for p in run.directory.iterdir())[:3]
+    ['checkpoint.pt', 'config.yaml', 'curves.png']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from sequoia import distributed
+from sequoia.errors import SequoiaError
+from sequoia.runs import checkpoint
+from sequoia.runs.loggers import make_loggers
+from sequoia.runs.monitor import TrainingMonitor
+
+if TYPE_CHECKING:
+    from sequoia.methods.base import Method
+    from sequoia.results import Results
+    from sequoia.settings.base import Setting
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclasses.dataclass
+class LoopState:
+    """How far the setting's loop got: what a checkpoint needs beyond the method's state."""
+
+    rows: list[list[float]] = dataclasses.field(default_factory=list)
+    """Transfer-matrix rows so far (row 0: before training)."""
+    online_total: float = 0.0
+    online_count: int = 0
+    online_curve: list[float] = dataclasses.field(default_factory=list)
+    elapsed_s: float = 0.0
+    """Run time before this process started (earlier attempts of a resumed run)."""
+
+    @property
+    def next_phase(self) -> int:
+        """The index (from 0) of the first phase not trained yet."""
+        return max(len(self.rows) - 1, 0)
+
+
+class Run:
+    """Checkpoints and metric logs of one run, in ``directory`` (``None``: in memory only).
+
+    Only rank 0 of a multi-process run writes; every rank reads a checkpoint it resumes.
+    """
+
+    def __init__(self, directory: Path | None = None, config: dict[str, Any] | None = None,
+                 output_root: Path | None = None, resuming: bool = False) -> None:
+        self.directory = directory
+        self.config = config or {}
+        self.output_root = output_root
+        self.resuming = resuming
+        self.monitor = TrainingMonitor()
+        self._started = time.perf_counter()
+        self._warned_no_state = False
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def new(cls, output_root: str | Path, config: dict[str, Any]) -> "Run":
+        """A run that will get a new directory ``<output_root>/<setting>/<method>/<timestamp>``.
+
+        The directory is made only once the setting's data and the method's model have
+        loaded, so a run that fails on bad input leaves nothing behind.
+        """
+        return cls(config=config, output_root=Path(output_root))
+
+    @classmethod
+    def resume(cls, directory: str | Path) -> "Run":
+        """The run in ``directory``, to be continued from its last checkpoint."""
+        path = Path(directory)
+        if not (path / "config.yaml").is_file():
+            raise SequoiaError(f"cannot resume {directory}: not a run directory (no config.yaml)")
+        if (path / "results.json").is_file():
+            raise SequoiaError(f"cannot resume {directory}: the run already finished (results.json exists)")
+        if not (path / checkpoint.FILE).is_file():
+            raise SequoiaError(f"cannot resume {directory}: no checkpoint yet (the run stopped before its "
+                               "first evaluation ended); start it again")
+        try:
+            config = yaml.safe_load((path / "config.yaml").read_text())
+        except yaml.YAMLError as error:
+            raise SequoiaError(f"cannot resume {directory}: config.yaml is not valid YAML") from error
+        if not isinstance(config, dict) or not isinstance(config.get("setting"), dict) \
+                or not isinstance(config.get("method"), dict):
+            raise SequoiaError(f"cannot resume {directory}: config.yaml lacks its setting and method")
+        return cls(directory=path, config=config, resuming=True)
+
+    # -- the loop's calls -----------------------------------------------------------
+    def open(self, setting: "Setting", method: "Method") -> LoopState:
+        """Make the directory (new run) or restore the checkpoint (resumed run); start the loggers."""
+        self._started = time.perf_counter()
+        loop, resume_step, saved = LoopState(), 0, None
+        if self.resuming:
+            saved = checkpoint.load(self.directory)
+            self._check_matches(saved, setting, method)
+        elif self.output_root is not None and distributed.is_main():
+            self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name)
+            _write_yaml(self.directory / "config.yaml", self.config)
+        if saved is not None:
+            loop = LoopState(**saved["loop"])
+            setting.load_state_dict(saved["setting"])
+            method.load_state_dict(saved["method"])
+            self.monitor.load_state(saved["monitor"])
+            resume_step = self.monitor.step
+        if self.directory is not None and distributed.is_main():
+            if saved is not None:
+                _truncate(self.directory / "metrics.jsonl", saved["metrics_bytes"])
+            self.monitor.loggers = make_loggers(self.config.get("loggers", []), self.directory, resume_step,
+                                                self.config)
+        if saved is not None:
+            checkpoint.set_random_state(saved["random"])  # last: nothing above may draw from it
+        return loop
+
+    def log_evaluation(self, scores: list[float], metric: str) -> None:
+        self.monitor.log({f"eval/{metric}/task_{j}": score for j, score in enumerate(scores)}
+                         | {f"eval/{metric}/mean": sum(scores) / len(scores)})
+
+    def save_checkpoint(self, setting: "Setting", method: "Method", loop: LoopState) -> None:
+        """Checkpoint the state at the end of a phase (rank 0 writes; the others wait for it)."""
+        if self.directory is None:
+            return
+        method_state = method.state_dict()
+        if method_state is None:
+            if not self._warned_no_state:
+                warnings.warn(f"method {method.name!r} has no state_dict(): this run writes no checkpoints "
+                              "and cannot be resumed", stacklevel=2)
+                self._warned_no_state = True
+            return
+        if distributed.is_main():
+            metrics = self.directory / "metrics.jsonl"
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "setting_name": setting.qualified_name(),
+                "method_name": method.name,
+                "loop": dataclasses.asdict(loop) | {"elapsed_s": self.elapsed(loop)},
+                "setting": setting.state_dict(),
+                "method": method_state,
+                "monitor": self.monitor.state(),
+                "random": checkpoint.random_state(),
+                "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
+            }
+            checkpoint.save(self.directory, state, phase=loop.next_phase)
+        distributed.barrier()
+
+    def elapsed(self, loop: LoopState) -> float:
+        """Seconds this run has trained, over all its attempts."""
+        return loop.elapsed_s + time.perf_counter() - self._started
+
+    def finish(self, results: "Results") -> None:
+        """Write the results files (rank 0) and close the loggers."""
+        from sequoia.report import write_results
+
+        if self.directory is not None and distributed.is_main():
+            write_results(self.directory, results)
+        self.close()
+
+    def close(self) -> None:
+        for logger in self.monitor.loggers:
+            logger.close()
+        self.monitor.loggers = []
+
+    def _check_matches(self, saved: dict[str, Any], setting: "Setting", method: "Method") -> None:
+        found = (saved.get("setting_name"), saved.get("method_name"))
+        if found != (setting.qualified_name(), method.name):
+            raise SequoiaError(f"cannot resume {self.directory}: its checkpoint is from {found[0]} / {found[1]}, "
+                               f"not {setting.qualified_name()} / {method.name}")
+
+
+def _new_directory(root: Path, setting: str, method: str) -> Path:
+    from sequoia.report import new_run_dir
+
+    return new_run_dir(root, setting, method)
+
+
+def _write_yaml(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _truncate(path: Path, size: int) -> None:
+    # Lines logged after the checkpoint belong to work the resumed run redoes.
+    if path.exists():
+        with path.open("r+b") as handle:
+            handle.truncate(size)
