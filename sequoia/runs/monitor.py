@@ -13,7 +13,7 @@ Example:
     >>> monitor.check_loss(torch.tensor(float("nan")))
     Traceback (most recent call last):
     ...
-    sequoia.errors.NonFiniteLossError: the loss became nan at task 0 (phase 1), step 2
+    sequoia.errors.NonFiniteLossError: the loss became nan at task 0 (phase 1), step 2; try a lower --learner.lr
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class TrainingMonitor:
         loss = faults.at_step(self.phase, self.phase_step, loss)
         value = float(loss)
         if not math.isfinite(value):
-            raise NonFiniteLossError(f"the loss became {value} at {self.where()}")
+            raise NonFiniteLossError(f"the loss became {value} at {self.where()}; try a lower --learner.lr")
         if self.step % self.log_every == 0:
             self.log({"train/loss": value})
         return loss

@@ -73,6 +73,8 @@ class Run:
         self.monitor = TrainingMonitor()
         self._started = time.perf_counter()
         self._warned_no_state = False
+        self.checkpointed_phase: int | None = None
+        """The phase the directory's checkpoint was taken after (0: the evaluation before training)."""
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -117,6 +119,7 @@ class Run:
             _write_yaml(self.directory / "config.yaml", self.config)
         if saved is not None:
             loop = LoopState(**saved["loop"])
+            self.checkpointed_phase = loop.next_phase
             setting.load_state_dict(saved["setting"])
             method.load_state_dict(saved["method"])
             self.monitor.load_state(saved["monitor"])
@@ -159,7 +162,15 @@ class Run:
                 "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
             }
             checkpoint.save(self.directory, state, phase=loop.next_phase)
+        self.checkpointed_phase = loop.next_phase
         distributed.barrier()
+
+    def recovery_hint(self) -> str:
+        """What a failed run leaves behind, for the end of its error message."""
+        if self.directory is None or self.checkpointed_phase is None:
+            return ""
+        return (f"; {self.directory} keeps the checkpoint taken after phase {self.checkpointed_phase}"
+                f" (`sequoia --resume {self.directory}` continues from there)")
 
     def elapsed(self, loop: LoopState) -> float:
         """Seconds this run has trained, over all its attempts."""

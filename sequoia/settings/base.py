@@ -143,6 +143,9 @@ class Setting(ContinualAssumption):
         loop = run.open(self, method)
         try:
             self._loop(method, phases, loop, run)
+        except TrainingError as error:
+            run.close()
+            raise type(error)(f"{error}{run.recovery_hint()}") from error
         except BaseException:
             run.close()
             raise
@@ -202,5 +205,5 @@ def out_of_memory_hint(monitor: TrainingMonitor) -> Iterator[None]:
     except torch.cuda.OutOfMemoryError as error:
         raise TrainingError(
             f"out of memory at {monitor.where()}: lower --learner.batch_size, or keep it and raise "
-            "--learner.gradient_accumulation (PA learners); the run directory keeps its last checkpoint"
+            "--learner.gradient_accumulation (same step, less memory)"
         ) from error
