@@ -255,11 +255,11 @@ def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
     run = Run.resume(options.resume)
     recorded_setting, recorded_method = run.config["setting"].get("name"), run.config["method"].get("name")
     if options.method and options.method != recorded_method:
-        raise SequoiaError(f"cannot resume {options.resume}: it is a {recorded_method} run, not --method {options.method}")
+        raise SequoiaError(f"cannot resume {options.resume}: it ran method {recorded_method}, not {options.method}")
     if options.setting:
         given = resolve_setting(options.setting, get_method(str(recorded_method))).qualified_name()
         if given != recorded_setting:
-            raise SequoiaError(f"cannot resume {options.resume}: it is a {recorded_setting} run, not {given}")
+            raise SequoiaError(f"cannot resume {options.resume}: it ran setting {recorded_setting}, not {given}")
     options.setting = options.method = None  # the recorded names rule
     return run
 

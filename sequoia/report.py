@@ -12,7 +12,9 @@ import yaml
 
 from sequoia.results import Results
 
-RUN_FILES = ("results.json", "transfer_matrix.csv", "transfer_matrix.png", "curves.png", "config.yaml")
+RESULT_FILES = ("results.json", "transfer_matrix.csv", "transfer_matrix.png", "curves.png")
+"""What a finished run adds to its directory (``samples.jsonl`` too where there are samples)."""
+RUN_FILES = (*RESULT_FILES, "config.yaml")
 
 
 def new_run_dir(output_root: str | Path, setting: str, method: str) -> Path:
@@ -27,7 +29,10 @@ def new_run_dir(output_root: str | Path, setting: str, method: str) -> Path:
 
 
 def write_run(results: Results, config: dict[str, Any], output_root: str | Path) -> Path:
-    """Write every file of :data:`RUN_FILES` (and ``samples.jsonl`` if any) into a new run directory.
+    """Write the config and the results of a finished run into a new run directory.
+
+    The CLI writes through :class:`sequoia.runs.Run` instead, which also checkpoints and
+    logs as the run goes; this is for results computed without one.
 
     Example:
         >>> import tempfile

@@ -24,7 +24,7 @@ def test_run_prints_matrix_and_writes_every_file(tmp_path, capsys):
     assert "sl.incremental / ewc" in out and "average_forgetting" in out and "after 4" in out
     [run_dir] = run_dirs(tmp_path)
     assert run_dir.parent == tmp_path / "sl.incremental" / "ewc"
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(RUN_FILES)
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([*RUN_FILES, "checkpoint.pt", "metrics.jsonl"])
     results = json.loads((run_dir / "results.json").read_text())
     assert len(results["transfer_matrix"]) == 6
     config = yaml.safe_load((run_dir / "config.yaml").read_text())

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from sequoia.errors import SequoiaError
+from sequoia.locations import is_local_path
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 TINY_MODEL = "tiny-random"
@@ -63,6 +64,8 @@ def _resolve(spec: str) -> str:
 
 
 def _from_pretrained(auto_class, location: str, **kwargs):
+    if is_local_path(location) and not Path(location).expanduser().exists():
+        raise SequoiaError(f"model directory not found: {location}")
     try:
         return auto_class.from_pretrained(location, **kwargs)
     except OSError as error:

@@ -4,7 +4,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from sequoia.errors import SequoiaError
+
 Message = dict[str, str]
+
+
+class PromptTooLongError(SequoiaError):
+    """A prompt over ``max_prompt_length`` tokens where truncation is turned off."""
+
+    def __init__(self, tokens: int, limit: int) -> None:
+        super().__init__(f"the prompt has {tokens} tokens, over --setting.max_prompt_length {limit}")
 
 
 @dataclass(frozen=True)
@@ -16,7 +25,7 @@ class Encoding:
 
     max_prompt_length: int = 128
     max_completion_length: int = 64
-    truncation_side: Literal["left", "right"] = "left"
+    truncation_side: Literal["left", "right", "error"] = "left"
 
 
 def render_prompt(tokenizer, messages: Sequence[Message]) -> str:
@@ -35,9 +44,11 @@ def render_prompt(tokenizer, messages: Sequence[Message]) -> str:
 
 
 def encode_prompt(tokenizer, messages: Sequence[Message], encoding: Encoding) -> list[int]:
-    """Token ids of a prompt, cut to ``max_prompt_length`` on ``truncation_side``."""
+    """Token ids of a prompt, cut to ``max_prompt_length`` on ``truncation_side`` (``error``: never cut)."""
     ids = tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"]
     if len(ids) > encoding.max_prompt_length:
+        if encoding.truncation_side == "error":
+            raise PromptTooLongError(len(ids), encoding.max_prompt_length)
         ids = ids[-encoding.max_prompt_length:] if encoding.truncation_side == "left" else ids[: encoding.max_prompt_length]
     return ids
 

@@ -66,8 +66,8 @@ class PreferenceSetting(Setting):
     """Prompt tokens kept (the chat template included)."""
     max_completion_length: Annotated[int, Field(gt=0)] = 64
     """Reply tokens kept, end-of-sequence included."""
-    truncation_side: Literal["left", "right"] = "left"
-    """Which end of a long prompt to cut (`left` keeps the last turns)."""
+    truncation_side: Literal["left", "right", "error"] = "left"
+    """Which end of a long prompt to cut (`left` keeps the last turns); `error` stops on any long prompt."""
     train_pairs_per_task: Annotated[int, Field(gt=0)] = 64
     """Training pairs drawn from each task."""
     test_pairs_per_task: Annotated[int, Field(gt=0)] = 32
@@ -93,9 +93,28 @@ class PreferenceSetting(Setting):
             self.task_names.append(task.name)
             self._train.append(train)
             self._test.append(test)
+        if self.truncation_side == "error":
+            self._check_prompt_lengths()
         self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []  # row 0: the reference log-probs
         self._test_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # reply lengths, for normalising
         self._rows: dict[str, list[list[float]]] = {"mean_margin": [], "length_normalized_accuracy": [], "drift": []}
+
+    def _check_prompt_lengths(self) -> None:
+        """Fail before training, naming the pair, if any prompt is over the limit."""
+        from sequoia.lm.models import load_tokenizer
+        from sequoia.lm.tokens import PromptTooLongError, encode_prompt
+
+        tokenizer, encoding = load_tokenizer(self.model), self.encoding()
+        for task, name in enumerate(self.task_names):
+            for split, pairs in (("train", self._train[task]), ("test", self._test[task])):
+                for pair in pairs:
+                    try:
+                        encode_prompt(tokenizer, pair.prompt, encoding)
+                    except PromptTooLongError as error:
+                        start = pair.prompt[-1]["content"][:30]
+                        raise SequoiaError(f"task {name!r}, {split} prompt {start!r}...: {error} (raise the limit, "
+                                           "or set --setting.truncation_side left or right to cut long prompts)"
+                                           ) from error
 
     def _split(self, name: str, train: list[PreferencePair], test: list[PreferencePair] | None):
         train = [train[i] for i in self.rng.permutation(len(train))]

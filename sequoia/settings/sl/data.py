@@ -11,6 +11,7 @@ import torch
 
 from sequoia.batching import Batch
 from sequoia.errors import SequoiaError
+from sequoia.locations import is_local_path
 
 
 @dataclass
@@ -71,6 +72,8 @@ def _load_hf_images(source: str) -> LabelledImages:
     import datasets
 
     path = Path(source)
+    if is_local_path(source) and not path.expanduser().exists():
+        raise SequoiaError(f"dataset path not found: {source}")
     try:
         if path.is_dir() and any((path / f).exists() for f in ("dataset_dict.json", "state.json")):
             loaded = datasets.load_from_disk(str(path))

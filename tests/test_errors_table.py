@@ -1,0 +1,89 @@
+"""Every row of docs/errors.md, run as written: exit code 2, one line on stderr, nothing written.
+
+The table is the specification: each row gives a command and the exact message it
+prints (a message ending in ``...`` is a prefix, where the rest comes from another
+library). Commands run in a scratch directory holding the bad files of
+``tests/data/bad_inputs`` and four run directories under ``runs/``.
+"""
+
+import hashlib
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from sequoia.cli import main
+from sequoia.report import RESULT_FILES
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = REPO / "docs" / "errors.md"
+ROW = re.compile(r"^\| (\d+) \| (.+?) \| `(sequoia [^`]+)` \| (`+) (.+?) \4 \|$")
+
+
+def table_rows() -> list[tuple[str, str, str, str]]:
+    """(number, bad input, command, message) for each row of the table."""
+    rows = []
+    for line in TABLE.read_text().splitlines():
+        match = ROW.match(line)
+        if match:
+            number, what, command, _, message = match.groups()
+            rows.append((number, what, command, message))
+    return rows
+
+
+def build_workspace(root: Path) -> Path:
+    """The scratch directory the table's commands run in."""
+    shutil.copytree(REPO / "tests" / "data" / "bad_inputs", root / "tests" / "data" / "bad_inputs")
+    runs = root / "runs"
+    assert main(["--setting", "sl.incremental", "--method", "naive", "--setting.nb_tasks", "2",
+                 "--learner.epochs", "1", "--output", str(root / "out"), "--quiet"]) == 0
+    [config] = (root / "out").rglob("config.yaml")
+    shutil.copytree(config.parent, runs / "finished")
+    shutil.rmtree(root / "out")
+    # Killed after its last checkpoint, before writing results: resumable.
+    shutil.copytree(runs / "finished", runs / "interrupted")
+    for name in RESULT_FILES:
+        (runs / "interrupted" / name).unlink()
+    shutil.copytree(runs / "interrupted", runs / "no-checkpoint")
+    (runs / "no-checkpoint" / "checkpoint.pt").unlink()
+    shutil.copytree(runs / "interrupted", runs / "mixed")
+    state = torch.load(runs / "mixed" / "checkpoint.pt", weights_only=False)
+    state["setting_name"], state["method_name"] = "pa.incremental", "dpo_lora"
+    torch.save(state, runs / "mixed" / "checkpoint.pt")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return build_workspace(tmp_path_factory.mktemp("errors"))
+
+
+def test_the_table_covers_at_least_25_bad_inputs():
+    rows = table_rows()
+    assert len(rows) >= 25
+    assert [int(number) for number, *_ in rows] == list(range(1, len(rows) + 1))
+
+
+@pytest.mark.parametrize("number,what,command,message", table_rows(), ids=lambda v: v if str(v).isdigit() else "")
+def test_bad_input_gives_its_message(number, what, command, message, workspace, monkeypatch, capsys):
+    monkeypatch.chdir(workspace)
+    before = snapshot(workspace)
+    code = main(shlex.split(command)[1:])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.endswith("\n") and err.count("\n") == 1 and "Traceback" not in err
+    line = err.rstrip("\n")
+    expected = f"sequoia: error: {message}"
+    if message.endswith(" ..."):
+        assert line.startswith(expected.removesuffix(" ...")), line
+    else:
+        assert line == expected
+    assert snapshot(workspace) == before, "a bad input wrote or changed a file"
