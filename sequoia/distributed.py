@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,6 +48,8 @@ def init_from_environment() -> None:
         dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
+    if is_main():
+        print(f"sequoia: {world_size()} processes ({dist.get_backend()})", file=sys.stderr)
 
 
 def world_size() -> int:

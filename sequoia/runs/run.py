@@ -139,8 +139,8 @@ class Run:
 
     def save_checkpoint(self, setting: "Setting", method: "Method", loop: LoopState) -> None:
         """Checkpoint the state at the end of a phase (rank 0 writes; the others wait for it)."""
-        if self.directory is None:
-            return
+        if self.output_root is None and not self.resuming:
+            return  # an in-memory run (the same answer on every rank, so no rank waits alone)
         method_state = method.state_dict()
         if method_state is None:
             if not self._warned_no_state:
@@ -168,7 +168,7 @@ class Run:
     def recovery_hint(self) -> str:
         """What a failed run leaves behind, for the end of its error message."""
         if self.directory is None or self.checkpointed_phase is None:
-            return ""
+            return ""  # in memory, or a rank other than 0
         return (f"; {self.directory} keeps the checkpoint taken after phase {self.checkpointed_phase}"
                 f" (`sequoia --resume {self.directory}` continues from there)")
 
