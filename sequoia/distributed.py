@@ -44,12 +44,20 @@ def init_from_environment() -> None:
     if not launched() or dist.is_initialized():
         return
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl")
+        torch.cuda.set_device(local_device())
+        # NCCL for the GPU tensors of PA models, gloo for the CPU tensors of SL and RL learners.
+        dist.init_process_group("cpu:gloo,cuda:nccl")
     else:
         dist.init_process_group("gloo")
     if is_main():
-        print(f"sequoia: {world_size()} processes ({dist.get_backend()})", file=sys.stderr)
+        print(f"sequoia: {world_size()} processes ({dist.get_backend()})", file=sys.stderr)  # noqa: T201
+
+
+def local_device() -> torch.device:
+    """This rank's accelerator (``cuda:LOCAL_RANK``) where CUDA is present, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
 
 
 def world_size() -> int:
@@ -72,15 +80,19 @@ def shard_bounds(n: int) -> tuple[int, int]:
 
 
 def all_reduce_sum(tensors: Sequence[torch.Tensor]) -> None:
-    """Sum ``tensors`` over ranks, in place, with one collective call."""
+    """Sum ``tensors`` over ranks, in place, with one collective call per device and dtype."""
     if world_size() == 1 or not tensors:
         return
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    dist.all_reduce(flat)
-    offset = 0
+    groups: dict[tuple, list[torch.Tensor]] = {}
     for tensor in tensors:
-        tensor.copy_(flat[offset : offset + tensor.numel()].view_as(tensor))
-        offset += tensor.numel()
+        groups.setdefault((tensor.device, tensor.dtype), []).append(tensor)
+    for group in groups.values():
+        flat = torch.cat([t.reshape(-1) for t in group])
+        dist.all_reduce(flat)
+        offset = 0
+        for tensor in group:
+            tensor.copy_(flat[offset : offset + tensor.numel()].view_as(tensor))
+            offset += tensor.numel()
 
 
 def map_shards(function: Callable[[Any], Any], rows: Sequence | torch.Tensor) -> torch.Tensor:

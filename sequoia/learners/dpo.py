@@ -80,7 +80,9 @@ class DPOLoRA(LoRALearner):
         n = len(batch["prompt_ids"])
         # One forward pass over [chosen; rejected], as in TRL's concatenated_forward.
         logprobs, tokens = self.sequence_logprobs(batch["prompt_ids"] * 2, batch["chosen_ids"] + batch["rejected_ids"])
-        losses = dpo_loss(logprobs[:n], logprobs[n:], batch["ref_chosen"], batch["ref_rejected"], beta=self.beta,
+        device = logprobs.device  # the cached reference log-probs live on the CPU
+        losses = dpo_loss(logprobs[:n], logprobs[n:], batch["ref_chosen"].to(device),
+                          batch["ref_rejected"].to(device), beta=self.beta,
                           loss_type=self.loss_type, label_smoothing=self.label_smoothing,
                           chosen_tokens=tokens[:n], rejected_tokens=tokens[n:])
         return losses.mean()

@@ -53,7 +53,12 @@ class LoRALearner(Learner):
         from sequoia.lm.models import load_model, load_tokenizer
 
         self.tokenizer = load_tokenizer(setting.model)
-        base = load_model(setting.model, setting.dtype)
+        base = load_model(setting.model, setting.dtype, setting.device, setting.quantization)
+        if setting.quantization != "none":
+            from peft import prepare_model_for_kbit_training
+
+            # Casts norms to float32 and enables input gradients, as QLoRA training needs.
+            base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
         config = LoraConfig(r=self.lora_rank, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                             target_modules=self._target_modules(), task_type="CAUSAL_LM")
         with warnings.catch_warnings():
@@ -139,7 +144,7 @@ class LoRALearner(Learner):
         for start in range(0, len(order), self.eval_batch_size):
             chunk = order[start : start + self.eval_batch_size]
             sums, _ = self.sequence_logprobs([prompts[i] for i in chunk], [replies[i] for i in chunk])
-            out[torch.as_tensor(chunk)] = sums.float()
+            out[torch.as_tensor(chunk)] = sums.float().cpu()
         return out
 
     @torch.no_grad()
@@ -148,6 +153,7 @@ class LoRALearner(Learner):
         replies = []
         for prompt in prompts:
             ids, mask = pad_left([encode_prompt(self.tokenizer, prompt, self.encoding)], self.tokenizer.pad_token_id)
+            ids, mask = ids.to(self.model.device), mask.to(self.model.device)
             out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                       do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
             replies.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())

@@ -36,7 +36,8 @@ def completion_logprobs(model: torch.nn.Module, prompts: list[list[int]], comple
         ``(logprob_sums, token_counts)``, each of shape ``(len(prompts),)``.
     """
     sequences = [p + c for p, c in zip(prompts, completions)]
-    ids, attention = pad_left(sequences, pad_id)
+    device = next(model.parameters()).device
+    ids, attention = (tensor.to(device) for tensor in pad_left(sequences, pad_id))
     positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
     longest = max(len(c) for c in completions)
     keep = longest + 1 if _accepts_logits_to_keep(model) else 0
@@ -49,7 +50,7 @@ def completion_logprobs(model: torch.nn.Module, prompts: list[list[int]], comple
     lengths = torch.as_tensor([len(c) for c in completions])
     completion_mask = torch.arange(longest).unsqueeze(0) >= (longest - lengths).unsqueeze(1)
     token_logprobs = selective_log_softmax(logits, targets)
-    return (token_logprobs * completion_mask).sum(-1), lengths
+    return (token_logprobs * completion_mask.to(device)).sum(-1), lengths.to(device)
 
 
 def selective_log_softmax(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -45,18 +45,56 @@ def load_tokenizer(spec: str):
     return tokenizer
 
 
-def load_model(spec: str, dtype: str = "float32"):
-    """The causal LM ``spec`` in ``dtype``, in eval mode."""
+def load_model(spec: str, dtype: str = "float32", device: str = "auto", quantization: str = "none"):
+    """The causal LM ``spec`` in ``dtype`` on ``device``, in eval mode.
+
+    Args:
+        device: ``auto`` (this rank's GPU where CUDA is present, else the CPU), ``cpu`` or ``cuda``.
+        quantization: ``4bit`` (NF4, for QLoRA) or ``8bit`` base weights through bitsandbytes,
+            which needs CUDA; ``none`` keeps ``dtype``.
+    """
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # per-tensor loading bars would drown sequoia's own
-
+    target = resolve_device(device)
+    if quantization != "none":
+        return _load_quantized(spec, dtype, target, quantization).eval()
     if spec == TINY_MODEL:
         model = tiny_random_model()
     else:
         model = _from_pretrained(AutoModelForCausalLM, _resolve(spec), dtype=DTYPES[dtype])
-    return model.eval()
+    return model.to(target).eval()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto``, ``cpu`` or ``cuda`` as a device of this rank; a one-line error if CUDA is asked for and absent."""
+    from sequoia.distributed import local_device
+
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SequoiaError("--setting.device cuda, but torch sees no CUDA device (use auto or cpu)")
+    return local_device()
+
+
+def _load_quantized(spec: str, dtype: str, device: torch.device, quantization: str):
+    """Base weights in 4 or 8 bits (bitsandbytes), the QLoRA recipe of Dettmers et al. 2023."""
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    if device.type != "cuda":
+        raise SequoiaError(f"--setting.quantization {quantization} needs a CUDA GPU (bitsandbytes); "
+                           "on the CPU use --setting.quantization none")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as error:
+        raise SequoiaError(f"--setting.quantization {quantization} needs `pip install bitsandbytes`") from error
+    compute = torch.bfloat16 if dtype in ("auto", "bfloat16") else DTYPES[dtype]
+    config = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                 bnb_4bit_compute_dtype=compute)
+              if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
+    return _from_pretrained(AutoModelForCausalLM, _resolve(spec), quantization_config=config,
+                            dtype=compute, device_map={"": device.index or 0})
 
 
 def _resolve(spec: str) -> str:

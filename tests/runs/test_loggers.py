@@ -1,0 +1,50 @@
+"""Metric logs: metrics.jsonl always, TensorBoard and wandb (offline) when asked for."""
+
+import json
+
+import pytest
+
+from sequoia.cli import main
+
+RUN = ["--setting", "sl.incremental", "--method", "naive", "--setting.nb_tasks", "2", "--learner.epochs", "1",
+       "--quiet"]
+
+
+def run_dir(root):
+    [config] = root.rglob("config.yaml")
+    return config.parent
+
+
+def test_jsonl_has_every_step_and_every_evaluation(tmp_path):
+    assert main([*RUN, "--output", str(tmp_path)]) == 0
+    lines = [json.loads(line) for line in (run_dir(tmp_path) / "metrics.jsonl").read_text().splitlines()]
+    steps = [line for line in lines if "train/loss" in line]
+    evaluations = [line for line in lines if "eval/accuracy/mean" in line]
+    assert [line["step"] for line in steps] == list(range(1, len(steps) + 1))
+    assert {line["phase"] for line in steps} == {1, 2}
+    assert [line["phase"] for line in evaluations] == [0, 1, 2]
+    results = json.loads((run_dir(tmp_path) / "results.json").read_text())
+    assert [line["eval/accuracy/task_1"] for line in evaluations] == [row[1] for row in results["transfer_matrix"]]
+
+
+def test_tensorboard_gets_the_same_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert main([*RUN, "--output", str(tmp_path), "--loggers", "tensorboard"]) == 0
+    events = EventAccumulator(str(run_dir(tmp_path) / "tensorboard"))
+    events.Reload()
+    lines = [json.loads(line) for line in (run_dir(tmp_path) / "metrics.jsonl").read_text().splitlines()]
+    losses = [line["train/loss"] for line in lines if "train/loss" in line]
+    assert [round(e.value, 5) for e in events.Scalars("train/loss")] == [round(v, 5) for v in losses]
+    assert len(events.Scalars("eval/accuracy/mean")) == 3
+
+
+def test_wandb_logs_offline(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert main([*RUN, "--output", str(tmp_path), "--loggers", "wandb"]) == 0
+    [offline_run] = (run_dir(tmp_path) / "wandb").glob("offline-run-*")
+    assert list(offline_run.glob("*.wandb"))
+    assert json.loads((run_dir(tmp_path) / "results.json").read_text())["setting"] == "sl.incremental"
