@@ -32,7 +32,7 @@ from sequoia.errors import SequoiaError
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.presets import preset_values
 from sequoia.registry import LEVEL_ALIASES, get_method, resolve_setting, settings
-from sequoia.runs import Run
+from sequoia.runs import Run, describe
 from sequoia.runs.loggers import check_logger_names
 
 USAGE = (
@@ -225,16 +225,7 @@ def run(argv: list[str]) -> int:
     seed = options.seed if options.seed is not None else int(config.get("seed", 0))
     loggers = config.get("loggers", []) if resumed else [n for n in options.loggers.split(",") if n]
     check_logger_names(loggers)
-    run_config = {
-        "seed": seed,
-        "setting": {"name": setting.qualified_name(), **dataclasses.asdict(setting)},
-        "method": {"name": method.name, **dataclasses.asdict(method)},
-    }
-    if learner_cls is not None:
-        run_config["learner"] = {"name": method.base.name, **dataclasses.asdict(method.base)}
-    if loggers:
-        run_config["loggers"] = loggers
-    experiment = resumed or Run.new(options.output or "results", run_config)
+    experiment = resumed or Run.new(options.output or "results", describe(setting, method, seed, loggers))
     results = setting.apply(method, seed=seed, progress=not options.quiet, run=experiment)
     if distributed.is_main():
         print(results.summary())

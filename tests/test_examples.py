@@ -50,3 +50,10 @@ def test_rl_task_schedule_runs_both_methods():
 def test_every_example_has_a_docstring_with_its_command(name):
     text = (EXAMPLES / name).read_text()
     assert text.startswith('"""') and f"python examples/{name}" in text
+
+
+def test_resume_after_crash_matches_the_uninterrupted_run():
+    out = run_example("resume_after_crash.py")
+    assert "first attempt killed by SIGKILL: True" in out
+    assert "'checkpoint.pt'" in out and "'results.json'" not in out
+    assert "resumed run equals the uninterrupted run: True" in out

