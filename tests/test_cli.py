@@ -145,7 +145,7 @@ BAD_INPUTS = {
                                            "--setting.tasks", str(t / "mine.jsonl")],
                                 "preference data file not found"),
     "missing model": (lambda t: ["--setting", "pa.incremental", "--method", "lora_sft", "--setting.model",
-                                 str(t / "no-model")], "could not load model"),
+                                 str(t / "no-model")], "model directory not found"),
     "bad loss type": (lambda t: ["--setting", "class_incremental", "--method", "dpo_lora", "--learner.loss_type",
                                  "kto"], "invalid choice: 'kto'"),
     "bad rl parameter": (lambda t: ["--setting", "rl.incremental", "--method", "naive", "--setting.env",
