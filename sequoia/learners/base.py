@@ -112,15 +112,18 @@ class Learner:
         assert self.torch_optimizer is not None, "configure() first"
         self.torch_optimizer.zero_grad(set_to_none=True)
         pieces = self._local_pieces(batch)
-        total = torch.zeros(())
+        piece_losses = []
         for index, (rows, share) in enumerate(pieces):
             loss = self.loss(rows) * share if share < 1 else self.loss(rows)
             if index == len(pieces) - 1:
                 loss = self._with_penalties(loss)
             loss.backward()
-            total += loss.detach().float().cpu()
-        params = [p for p in self.trainable_parameters().values() if p.grad is not None]
-        distributed.all_reduce_sum([p.grad for p in params] + [total])
+            piece_losses.append(loss.detach())
+        total = piece_losses[0] if len(piece_losses) == 1 else torch.stack(piece_losses).sum()
+        if distributed.world_size() > 1:
+            total = total.float().cpu()
+            grads = [p.grad for p in self.trainable_parameters().values() if p.grad is not None]
+            distributed.all_reduce_sum([*grads, total])
         self.monitor.check_loss(total)
         self.before_step()
         self.torch_optimizer.step()

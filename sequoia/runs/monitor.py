@@ -59,7 +59,7 @@ class TrainingMonitor:
         value = float(loss)
         if not math.isfinite(value):
             raise NonFiniteLossError(f"the loss became {value} at {self.where()}; try a lower --learner.lr")
-        if self.step % self.log_every == 0:
+        if self.loggers and self.step % self.log_every == 0:
             self.log({"train/loss": value})
         return loss
 
