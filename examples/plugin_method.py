@@ -25,6 +25,8 @@ from sequoia.settings.sl import TaskIncrementalSLSetting
 
 
 class L2AnchorPlugin(Plugin):
+    checkpoint_attributes = ("anchor",)  # what checkpoints keep, so that `sequoia --resume` works
+
     def __init__(self, strength: float) -> None:
         self.strength = strength
         self.anchor: dict[str, torch.Tensor] = {}

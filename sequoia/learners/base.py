@@ -25,6 +25,9 @@ from sequoia.settings.base import Setting
 class Plugin:
     """Changes how a learner takes its gradient steps. Every hook defaults to a no-op."""
 
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ()
+    """Attributes that training changes (a memory, a Fisher); saved in checkpoints."""
+
     def adapt_batch(self, learner: "Learner", batch: Batch) -> Batch:
         """Return the batch to train on (e.g. the current batch plus replayed rows)."""
         return batch
@@ -35,9 +38,6 @@ class Plugin:
 
     def after_fit(self, learner: "Learner") -> None:
         """Called when a ``fit`` call ends."""
-
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ()
-    """Attributes that training changes (a memory, a Fisher); saved in checkpoints."""
 
     def state_dict(self) -> dict[str, Any]:
         return capture(self)

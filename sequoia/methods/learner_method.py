@@ -34,6 +34,9 @@ class LearnerMethod(Method):
     learner: str = "auto"
     """The base learner by name; `auto` is the domain's default."""
 
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ()
+    """Attributes of the method itself (beyond its learner and plugins) that training changes."""
+
     def __post_init__(self) -> None:
         self.base: Learner | None = None
 
@@ -64,9 +67,6 @@ class LearnerMethod(Method):
         self.base.monitor = self.monitor
         self.base.configure(setting)
         self.base.plugins = self.make_plugins(setting)
-
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ()
-    """Attributes of the method itself (beyond its learner and plugins) that training changes."""
 
     def state_dict(self) -> dict[str, Any]:
         return {"learner": self.base.state_dict(), "plugins": [p.state_dict() for p in self.base.plugins],

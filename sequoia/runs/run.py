@@ -109,7 +109,6 @@ class Run:
     # -- the loop's calls -----------------------------------------------------------
     def open(self, setting: "Setting", method: "Method") -> LoopState:
         """Make the directory (new run) or restore the checkpoint (resumed run); start the loggers."""
-        self._started = time.perf_counter()
         loop, resume_step, saved = LoopState(), 0, None
         if self.resuming:
             saved = checkpoint.load(self.directory)

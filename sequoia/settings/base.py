@@ -171,16 +171,16 @@ class Setting(ContinualAssumption):
         for index in range(loop.next_phase, len(phases)):
             phase = phases[index]
             run.monitor.enter_phase(index + 1, phase.task_id)
-            if self.task_boundaries_signalled:
-                method.on_task_switch(phase.task_id)
-            for chunk in phase.chunks:
-                if self.online_evaluation:
-                    total, count = self.online_score(method, chunk)
-                    loop.online_total, loop.online_count = loop.online_total + total, loop.online_count + count
-                    loop.online_curve.append(total / max(count, 1))
-                with out_of_memory_hint(run.monitor):
+            with out_of_memory_hint(run.monitor):
+                if self.task_boundaries_signalled:
+                    method.on_task_switch(phase.task_id)
+                for chunk in phase.chunks:
+                    if self.online_evaluation:
+                        total, count = self.online_score(method, chunk)
+                        loop.online_total, loop.online_count = loop.online_total + total, loop.online_count + count
+                        loop.online_curve.append(total / max(count, 1))
                     method.fit(chunk, phase.valid)
-            self._evaluate_into(method, loop, run)
+                self._evaluate_into(method, loop, run)
             bar.update()
             bar.set_postfix({self.metric_name: f"{sum(loop.rows[-1]) / len(loop.rows[-1]):.3f}"})
         bar.close()
@@ -199,10 +199,13 @@ def progress_enabled(wanted: bool) -> bool:
 
 @contextmanager
 def out_of_memory_hint(monitor: TrainingMonitor) -> Iterator[None]:
-    """Turn an out-of-memory error during training into a one-line error with a hint."""
+    """Turn running out of GPU or CPU memory during a phase into a one-line error with a hint."""
     try:
         yield
-    except torch.cuda.OutOfMemoryError as error:
+    except (torch.cuda.OutOfMemoryError, RuntimeError) as error:
+        cpu_out_of_memory = "can't allocate memory" in str(error)  # torch's CPU allocator says so
+        if not (isinstance(error, torch.cuda.OutOfMemoryError) or cpu_out_of_memory):
+            raise
         raise TrainingError(
             f"out of memory at {monitor.where()}: lower --learner.batch_size, or keep it and raise "
             "--learner.gradient_accumulation (same step, less memory)"
