@@ -75,3 +75,20 @@ def test_rl_refuses_several_processes(tmp_path):
     # torchrun prints its own traceback for a failed child; none comes from sequoia's code.
     assert "sequoia/cli.py" not in run.stderr and "sequoia/settings" not in run.stderr
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_two_processes_killed_and_resumed_match_one(tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEQUOIA_FAULT": "kill@phase=2,step=2"}
+    killed = subprocess.run([*torchrun, "-m", "sequoia", *SMOKE_RUNS["pa"], "--quiet", "--output", str(tmp_path / "two")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert killed.returncode != 0
+    [config] = (tmp_path / "two").rglob("config.yaml")
+    assert not (config.parent / "results.json").exists()
+    env.pop("SEQUOIA_FAULT")
+    resumed = subprocess.run([*torchrun, "-m", "sequoia", "--resume", str(config.parent), "--quiet"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    one = launch([sys.executable], SMOKE_RUNS["pa"], tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    assert_same_results(results(tmp_path / "one"), results(tmp_path / "two"))
