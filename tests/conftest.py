@@ -4,6 +4,8 @@ import dataclasses
 import json
 import os
 import random
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +18,22 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 from sequoia.methods.learner_method import LearnerMethod  # noqa: E402
 from sequoia.registry import get_learner  # noqa: E402
 from sequoia.settings.base import Setting  # noqa: E402
+
+
+def sequoia_environment(fault: str | None = None) -> dict[str, str]:
+    """The environment of a ``sequoia`` subprocess: offline, with the fault hook set only if asked."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("SEQUOIA_FAULT", None)
+    if fault:
+        env["SEQUOIA_FAULT"] = fault
+    return env
+
+
+def run_sequoia(args: list[str], launcher: tuple[str, ...] = (sys.executable,),
+                fault: str | None = None) -> subprocess.CompletedProcess:
+    """``<launcher> -m sequoia ARGS --quiet`` in a subprocess, output captured."""
+    return subprocess.run([*launcher, "-m", "sequoia", *args, "--quiet"], capture_output=True, text=True,
+                          env=sequoia_environment(fault), timeout=300)
 
 
 def synthetic_preference_task(directory: Path, chosen: str, rejected: str, n_train: int = 32, n_test: int = 16,

@@ -7,7 +7,6 @@ allow 1e-4 on every matrix.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_sequoia
 
 TOLERANCE = 1e-4
 SMOKE_RUNS = {
@@ -24,10 +25,7 @@ SMOKE_RUNS = {
 
 
 def launch(launcher: list[str], args: list[str], output: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("SEQUOIA_FAULT", None)
-    return subprocess.run([*launcher, "-m", "sequoia", *args, "--quiet", "--output", str(output)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return run_sequoia([*args, "--output", str(output)], launcher=tuple(launcher))
 
 
 def results(output: Path) -> dict:
@@ -79,15 +77,12 @@ def test_rl_refuses_several_processes(tmp_path):
 
 def test_two_processes_killed_and_resumed_match_one(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEQUOIA_FAULT": "kill@phase=2,step=2"}
-    killed = subprocess.run([*torchrun, "-m", "sequoia", *SMOKE_RUNS["pa"], "--quiet", "--output", str(tmp_path / "two")],
-                            capture_output=True, text=True, env=env, timeout=300)
+    killed = run_sequoia([*SMOKE_RUNS["pa"], "--output", str(tmp_path / "two")], launcher=tuple(torchrun),
+                         fault="kill@phase=2,step=2")
     assert killed.returncode != 0
     [config] = (tmp_path / "two").rglob("config.yaml")
     assert not (config.parent / "results.json").exists()
-    env.pop("SEQUOIA_FAULT")
-    resumed = subprocess.run([*torchrun, "-m", "sequoia", "--resume", str(config.parent), "--quiet"],
-                             capture_output=True, text=True, env=env, timeout=300)
+    resumed = run_sequoia(["--resume", str(config.parent)], launcher=tuple(torchrun))
     assert resumed.returncode == 0, resumed.stderr
     one = launch([sys.executable], SMOKE_RUNS["pa"], tmp_path / "one")
     assert one.returncode == 0, one.stderr

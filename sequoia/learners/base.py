@@ -8,7 +8,6 @@ small interface is all replay and EWC know about, which is why they run on every
 domain without a copy per domain.
 """
 
-import copy
 from typing import Annotated, Any, ClassVar
 
 import torch
@@ -155,8 +154,8 @@ class Learner:
     def state_dict(self) -> dict[str, Any]:
         """Trainable weights, optimizer state and ``checkpoint_attributes``, for checkpoints."""
         assert self.torch_optimizer is not None, "configure() first"
-        return {"parameters": {n: p.detach().clone() for n, p in self.trainable_parameters().items()},
-                "optimizer": copy.deepcopy(self.torch_optimizer.state_dict()),
+        return {"parameters": {n: p.detach() for n, p in self.trainable_parameters().items()},
+                "optimizer": self.torch_optimizer.state_dict(),
                 "attributes": capture(self)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 ``metrics.jsonl`` in the run directory is always written: one JSON object per line,
 ``{"step": ..., "phase": ..., "train/loss": ...}`` for training steps and
-``{"phase": ..., "eval/task_0": ...}`` after each evaluation. TensorBoard and
+``{"step": ..., "phase": ..., "eval/<metric>/task_0": ..., "eval/<metric>/mean": ...}``
+after each evaluation. TensorBoard and
 Weights & Biases are optional (``pip install sequoia[tensorboard]`` / ``[wandb]``),
 chosen with ``--loggers tensorboard,wandb``. Runs resumed from a checkpoint
 continue the same files.

@@ -140,29 +140,33 @@ class Run:
         """Checkpoint the state at the end of a phase (rank 0 writes; the others wait for it)."""
         if self.output_root is None and not self.resuming:
             return  # an in-memory run (the same answer on every rank, so no rank waits alone)
+        if distributed.is_main() and self._write_checkpoint(setting, method, loop):
+            self.checkpointed_phase = loop.next_phase
+        distributed.barrier()
+
+    def _write_checkpoint(self, setting: "Setting", method: "Method", loop: LoopState) -> bool:
+        """Write ``checkpoint.pt``; ``False`` if the method has no state to save."""
         method_state = method.state_dict()
         if method_state is None:
             if not self._warned_no_state:
                 warnings.warn(f"method {method.name!r} has no state_dict(): this run writes no checkpoints "
-                              "and cannot be resumed", stacklevel=2)
+                              "and cannot be resumed", stacklevel=3)
                 self._warned_no_state = True
-            return
-        if distributed.is_main():
-            metrics = self.directory / "metrics.jsonl"
-            state = {
-                "format": CHECKPOINT_FORMAT,
-                "setting_name": setting.qualified_name(),
-                "method_name": method.name,
-                "loop": dataclasses.asdict(loop) | {"elapsed_s": self.elapsed(loop)},
-                "setting": setting.state_dict(),
-                "method": method_state,
-                "monitor": self.monitor.state(),
-                "random": checkpoint.random_state(),
-                "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
-            }
-            checkpoint.save(self.directory, state, phase=loop.next_phase)
-        self.checkpointed_phase = loop.next_phase
-        distributed.barrier()
+            return False
+        metrics = self.directory / "metrics.jsonl"
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "setting_name": setting.qualified_name(),
+            "method_name": method.name,
+            "loop": dataclasses.asdict(loop) | {"elapsed_s": self.elapsed(loop)},
+            "setting": setting.state_dict(),
+            "method": method_state,
+            "monitor": self.monitor.state(),
+            "random": checkpoint.random_state(),
+            "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
+        }
+        checkpoint.save(self.directory, state, phase=loop.next_phase)
+        return True
 
     def recovery_hint(self) -> str:
         """What a failed run leaves behind, for the end of its error message."""

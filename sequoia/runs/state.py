@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,13 @@ import torch
 
 
 def capture(component: Any) -> dict[str, Any]:
-    """Copies of the attributes ``component.checkpoint_attributes`` names (those it has)."""
+    """The attributes ``component.checkpoint_attributes`` names (those it has).
+
+    References, not copies, as with ``nn.Module.state_dict``: a checkpoint serializes
+    them at once, before training changes them again.
+    """
     names = getattr(type(component), "checkpoint_attributes", ())
-    return {name: _copy(getattr(component, name)) for name in names if name in vars(component)}
+    return {name: getattr(component, name) for name in names if name in vars(component)}
 
 
 def restore(component: Any, saved: dict[str, Any]) -> None:
@@ -43,14 +46,3 @@ def restore(component: Any, saved: dict[str, Any]) -> None:
         else:
             setattr(component, name, value)
 
-
-def _copy(value: Any) -> Any:
-    # A checkpoint must not change when training goes on after it is taken (it may be
-    # written later, e.g. by a slow disk): tensors are cloned, generators copied.
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, torch.Generator):
-        twin = torch.Generator(device=value.device)
-        twin.set_state(value.get_state())
-        return twin
-    return copy.deepcopy(value)

@@ -7,7 +7,6 @@ uninterrupted run's in everything but ``runtime_s``, and the same metrics log.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 import torch
 
 from sequoia.runs import checkpoint
+from tests.conftest import run_sequoia, sequoia_environment
 
 # Three tasks each, small enough for seconds per run; every method with saved state:
 # EWC (Fisher, anchors) on SL, replay (reservoir of tokenized pairs with their DPO
@@ -36,16 +36,6 @@ KILL_POINTS = {
     "pa": ["phase=2,step=1", "phase=2,step=2", "phase=2,step=4", "evaluate=2", "checkpoint=2"],
     "rl": ["phase=2,step=450", "checkpoint=2"],
 }
-
-
-def sequoia(args: list[str], fault: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("SEQUOIA_FAULT", None)
-    if fault:
-        env["SEQUOIA_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "sequoia", *args, "--quiet"] if "--resume" not in args
-                          else [sys.executable, "-m", "sequoia", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
 
 
 def only_run_dir(root: Path) -> Path:
@@ -69,7 +59,7 @@ def uninterrupted(tmp_path_factory):
     def get(domain: str) -> dict:
         if domain not in cache:
             root = tmp_path_factory.mktemp(f"full-{domain}")
-            done = sequoia([*RUNS[domain], "--output", str(root)])
+            done = run_sequoia([*RUNS[domain], "--output", str(root)])
             assert done.returncode == 0, done.stderr
             cache[domain] = comparable(only_run_dir(root))
         return cache[domain]
@@ -80,7 +70,7 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize("domain,point", [(d, p) for d, points in KILL_POINTS.items() for p in points],
                          ids=lambda value: value.replace(",", "-") if isinstance(value, str) else None)
 def test_killed_run_resumes_to_identical_results(domain, point, uninterrupted, tmp_path):
-    killed = sequoia([*RUNS[domain], "--output", str(tmp_path)], fault=f"kill@{point}")
+    killed = run_sequoia([*RUNS[domain], "--output", str(tmp_path)], fault=f"kill@{point}")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_dir = only_run_dir(tmp_path)
     assert not (run_dir / "results.json").exists()
@@ -88,17 +78,15 @@ def test_killed_run_resumes_to_identical_results(domain, point, uninterrupted, t
     # Killed in phase 2: the checkpoint holds row 0 and phase 1 (or, killed after
     # phase 2's checkpoint was renamed into place, which these points never are, phase 2).
     assert len(saved["loop"]["rows"]) == 2
-    resumed = sequoia(["--resume", str(run_dir), "--quiet"])
+    resumed = run_sequoia(["--resume", str(run_dir)])
     assert resumed.returncode == 0, resumed.stderr
     assert comparable(run_dir) == uninterrupted(domain)
     assert not list(run_dir.glob("*.tmp"))
 
 
 def test_killed_from_outside_at_a_random_moment(uninterrupted, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("SEQUOIA_FAULT", None)
     process = subprocess.Popen([sys.executable, "-m", "sequoia", *RUNS["sl"], "--output", str(tmp_path), "--quiet"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=sequoia_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
         logs = list(tmp_path.rglob("metrics.jsonl"))
@@ -110,13 +98,13 @@ def test_killed_from_outside_at_a_random_moment(uninterrupted, tmp_path):
     run_dir = only_run_dir(tmp_path)
     if (run_dir / "results.json").exists():
         pytest.skip("the run finished before the kill landed")
-    resumed = sequoia(["--resume", str(run_dir), "--quiet"])
+    resumed = run_sequoia(["--resume", str(run_dir)])
     assert resumed.returncode == 0, resumed.stderr
     assert comparable(run_dir) == uninterrupted("sl")
 
 
 def test_nan_loss_stops_cleanly_and_the_run_resumes(uninterrupted, tmp_path):
-    stopped = sequoia([*RUNS["sl"], "--output", str(tmp_path)], fault="nan@phase=2,step=3")
+    stopped = run_sequoia([*RUNS["sl"], "--output", str(tmp_path)], fault="nan@phase=2,step=3")
     assert stopped.returncode == 1
     run_dir = only_run_dir(tmp_path)
     assert stopped.stderr.strip().splitlines() == [
@@ -125,13 +113,13 @@ def test_nan_loss_stops_cleanly_and_the_run_resumes(uninterrupted, tmp_path):
     saved = checkpoint.load(run_dir)
     assert len(saved["loop"]["rows"]) == 2
     assert all(torch.isfinite(p).all() for p in saved["method"]["learner"]["parameters"].values())
-    resumed = sequoia(["--resume", str(run_dir), "--quiet"])
+    resumed = run_sequoia(["--resume", str(run_dir)])
     assert resumed.returncode == 0, resumed.stderr
     assert comparable(run_dir) == uninterrupted("sl")
 
 
 def test_out_of_memory_gives_a_hint(tmp_path):
-    stopped = sequoia([*RUNS["sl"], "--output", str(tmp_path)], fault="oom@phase=1,step=2")
+    stopped = run_sequoia([*RUNS["sl"], "--output", str(tmp_path)], fault="oom@phase=1,step=2")
     assert stopped.returncode == 1
     [line] = stopped.stderr.strip().splitlines()
     assert "out of memory at task 0 (phase 1), step 2" in line and "--learner.batch_size" in line

@@ -87,6 +87,8 @@ class PreferenceSetting(Setting):
 
     # -- data ---------------------------------------------------------------------
     def prepare(self) -> None:
+        from sequoia.lm.models import load_tokenizer
+
         specs = [spec.strip() for spec in self.tasks.split(",") if spec.strip()]
         if not specs:
             raise SequoiaError("--setting.tasks names no task")
@@ -97,6 +99,7 @@ class PreferenceSetting(Setting):
             self.task_names.append(task.name)
             self._train.append(train)
             self._test.append(test)
+        self._tokenizer = load_tokenizer(self.model)  # for length checks and token counts, as methods see them
         if self.truncation_side == "error":
             self._check_prompt_lengths()
         self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []  # row 0: the reference log-probs
@@ -105,10 +108,9 @@ class PreferenceSetting(Setting):
 
     def _check_prompt_lengths(self) -> None:
         """Fail before training, naming the pair, if any prompt is over the limit."""
-        from sequoia.lm.models import load_tokenizer
         from sequoia.lm.tokens import PromptTooLongError, encode_prompt
 
-        tokenizer, encoding = load_tokenizer(self.model), self.encoding()
+        tokenizer, encoding = self._tokenizer, self.encoding()
         for task, name in enumerate(self.task_names):
             for split, pairs in (("train", self._train[task]), ("test", self._test[task])):
                 for pair in pairs:
@@ -203,10 +205,9 @@ class PreferenceSetting(Setting):
 
     def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
         """Reply lengths in tokens as methods see them (same tokenizer and truncation)."""
-        from sequoia.lm.models import load_tokenizer
         from sequoia.lm.tokens import encode_reply, is_chat
 
-        tokenizer = load_tokenizer(self.model)
+        tokenizer = self._tokenizer
         chat, encoding = is_chat(tokenizer), self.encoding()
 
         def count(text: str) -> int:
