@@ -4,7 +4,7 @@
 assumption of its parent (shared label space, boundaries signalled, task ids in
 training) and adds one: the shift between tasks is a rotation of the image.
 Because it is an instance of its parent, every method that applies to the parent
-(naive, replay, ewc) applies to it without a line of change.
+(naive, replay, ewc, lwf, agem, si) applies to it without a line of change.
 
     python examples/new_assumption_setting.py [--angle 30] [--nb-tasks 4] [--seed 0]
 """

@@ -42,9 +42,10 @@ class ConfidentExperts(Method):
     epochs: Annotated[int, Field(gt=0)] = 10
     lr: Annotated[float, Field(gt=0)] = 1e-3
 
-    def configure(self, setting):
-        self.inputs = int(torch.tensor(setting.input_shape).prod())
-        self.num_classes = setting.num_classes
+    def configure(self, view):
+        # The view holds what the level lets a method know: shapes, classes, task count.
+        self.inputs = int(torch.tensor(view.input_shape).prod())
+        self.num_classes = view.num_classes
         self.experts: dict[int, nn.Module] = {}
         self.current = None
 

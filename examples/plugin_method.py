@@ -2,9 +2,10 @@
 
 `L2Anchor` pulls the weights back toward where they were at the end of the last
 task, with the same strength for every weight: EWC with the Fisher replaced by
-ones (the "L2" baseline of Kirkpatrick et al., 2017). Like EWC it only touches
-the learner interface (trainable parameters, a penalty), so the same class runs on
-the SL classifier and on the other domains' learners.
+ones (the "L2" baseline of Kirkpatrick et al., 2017). Like EWC it is a plugin only:
+it re-anchors in the ``on_task_switch`` hook and adds a ``penalty``, touching
+nothing but the learner interface (trainable parameters), so the same class runs
+on the SL classifier and on the other domains' learners.
 
     python examples/plugin_method.py [--strength 1.0] [--seed 0]
 """
@@ -31,7 +32,11 @@ class L2AnchorPlugin(Plugin):
         self.strength = strength
         self.anchor: dict[str, torch.Tensor] = {}
 
-    def penalty(self, learner):
+    def on_task_switch(self, learner, task_id):
+        # Boundaries are signalled at this level: anchor at the weights the finished task left.
+        self.anchor = {n: p.detach().clone() for n, p in learner.trainable_parameters().items()}
+
+    def penalty(self, learner, batch, outputs):
         if not self.anchor:
             return None
         return 0.5 * self.strength * sum(((p - self.anchor[n]) ** 2).sum()
@@ -51,15 +56,12 @@ class L2Anchor(LearnerMethod):
 
     name: ClassVar[str] = "l2_anchor"
     target_setting: ClassVar[type] = IncrementalAssumption  # needs boundaries, in any domain
+    carries_across_phases: ClassVar[bool] = True  # the anchor: nothing to do in a single joint phase
 
     strength: Annotated[float, Field(ge=0)] = 1.0
 
-    def make_plugins(self, setting):
-        self.plugin = L2AnchorPlugin(self.strength)
-        return [self.plugin]
-
-    def on_task_switch(self, task_id):
-        self.plugin.anchor = {n: p.detach().clone() for n, p in self.base.trainable_parameters().items()}
+    def make_plugins(self, view):
+        return [L2AnchorPlugin(self.strength)]
 
 
 def main() -> None:

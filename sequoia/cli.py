@@ -6,13 +6,19 @@
     sequoia --setting NAME [--method NAME] --help
     sequoia list
 
-Options of the setting, the method and the method's base learner come from their
-dataclass fields, under the prefixes ``--setting.``, ``--method.`` and ``--learner.``.
-A config file (the ``config.yaml`` of a run directory) gives defaults that options
-override. Every input error prints one line on stderr and exits with code 2
-(docs/errors.md lists them); a run that fails in training (NaN loss, out of
-memory) prints one line and exits with code 1, keeping its last checkpoint.
-Under ``torchrun`` every rank runs this same command; only rank 0 prints and writes.
+Options of the setting, the method and the method's other groups (the base learner
+of methods built on one) come from their dataclass fields, under the prefixes
+``--setting.``, ``--method.`` and ``--learner.``. Values come in layers, each
+overriding the one before: a preset (``--preset``), a config file (the
+``config.yaml`` of a run directory), the command line. Every input error prints
+one line on stderr and exits with code 2 (docs/errors.md lists them); a run that
+fails in training (NaN loss, out of memory) prints one line and exits with code 1,
+keeping its last checkpoint. Under ``torchrun`` every rank runs this same command;
+only rank 0 prints and writes.
+
+The steps: :func:`read_request` (run options and the config layer),
+:func:`choose_classes`, :func:`build_groups` (one option group after another),
+then :func:`execute` or :func:`help_text`.
 """
 
 from __future__ import annotations
@@ -21,17 +27,15 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Any
 
-import pydantic
-import simple_parsing
 import yaml
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
-from sequoia.methods.learner_method import LearnerMethod
+from sequoia.options import add_options, build, given, known
 from sequoia.presets import preset_values
-from sequoia.registry import LEVEL_ALIASES, get_method, resolve_setting, settings
+from sequoia.registry import get_method, resolve_setting
 from sequoia.runs import Run, describe
 from sequoia.runs.loggers import check_logger_names
 
@@ -40,49 +44,67 @@ USAGE = (
     " [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--loggers NAMES] [--quiet]\n"
     "       sequoia --resume RUN_DIR\n       sequoia list"
 )
-
-
 CONFIG_KEYS = {"setting", "method", "learner", "seed", "loggers"}
+GROUP_KEYS = ("setting", "method", "learner")
+MAX_SEED = 2**63 - 1
 
 
-class _RaisingParser(simple_parsing.ArgumentParser):
-    """An argument parser that raises instead of printing usage and exiting."""
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser that raises a :class:`SequoiaError` instead of printing usage and exiting."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(add_help=False, allow_abbrev=False, **kwargs)
 
     def error(self, message: str):  # noqa: D102 - argparse API
         raise SequoiaError(message)
 
-    def _preprocessing(self, *args: Any, **kwargs: Any) -> None:
-        super()._preprocessing(*args, **kwargs)
-        # simple-parsing passes `Annotated[int, Field(gt=0)]` itself as the argparse
-        # type, which shows as "Annotated" in help and errors; use the inner type.
-        for action in self._actions:
-            if get_origin(action.type) is Annotated:
-                action.type = get_args(action.type)[0]
-                if action.metavar == "Annotated":
-                    action.metavar = action.type.__name__
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options that are not a setting's, a method's or a learner's."""
+    group = parser.add_argument_group("run options")
+    group.add_argument("--setting", metavar="NAME",
+                       help="a level (class_incremental) or a qualified name (sl.incremental)")
+    group.add_argument("--method", metavar="NAME", help="a method name (see `sequoia list`)")
+    group.add_argument("--config", metavar="FILE",
+                       help="a config.yaml from a run directory; options given here override it")
+    group.add_argument("--seed", metavar="N", type=int, help="random seed (0 unless the config sets one)")
+    group.add_argument("--output", metavar="DIR", help="where run directories go (`results` if not set)")
+    group.add_argument("--preset", metavar="NAME", help="option defaults for the run: `default` or `smoke`")
+    group.add_argument("--loggers", metavar="NAMES", default="",
+                       help="comma-separated optional loggers: tensorboard, wandb (metrics.jsonl is always written)")
+    group.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its last checkpoint, as it was configured")
+    group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument("-h", "--help", action="store_true", help="show the options of the chosen setting and method")
 
 
-def _run_options() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sequoia", usage=USAGE, add_help=False, allow_abbrev=False)
-    parser.error = lambda message: (_ for _ in ()).throw(SequoiaError(message))  # type: ignore[method-assign]
-    parser.add_argument("--setting", metavar="NAME",
-                        help="a level (class_incremental) or a qualified name (sl.incremental)")
-    parser.add_argument("--method", metavar="NAME", help="a method name (see `sequoia list`)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="a config.yaml from a run directory; options given here override it")
-    parser.add_argument("--seed", metavar="N", type=int, help="random seed (0 unless the config sets one)")
-    parser.add_argument("--output", metavar="DIR", help="where run directories go (`results` if not set)")
-    parser.add_argument("--preset", metavar="NAME", help="option defaults for the run: `default` or `smoke`")
-    parser.add_argument("--loggers", metavar="NAMES", default="",
-                        help="comma-separated optional loggers: tensorboard, wandb (metrics.jsonl is always written)")
-    parser.add_argument("--resume", metavar="RUN_DIR",
-                        help="continue the run in RUN_DIR from its last checkpoint, as it was configured")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("-h", "--help", action="store_true", help="show the options of the chosen setting and method")
-    return parser
+@dataclasses.dataclass
+class Request:
+    """What was asked for, before any setting or method is built.
+
+    Attributes:
+        options: the run options (``--seed``, ``--output``...).
+        rest: the arguments left for the option groups.
+        config: the config layer: a ``--config`` file, or the resumed run's ``config.yaml``.
+        resumed: the run ``--resume`` continues, if any.
+    """
+
+    options: argparse.Namespace
+    rest: list[str]
+    config: dict[str, Any]
+    resumed: Run | None = None
+
+    def name(self, group: str) -> str | None:
+        """The setting's or method's name: from the command line, else from the config."""
+        return getattr(self.options, group) or (self.config.get(group) or {}).get("name")
+
+    def config_values(self, group: str) -> dict[str, Any]:
+        """The config's options of ``group``, without the name that chose its class."""
+        return {key: value for key, value in (self.config.get(group) or {}).items() if key != "name"}
 
 
-def _load_config(path: str) -> dict[str, Any]:
+def load_config(path: str) -> dict[str, Any]:
+    """A config file's mapping, checked key by key, with one-line errors."""
     file = Path(path)
     if not file.is_file():
         raise SequoiaError(f"config file not found: {path}")
@@ -92,145 +114,132 @@ def _load_config(path: str) -> dict[str, Any]:
         raise SequoiaError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from error
     if not isinstance(loaded, dict):
         raise SequoiaError(f"config file {path} must hold a mapping with keys {', '.join(sorted(CONFIG_KEYS))}")
-    unknown = set(loaded) - CONFIG_KEYS
-    if unknown:
-        raise SequoiaError(f"config file {path}: unknown keys {', '.join(sorted(unknown))}")
+    _check_config_keys(loaded, path)
     return loaded
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    """Instantiate a hyperparameter dataclass from config values, with one-line errors."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
+def _check_config_keys(config: dict[str, Any], path: str) -> None:
+    unknown = set(config) - CONFIG_KEYS
     if unknown:
-        raise SequoiaError(f"{where}: unknown option(s) {', '.join(sorted(unknown))} for {cls.__name__}")
-    try:
-        return cls(**values)
-    except pydantic.ValidationError as error:
-        raise SequoiaError(_one_line(error, f"{where}.")) from error
+        raise SequoiaError(f"config file {path}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+    for key in GROUP_KEYS:
+        if not isinstance(config.get(key) or {}, dict):
+            raise SequoiaError(f"config file {path}: `{key}` must be a mapping of option names to values")
+    loggers = config.get("loggers", [])
+    if not (isinstance(loggers, list) and all(isinstance(name, str) for name in loggers)):
+        raise SequoiaError(f"config file {path}: `loggers` must be a list of logger names")
 
 
-def _one_line(error: pydantic.ValidationError, prefix: str) -> str:
-    problems = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"])
-        problems.append(f"invalid value {item.get('input')!r} for {prefix}{field}: {item['msg']}")
-    return "; ".join(problems)
+def check_seed(seed: Any, where: str) -> int:
+    """``seed`` as an int in ``[0, 2**63)``, or a one-line error naming ``where`` it came from."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise SequoiaError(f"invalid seed {seed!r} from {where}: expected an integer from 0 to 2**63 - 1")
+    return seed
 
 
-def _parse_group(cls: type, prefix: str, default: Any, argv: list[str]) -> tuple[Any, list[str]]:
-    parser = _RaisingParser(add_help=False, add_config_path_arg=False)
-    parser.add_arguments(cls, dest="values", prefix=f"{prefix}.", default=default)
-    try:
-        namespace, rest = parser.parse_known_args(argv)
-    except pydantic.ValidationError as error:
-        raise SequoiaError(_one_line(error, f"--{prefix}.")) from error
-    return namespace.values, rest
+def read_request(argv: list[str]) -> Request:
+    """Parse the run options; read the config layer (``--config`` or the resumed run's)."""
+    parser = ArgumentParser(prog="sequoia", usage=USAGE)
+    add_run_options(parser)
+    options, rest = parser.parse_known_args(argv)
+    resumed = _resumed_run(options, rest)
+    if resumed:
+        return Request(options, rest, resumed.config, resumed)
+    return Request(options, rest, load_config(options.config) if options.config else {})
 
 
-def _help(setting_cls: type | None, method_cls: type | None, learner_cls: type | None) -> str:
-    parser = _RaisingParser(prog="sequoia", usage=USAGE, add_help=False, add_config_path_arg=False)
-    for action in _run_options()._actions:
-        parser._add_action(action)
-    for cls, prefix in ((setting_cls, "setting"), (method_cls, "method"), (learner_cls, "learner")):
-        if cls is not None and dataclasses.fields(cls):
-            parser.add_arguments(cls, dest=f"{prefix}_options", prefix=f"{prefix}.")
-    parser._preprocessing()  # simple-parsing adds the dataclass options only here
+def choose_classes(request: Request) -> tuple[type | None, type | None]:
+    """The setting and method classes the names mean (either may be missing with ``--help``)."""
+    setting_name, method_name = request.name("setting"), request.name("method")
+    if not (setting_name and method_name) and not request.options.help:
+        raise SequoiaError("--setting and --method are required (or --config FILE); `sequoia list` shows the names")
+    method_cls = get_method(str(method_name)) if method_name else None
+    setting_cls = resolve_setting(str(setting_name), method_cls) if setting_name else None
+    return setting_cls, method_cls
+
+
+def _layers(group: str, cls: type, request: Request, preset: dict, cli: dict[str, Any],
+            config: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The preset, config and command-line values of one option group, lowest first."""
+    config = request.config_values(group) if config is None else config
+    return [(f"--preset {request.options.preset} {group}.", known(cls, preset.get(group, {}))),
+            (f"config {group}.", config), (f"--{group}.", cli)]
+
+
+def build_groups(request: Request, setting_cls: type | None, method_cls: type | None) -> tuple[Any, Any, list[str]]:
+    """The setting and the method, each from its layers; the method's own groups after it.
+
+    Returns the setting, the method (either ``None`` where its class is) and the
+    arguments no group took.
+    """
+    preset = preset_values(request.options.preset, setting_cls.domain) if request.options.preset and setting_cls \
+        else {}
+    parser = ArgumentParser()
+    classes = {group: cls for group, cls in (("setting", setting_cls), ("method", method_cls)) if cls is not None}
+    for group, cls in classes.items():
+        add_options(parser, cls, group)
+    namespace, rest = parser.parse_known_args(request.rest)
+    built = {group: build(cls, _layers(group, cls, request, preset, given(namespace, group)))
+             for group, cls in classes.items()}
+    setting, method = built.get("setting"), built.get("method")
+    if method is not None and setting_cls is not None:
+        rest = _build_method_groups(method, setting_cls, request, preset, rest)
+    return setting, method, rest
+
+
+def _build_method_groups(method, setting_cls: type, request: Request, preset: dict, rest: list[str]) -> list[str]:
+    """Build each option group the method takes beyond its own (``learner``) and hand it over."""
+    for group, cls in method.option_groups(setting_cls).items():
+        config = request.config_values(group)
+        if (request.config.get(group) or {}).get("name", cls.name) != cls.name:
+            config = {}  # the config's options of this group belong to another class
+        parser = ArgumentParser()
+        add_options(parser, cls, group)
+        namespace, rest = parser.parse_known_args(rest)
+        method.use_options(group, build(cls, _layers(group, cls, request, preset, given(namespace, group), config)))
+    return rest
+
+
+def help_text(setting_cls: type | None, method) -> str:
+    """``--help``: the run options, then every option of the chosen setting, method and groups."""
+    parser = ArgumentParser(prog="sequoia", usage=USAGE)
+    add_run_options(parser)
+    if setting_cls is not None:
+        add_options(parser, setting_cls, "setting")
+    if method is not None:
+        add_options(parser, type(method), "method")
+        for group, cls in (method.option_groups(setting_cls) if setting_cls else {}).items():
+            add_options(parser, cls, group)
     return parser.format_help()
 
 
-def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``values`` that are options of ``cls``."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in values.items() if k in names}
-
-
-def tree_listing() -> str:
-    """The registered settings as a tree per domain, with the methods that apply at each node."""
-    from sequoia.registry import methods
-
-    registered = settings()
-    all_methods = methods()
-    children: dict[type | None, list[type]] = {}
-    for cls in registered.values():
-        parent = next((base for base in cls.__mro__[1:] if base in registered.values()), None)
-        children.setdefault(parent, []).append(cls)
-    aliases = {canonical: alias for alias, canonical in LEVEL_ALIASES.items()}
-
-    lines = ["Settings (a method listed at a node runs on every node below it; options: `sequoia --setting NAME --help`):"]
-
-    def show(cls: type, depth: int) -> None:
-        alias = f" (alias {cls.domain}.{aliases[cls.level]})" if cls.level in aliases else ""
-        applicable = sorted(name for name, m in all_methods.items() if m.is_applicable(cls))
-        lines.append(f"{'  ' * depth}- {cls.qualified_name()}{alias}: {', '.join(applicable) or '-'}")
-        for child in children.get(cls, []):
-            show(child, depth + 1)
-
-    for root in children.get(None, []):
-        show(root, 1)
-    lines.append("")
-    lines.append("Methods:")
-    for name, method in sorted(all_methods.items()):
-        summary = (method.__doc__ or "").strip().splitlines()[0] if method.__doc__ else ""
-        lines.append(f"  {name:<10} targets {method.target_setting.__name__}: {summary}")
-    return "\n".join(lines)
-
-
-def run(argv: list[str]) -> int:
-    """Parse ``argv``, run the experiment, print and save its results."""
-    options, rest = _run_options().parse_known_args(argv)
-    resumed = _resumed_run(options, rest)
-    config = resumed.config if resumed else _load_config(options.config) if options.config else {}
-    setting_values = dict(config.get("setting") or {})
-    method_values = dict(config.get("method") or {})
-    learner_values = dict(config.get("learner") or {})
-    setting_name = options.setting or setting_values.pop("name", None)
-    method_name = options.method or method_values.pop("name", None)
-    setting_values.pop("name", None)
-    method_values.pop("name", None)
-
-    if not (setting_name and method_name) and not options.help:
-        raise SequoiaError("--setting and --method are required (or --config FILE); `sequoia list` shows the names")
-    method_cls = get_method(method_name) if method_name else None
-    setting_cls = resolve_setting(setting_name, method_cls) if setting_name else None
-
-    # A preset's values are defaults beneath the config's; method and learner values
-    # apply where the chosen method or learner has such an option.
-    preset = preset_values(options.preset, setting_cls.domain) if options.preset and setting_cls else {}
-    setting_values = {**preset.get("setting", {}), **setting_values}
-    if method_cls is not None:
-        method_values = {**_known(method_cls, preset.get("method", {})), **method_values}
-    setting_default = _build(setting_cls, setting_values, "config setting") if setting_cls else None
-    method_default = _build(method_cls, method_values, "config method") if method_cls else None
-    setting, rest = _parse_group(setting_cls, "setting", setting_default, rest) if setting_cls else (None, rest)
-    method, rest = _parse_group(method_cls, "method", method_default, rest) if method_cls else (None, rest)
-
-    learner_cls = None
-    if isinstance(method, LearnerMethod) and setting_cls is not None:
-        learner_cls = method.learner_class(setting_cls)
-        if learner_values.pop("name", learner_cls.name) != learner_cls.name:
-            learner_values = {}  # the config's learner options belong to another learner
-        learner_values = {**_known(learner_cls, preset.get("learner", {})), **learner_values}
-        learner_default = _build(learner_cls, learner_values, "config learner")
-        learner, rest = _parse_group(learner_cls, "learner", learner_default, rest)
-        method.use_learner(learner)
-
-    if options.help:
-        print(_help(setting_cls, method_cls, learner_cls))
-        return 0
-    if rest:
-        raise SequoiaError(f"unrecognized arguments: {' '.join(rest)} (see `sequoia --setting {setting_name} "
-                           f"--method {method_name} --help`)")
-
-    seed = options.seed if options.seed is not None else int(config.get("seed", 0))
-    loggers = config.get("loggers", []) if resumed else [n for n in options.loggers.split(",") if n]
+def execute(request: Request, setting, method) -> int:
+    """Run the experiment in a new (or the resumed) run directory; print its results."""
+    options, config = request.options, request.config
+    seed = check_seed(options.seed, "--seed") if options.seed is not None else \
+        check_seed(config.get("seed", 0), "the config")
+    loggers = [name for name in options.loggers.split(",") if name] or list(config.get("loggers", []))
     check_logger_names(loggers)
-    experiment = resumed or Run.new(options.output or "results", describe(setting, method, seed, loggers))
+    experiment = request.resumed or Run.new(options.output or "results", describe(setting, method, seed, loggers))
     results = setting.apply(method, seed=seed, progress=not options.quiet, run=experiment)
     if distributed.is_main():
         print(results.summary())
         print(f"\nrun directory: {experiment.directory}")
     return 0
+
+
+def run(argv: list[str]) -> int:
+    """Parse ``argv``, run the experiment, print and save its results."""
+    request = read_request(argv)
+    setting_cls, method_cls = choose_classes(request)
+    setting, method, rest = build_groups(request, setting_cls, method_cls)
+    if request.options.help:
+        print(help_text(setting_cls, method))
+        return 0
+    if rest:
+        raise SequoiaError(f"unrecognized arguments: {' '.join(rest)} (see `sequoia --setting "
+                           f"{request.name('setting')} --method {request.name('method')} --help`)")
+    return execute(request, setting, method)
 
 
 def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
@@ -239,7 +248,7 @@ def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
         return None
     changes = [flag for flag, value in (("--config", options.config), ("--seed", options.seed),
                                         ("--preset", options.preset), ("--output", options.output),
-                                        ("--loggers", options.loggers)) if value] + rest
+                                        ("--loggers", options.loggers)) if value is not None and value != ""] + rest
     if changes:
         raise SequoiaError(f"--resume continues a run as it was configured; it takes no {changes[0]} "
                            "(start a new run to change options)")
@@ -248,9 +257,9 @@ def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
     if options.method and options.method != recorded_method:
         raise SequoiaError(f"cannot resume {options.resume}: it ran method {recorded_method}, not {options.method}")
     if options.setting:
-        given = resolve_setting(options.setting, get_method(str(recorded_method))).qualified_name()
-        if given != recorded_setting:
-            raise SequoiaError(f"cannot resume {options.resume}: it ran setting {recorded_setting}, not {given}")
+        given_name = resolve_setting(options.setting, get_method(str(recorded_method))).qualified_name()
+        if given_name != recorded_setting:
+            raise SequoiaError(f"cannot resume {options.resume}: it ran setting {recorded_setting}, not {given_name}")
     options.setting = options.method = None  # the recorded names rule
     return run
 
@@ -260,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["list"]:
+            from sequoia.listing import tree_listing
+
             print(tree_listing())
             return 0
         return run(argv)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
+import warnings
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, TypeVar
 
@@ -41,23 +43,63 @@ _loaded = False
 T = TypeVar("T")
 
 
+class RegistrationError(SequoiaError):
+    """A second, different definition was registered under a name that is taken."""
+
+
+def where_defined(cls: type) -> str:
+    """``module.QualName (file:line)`` of a class, for messages.
+
+    Example:
+        >>> where_defined(RegistrationError).startswith("sequoia.registry.RegistrationError (")
+        True
+    """
+    try:
+        place = f"{inspect.getsourcefile(cls)}:{inspect.getsourcelines(cls)[1]}"
+    except (OSError, TypeError):
+        place = "defined at run time"
+    return f"{cls.__module__}.{cls.__qualname__} ({place})"
+
+
+def _add(registry: dict[str, type], kind: str, name: str, cls: type) -> None:
+    """Register ``cls`` as ``name``, refusing a different class under a taken name (as PEFT does)."""
+    taken = registry.get(name)
+    same = taken is not None and (taken.__module__, taken.__qualname__) == (cls.__module__, cls.__qualname__)
+    if taken is not None and not same:
+        raise RegistrationError(f"{kind} name {name!r} is taken by {where_defined(taken)}; "
+                                f"{where_defined(cls)} needs another name")
+    registry[name] = cls  # the same definition again (a module reloaded) replaces itself
+
+
 def register_setting(cls: T) -> T:
-    """Register a concrete setting under its qualified name ``<domain>.<level>``. Usable as a decorator."""
-    _SETTINGS[cls.qualified_name()] = cls
+    """Register a concrete setting under its qualified name ``<domain>.<level>``. Usable as a decorator.
+
+    Raises:
+        RegistrationError: another setting already has that qualified name.
+    """
+    _add(_SETTINGS, "setting", cls.qualified_name(), cls)
     return cls
 
 
 def register_method(cls: T) -> T:
-    """Register a method under ``cls.name``. Usable as a decorator."""
+    """Register a method under ``cls.name``. Usable as a decorator.
+
+    Raises:
+        RegistrationError: another method already has that name.
+    """
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a non-empty `name` class attribute")
-    _METHODS[cls.name] = cls
+    _add(_METHODS, "method", cls.name, cls)
     return cls
 
 
 def register_learner(cls: T) -> T:
-    """Register a learner (a base trainer that strategies wrap) under ``cls.name``."""
-    _LEARNERS[cls.name] = cls
+    """Register a learner (a base trainer that strategies wrap) under ``cls.name``.
+
+    Raises:
+        RegistrationError: another learner already has that name.
+    """
+    _add(_LEARNERS, "learner", cls.name, cls)
     return cls
 
 
@@ -75,8 +117,10 @@ def _ensure_loaded() -> None:
 def load_entry_points() -> list[str]:
     """Register the methods third-party packages declare in the ``sequoia.methods`` group.
 
-    A package's own ``register_method`` call wins over its entry point, and a
-    built-in name is never replaced. Returns the names registered.
+    A package's own ``register_method`` call wins over its entry point (the same
+    class), and a taken name is never replaced: an entry point whose method is
+    another class under a taken name is skipped with a warning naming both.
+    Returns the names registered.
     """
     added = []
     for entry_point in entry_points(group="sequoia.methods"):
@@ -84,9 +128,13 @@ def load_entry_points() -> list[str]:
             method = entry_point.load()
         except Exception as error:  # noqa: BLE001 - a broken plugin must not break sequoia
             raise SequoiaError(f"could not load method entry point {entry_point.name!r}: {error}") from error
-        if method.name not in _METHODS:
+        taken = _METHODS.get(method.name)
+        if taken is None:
             register_method(method)
             added.append(method.name)
+        elif taken is not method:
+            warnings.warn(f"entry point {entry_point.name!r} skipped: method name {method.name!r} is taken by "
+                          f"{where_defined(taken)}", stacklevel=2)
     return added
 
 
@@ -131,11 +179,10 @@ def get_learner(name: str) -> type[Learner]:
 
 
 def default_learner(setting: type[Setting]) -> type[Learner]:
-    """The first registered learner whose domain ``setting`` belongs to."""
-    for learner in learners().values():
-        if issubclass(setting, learner.domain):
-            return learner
-    raise SequoiaError(f"no learner is registered for {setting.qualified_name()}")
+    """The learner ``setting`` names as its domain's default (``Setting.default_learner``)."""
+    if not setting.default_learner:
+        raise SequoiaError(f"{setting.qualified_name()} names no default learner; pass --method.learner NAME")
+    return get_learner(setting.default_learner)
 
 
 def applicable_settings(method: type[Method]) -> list[str]:
@@ -193,7 +240,5 @@ def _all_setting_names() -> list[str]:
 
 def _not_applicable(method: type[Method], setting_name: str) -> NotApplicableError:
     applies_to = applicable_settings(method)
-    return NotApplicableError(
-        f"method {method.name!r} targets {method.target_setting.__name__} and does not apply to "
-        f"{setting_name!r}; it applies to: {', '.join(applies_to) or 'no registered setting'}"
-    )
+    reason = method.why_not_applicable(_SETTINGS.get(setting_name), repr(setting_name))
+    return NotApplicableError(f"{reason}; it applies to: {', '.join(applies_to) or 'no registered setting'}")

@@ -62,15 +62,11 @@ def write_results(run_dir: Path, results: Results) -> None:
     partial.replace(run_dir / "results.json")
 
 
-def _row_labels(results: Results) -> list[str]:
-    return ["before"] + [f"after phase {i}" for i in range(1, results.matrix.nb_phases + 1)]
-
-
 def _write_matrix_csv(results: Results, path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", *[f"task_{j}" for j in range(results.matrix.nb_tasks)]])
-        for label, row in zip(_row_labels(results), results.matrix.values):
+        for label, row in zip(results.matrix.row_labels(), results.matrix.values):
             writer.writerow([label, *[f"{v:.6f}" for v in row]])
 
 
@@ -93,7 +89,7 @@ def _plot_matrix(results: Results, path: Path) -> None:
             colour = "black" if values[i, j] > 0.6 * values.max() else "white"  # readable on viridis
             ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", color=colour, fontsize=8)
     ax.set_xticks(range(values.shape[1]), [f"task {j}" for j in range(values.shape[1])])
-    ax.set_yticks(range(values.shape[0]), _row_labels(results))
+    ax.set_yticks(range(values.shape[0]), results.matrix.row_labels())
     ax.set_title(f"{results.setting} / {results.method}: {results.matrix.metric}")
     fig.colorbar(image, ax=ax)
     fig.tight_layout()

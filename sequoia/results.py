@@ -3,17 +3,20 @@
 Notation: ``R[i, j]`` is the performance on task ``j``'s test set after training
 phase ``i`` (row 0: before any training). With ``T`` phases and ``N`` tasks the
 matrix is ``(T + 1) x N``. In the usual case ``T == N`` and phase ``i`` trains on
-task ``i - 1``.
+task ``i - 1``, so task ``j`` is first trained in row ``j + 1``.
 
 * average final performance: ``mean_j R[T, j]``.
 * average forgetting (max-based, Chaudhry et al. 2018, "Riemannian Walk"):
-  ``f_j = max_{1 <= l < T} R[l, j] - R[T, j]`` averaged over the tasks ``j < N - 1``
-  (the last task cannot be forgotten yet).
+  ``f_j = max_{j + 1 <= l <= T} R[l, j] - R[T, j]``, averaged over the tasks
+  ``j < N - 1`` (the last task cannot be forgotten yet). The max runs over the rows
+  from task ``j``'s own training onward, never over rows measured before it was
+  trained; it includes the last row, so ``f_j >= 0``, as in Mammoth's ``forgetting``.
 * backward transfer, BWT (Lopez-Paz & Ranzato 2017):
   ``mean_{j < N-1} (R[T, j] - R[j + 1, j])``; negative means forgetting.
-* forward transfer, FWT, against row 0 (before training) instead of a random model:
+* forward transfer, FWT (Lopez-Paz & Ranzato 2017):
   ``mean_{j >= 1} (R[j, j] - R[0, j])``: how much training on earlier tasks helps
-  task ``j`` before the method has seen it.
+  task ``j`` before the method has seen it. GEM's baseline ``b_j`` is the accuracy
+  of the model at initialisation, which is row 0.
 
 Forgetting, BWT and FWT need one phase per task; with a single joint phase
 (``multi_task``) they are ``None``.
@@ -24,6 +27,8 @@ Example:
     (0.65, 0.4)
     >>> round(m.bwt(), 3), round(m.fwt(), 3)
     (-0.4, 0.1)
+    >>> m.row_labels()
+    ['before', 'after 0', 'after 1']
 """
 
 from __future__ import annotations
@@ -59,12 +64,16 @@ class TransferMatrix:
         return float(self.values[-1].mean())
 
     def average_forgetting(self) -> float | None:
-        """Max-based average forgetting (Chaudhry et al. 2018); ``None`` without per-task phases."""
+        """Max-based average forgetting (Chaudhry et al. 2018); ``None`` without per-task phases.
+
+        Task ``j``'s best score is taken over the rows from its own training (row
+        ``j + 1``) to the last, so a score measured before it was trained never counts.
+        """
         if not self._one_phase_per_task():
             return None
-        last = self.nb_phases
-        earlier_best = self.values[1:last, : self.nb_tasks - 1].max(axis=0)
-        return float((earlier_best - self.values[last, : self.nb_tasks - 1]).mean())
+        final = self.values[-1]
+        forgetting = [self.values[j + 1 :, j].max() - final[j] for j in range(self.nb_tasks - 1)]
+        return float(np.mean(forgetting))
 
     def bwt(self) -> float | None:
         """Backward transfer (Lopez-Paz & Ranzato 2017)."""
@@ -75,7 +84,7 @@ class TransferMatrix:
         return float((self.values[-1, : n - 1] - just_trained).mean())
 
     def fwt(self) -> float | None:
-        """Forward transfer against row 0 (performance before any training)."""
+        """Forward transfer against row 0, the performance at initialisation (GEM's ``b_j``)."""
         if not self._one_phase_per_task():
             return None
         n = self.nb_tasks
@@ -85,12 +94,16 @@ class TransferMatrix:
     def to_list(self) -> list[list[float]]:
         return self.values.tolist()
 
+    def row_labels(self) -> list[str]:
+        """``before``, then ``after j`` (trained on task ``j``) or, without one phase per task, ``phase i``."""
+        per_task = self._one_phase_per_task()
+        return ["before"] + [f"after {i - 1}" if per_task else f"phase {i}" for i in range(1, self.nb_phases + 1)]
+
     def format(self, precision: int = 3) -> str:
         """The matrix as an aligned text table with named rows and columns."""
         header = ["", *[f"task {j}" for j in range(self.nb_tasks)]]
         lines = [header]
-        for i, row in enumerate(self.values):
-            label = "before" if i == 0 else f"after {i - 1}" if self._one_phase_per_task() else f"phase {i}"
+        for label, row in zip(self.row_labels(), self.values):
             lines.append([label, *[f"{v:.{precision}f}" for v in row]])
         widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
         return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
@@ -101,10 +114,13 @@ class Results:
     """What one run of a method on a setting produced.
 
     ``metrics()`` holds every number that depends only on the seed; ``runtime_s``
-    is kept apart since it varies from run to run. ``extra`` holds domain metrics
-    (final-row averages); ``matrices`` the transfer matrices of those metrics;
-    ``curves`` per-step series, such as the online performance of each stream chunk;
-    ``samples`` example outputs (PA: generated replies), saved as ``samples.jsonl``.
+    is kept apart since it varies from run to run. ``matrix`` is the primary
+    metric's transfer matrix; ``matrices`` those of every other metric the setting
+    scores (PA: margins, drift...; RL: normalised return), whose final-row averages
+    ``metrics()`` reports under their names; ``extra`` other numbers a domain adds
+    (RL: the random policy's return); ``curves`` per-step series, such as the online
+    performance of each stream chunk; ``samples`` example outputs (PA: generated
+    replies), saved as ``samples.jsonl``.
     """
 
     setting: str
@@ -128,6 +144,7 @@ class Results:
             "fwt": self.matrix.fwt(),
             "online_performance": self.online_performance,
             "trainable_parameters": self.trainable_parameters,
+            **{name: float(np.mean(rows[-1])) for name, rows in self.matrices.items()},
             **self.extra,
         }
 

@@ -86,9 +86,14 @@ def test_rl_smoke_preset_writes_the_normalised_matrix(tmp_path):
 def test_list_shows_the_tree_with_methods(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "sl.incremental (alias sl.class_incremental): ewc, naive, replay" in out
-    assert "pa.incremental (alias pa.class_incremental): dpo_lora, ewc, lora_sft, naive, replay" in out
-    assert "    - sl.discrete_task_agnostic: naive, replay" in out
+    assert "sl.incremental (alias sl.class_incremental): agem, ewc, lwf, naive, replay, si" in out
+    assert "pa.incremental (alias pa.class_incremental): agem, dpo_lora, ewc, lora_sft, lwf, naive, replay, si" in out
+    assert "    - sl.discrete_task_agnostic: agem, naive, replay" in out
+    # multi_task trains in one phase: only methods that need no second phase apply there.
+    assert "          - sl.multi_task: naive\n" in out
+    # The learners that --method.learner takes, each domain's default marked.
+    assert "  classifier*  SLSetting          trained by: agem, ewc, lwf, naive, replay, si" in out
+    assert "  lora_sft     PreferenceSetting" in out
 
 
 def test_setting_help_lists_setting_options(capsys):

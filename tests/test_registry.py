@@ -51,3 +51,57 @@ def test_builtin_names_are_not_replaced_by_entry_points(monkeypatch):
     monkeypatch.setattr(registry, "entry_points", lambda group: [entry])
     assert registry.load_entry_points() == []
     assert registry.get_method("naive") is Naive
+
+
+def test_a_second_method_named_like_a_builtin_is_refused_naming_both(monkeypatch):
+    @dataclass
+    class MyReplay(Naive):
+        name: ClassVar[str] = "replay"
+
+    with pytest.raises(registry.RegistrationError) as error:
+        registry.register_method(MyReplay)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "sequoia.methods.replay.Replay (" in message and "replay.py:" in message
+    assert "test_registry" in message and "MyReplay" in message
+    assert registry.get_method("replay").__module__ == "sequoia.methods.replay"
+
+
+def test_duplicate_settings_and_learners_are_refused_too():
+    from sequoia.learners import Classifier
+    from sequoia.settings.sl import IncrementalSLSetting
+
+    class OtherClassifier(Classifier):
+        pass
+
+    class OtherIncremental(IncrementalSLSetting):
+        pass
+
+    with pytest.raises(registry.RegistrationError, match="learner name 'classifier' is taken"):
+        registry.register_learner(OtherClassifier)
+    with pytest.raises(registry.RegistrationError, match="setting name 'sl.incremental' is taken"):
+        registry.register_setting(OtherIncremental)
+
+
+def test_registering_the_same_class_again_is_harmless():
+    assert registry.register_method(Naive) is Naive
+
+
+def test_the_cli_prints_a_duplicate_as_one_line(monkeypatch, capsys):
+    from sequoia.cli import main
+
+    def clash(name):
+        raise registry.RegistrationError("method name 'replay' is taken by a (x.py:1); b (y.py:2) needs another name")
+
+    monkeypatch.setattr("sequoia.cli.get_method", clash)
+    assert main(["--setting", "sl.incremental", "--method", "replay"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_each_domain_names_its_default_learner():
+    from sequoia.settings.pa import IncrementalPASetting
+    from sequoia.settings.rl import IncrementalRLSetting
+    from sequoia.settings.sl import IncrementalSLSetting
+
+    assert [registry.default_learner(cls).name for cls in (IncrementalSLSetting, IncrementalRLSetting,
+                                                           IncrementalPASetting)] == ["classifier", "dqn", "dpo_lora"]

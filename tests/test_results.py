@@ -56,3 +56,34 @@ def test_results_dict_separates_runtime_from_metrics():
 def test_rejects_non_matrix():
     with pytest.raises(ValueError):
         TransferMatrix([1.0, 2.0])
+
+
+def test_forgetting_ignores_rows_measured_before_the_task_was_trained():
+    """Positive BWT: every task ends at its best, so nothing is forgotten.
+
+    The old definition took task 1's best over rows 1 and 2, and row 1 (0.9) was
+    measured before task 1 was ever trained: it reported forgetting 0.15.
+    """
+    m = TransferMatrix([[0.1, 0.1, 0.1], [0.5, 0.9, 0.1], [0.6, 0.4, 0.1], [0.7, 0.6, 0.8]])
+    assert m.bwt() == pytest.approx(((0.7 - 0.5) + (0.6 - 0.4)) / 2)  # +0.2
+    assert m.average_forgetting() == pytest.approx(0.0)
+    # Mammoth's forgetting (its rows start after task 0): max over rows from each task's training on.
+    after = m.values[1:]
+    mammoth = np.mean([after[j:, j].max() - after[-1, j] for j in range(2)])
+    assert m.average_forgetting() == pytest.approx(mammoth)
+
+
+def test_printed_table_and_csv_label_rows_alike(tmp_path):
+    from sequoia.report import write_run
+
+    results = Results("sl.incremental", "naive", TransferMatrix(MATRIX))
+    run_dir = write_run(results, {"seed": 0}, tmp_path)
+    csv_labels = [line.split(",")[0] for line in (run_dir / "transfer_matrix.csv").read_text().splitlines()[1:]]
+    printed = [line.split()[0] + (" " + line.split()[1] if line.split()[0] == "after" else "")
+               for line in TransferMatrix(MATRIX).format().splitlines()[1:]]
+    assert csv_labels == printed == ["before", "after 0", "after 1", "after 2"]
+
+
+def test_every_matrix_is_summarised_by_its_final_average():
+    r = Results("pa.incremental", "dpo_lora", TransferMatrix(MATRIX), matrices={"drift": [[0.0], [1.0], [3.0]]})
+    assert r.metrics()["drift"] == 3.0

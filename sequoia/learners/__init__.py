@@ -1,7 +1,7 @@
 """Learners: the base trainers (one or more per domain) that methods wrap.
 
-The first learner registered for a domain is its default: ``classifier`` for SL,
-``dpo_lora`` for PA, ``dqn`` for RL.
+Each domain's setting names its default (``Setting.default_learner``): ``classifier``
+for SL, ``dpo_lora`` for PA, ``dqn`` for RL; ``sequoia list`` shows them all.
 """
 
 from sequoia.learners.base import Learner, Plugin

@@ -1,13 +1,29 @@
 """Learners: the domain-specific trainers that strategies like replay and EWC wrap.
 
-A :class:`Learner` owns a model, its loss on a batch and its training loop (SL:
-epochs over minibatches; RL: environment steps; PA: steps over preference pairs).
-Every gradient step goes through :meth:`Learner.optimize`, which lets a list of
-:class:`Plugin` objects change the batch (replay) or add a penalty (EWC). That
-small interface is all replay and EWC know about, which is why they run on every
-domain without a copy per domain.
+A :class:`Learner` owns a model, its outputs and loss on a batch, and its training
+loop (SL: epochs over minibatches; RL: environment steps; PA: steps over preference
+pairs). Every gradient step goes through :meth:`Learner.optimize`, where a list of
+:class:`Plugin` objects may change the batch (replay), add a penalty that sees the
+batch and the model's outputs on it (EWC, SI, LwF), and change the gradient before
+the optimizer steps (A-GEM). That small interface is all the strategies know about,
+which is why each is written once and runs in every domain.
+
+A gradient step, in order::
+
+    batch = plugin.adapt_batch(learner, batch)           for each plugin
+    for each piece of the batch (rank shard, accumulation piece), weighted by its share:
+        outputs = learner.outputs(piece)
+        loss = learner.loss(piece, outputs) + sum(plugin.penalty(learner, piece, outputs))
+        loss.backward()
+    gradients summed over ranks; the loss checked (NaN stops the run)
+    plugin.before_step(learner)                          for each plugin (gradients in p.grad)
+    learner.before_step()                                (gradient clipping)
+    optimizer.step()
+    plugin.after_step(learner)                           for each plugin
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, ClassVar
 
 import torch
@@ -19,24 +35,49 @@ from sequoia.batching import Batch, batch_size, take
 from sequoia.runs.monitor import TrainingMonitor
 from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
+from sequoia.settings.view import SettingView
 
 
 class Plugin:
-    """Changes how a learner takes its gradient steps. Every hook defaults to a no-op."""
+    """Changes how a learner trains. Every hook defaults to a no-op.
+
+    Hooks, in the order a run calls them: ``on_task_switch`` (where the level signals
+    boundaries), ``before_fit``, then per gradient step ``adapt_batch``, ``penalty``
+    (per piece of the batch), ``before_step``, ``after_step``, and ``after_fit``.
+    """
 
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ()
     """Attributes that training changes (a memory, a Fisher); saved in checkpoints."""
+
+    def on_task_switch(self, learner: "Learner", task_id: int | None) -> None:
+        """A new task starts (called only where the level signals boundaries)."""
+
+    def before_fit(self, learner: "Learner", train: Any) -> None:
+        """A ``fit`` call starts, on ``train``."""
+
+    def after_fit(self, learner: "Learner") -> None:
+        """A ``fit`` call ended; ``learner.experience()`` holds its rows."""
 
     def adapt_batch(self, learner: "Learner", batch: Batch) -> Batch:
         """Return the batch to train on (e.g. the current batch plus replayed rows)."""
         return batch
 
-    def penalty(self, learner: "Learner") -> torch.Tensor | None:
-        """A term added to the loss, or ``None``."""
+    def penalty(self, learner: "Learner", batch: Batch, outputs: Any) -> torch.Tensor | None:
+        """A term added to the loss of ``batch``, given the learner's ``outputs`` on it; or ``None``.
+
+        Called once per piece of the step's batch; like the loss, each piece's term is
+        weighted by its share of the rows, so a term that does not depend on the batch
+        (EWC's quadratic pull) counts exactly once per step, and one that does (LwF's
+        distillation) should be a mean over the piece's rows.
+        """
         return None
 
-    def after_fit(self, learner: "Learner") -> None:
-        """Called when a ``fit`` call ends."""
+    def before_step(self, learner: "Learner") -> None:
+        """Between backward and the optimizer step: the step's gradients are in ``p.grad``,
+        summed over every piece and rank (e.g. to project them, as A-GEM does)."""
+
+    def after_step(self, learner: "Learner") -> None:
+        """After the optimizer step (e.g. to record how far the parameters moved)."""
 
     def state_dict(self) -> dict[str, Any]:
         return capture(self)
@@ -50,8 +91,13 @@ class Learner:
     """A trainable model for one domain. Its dataclass fields are its hyperparameters.
 
     Subclasses set ``name`` and ``domain`` (the domain root setting class they serve)
-    and implement ``configure``, ``fit``, ``loss`` and ``experience``. They call
-    ``self.optimize(batch)`` for each gradient step so that plugins apply.
+    and implement ``configure``, ``train_phase``, ``outputs``, ``loss`` and
+    ``experience``; they call ``self.optimize(batch)`` for each gradient step so that
+    plugins apply. ``distillation`` (for LwF) says how two of its outputs are matched.
+
+    :class:`sequoia.methods.learner_method.LearnerMethod` forwards the domain's
+    evaluation call to its learner: ``predict`` (SL), ``act`` (RL), ``logprobs`` and
+    ``generate`` (PA). A learner implements the ones of its domain.
     """
 
     name: ClassVar[str] = ""
@@ -69,40 +115,104 @@ class Learner:
         self.torch_optimizer: torch.optim.Optimizer | None = None
         self.monitor = TrainingMonitor()
 
-    def configure(self, setting: Setting) -> None:
-        """Build the model and optimizer for this setting."""
+    # -- what a learner implements --------------------------------------------------
+    def configure(self, view: SettingView) -> None:
+        """Build the model and optimizer for the setting ``view`` describes."""
         raise NotImplementedError
 
-    def fit(self, train: Any, valid: Any) -> None:
+    def train_phase(self, train: Any, valid: Any) -> None:
         """Train on one phase's data, calling :meth:`optimize` for each step."""
         raise NotImplementedError
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """The mean training loss on a batch (no plugin terms)."""
+    def outputs(self, batch: Batch) -> Any:
+        """The model's outputs on a batch, with gradients (SL logits, PA reply scores, RL Q-values)."""
         raise NotImplementedError
+
+    def loss(self, batch: Batch, outputs: Any = None) -> torch.Tensor:
+        """The mean training loss on a batch (no plugin terms), from ``outputs`` where given."""
+        raise NotImplementedError
+
+    def distillation(self, outputs: Any, teacher: Any, temperature: float) -> torch.Tensor:
+        """How far ``outputs`` are from a ``teacher``'s on the same batch (mean over rows), for LwF."""
+        raise NotImplementedError(f"learner {self.name!r} does not define a distillation loss")
 
     def experience(self) -> Batch:
         """The rows the last ``fit`` trained on, in the batch format ``loss`` takes."""
         raise NotImplementedError
 
+    # -- what LearnerMethod forwards ------------------------------------------------
+    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
+        """SL: predicted labels."""
+        raise NotImplementedError(f"learner {self.name!r} does not predict labels (an SL call)")
+
+    def act(self, observations: Any, task_id: int | None) -> Any:
+        """RL: actions for a batch of observations."""
+        raise NotImplementedError(f"learner {self.name!r} does not act (an RL call)")
+
+    def logprobs(self, prompts: list, responses: list[str], task_id: int | None) -> torch.Tensor:
+        """PA: summed log-probabilities of each response given its prompt."""
+        raise NotImplementedError(f"learner {self.name!r} does not score replies (a PA call)")
+
     def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
-        """Replies to prompts, for learners of generative models; ``None`` otherwise."""
+        """PA: replies to prompts, for learners of generative models; ``None`` otherwise."""
         return None
+
+    # -- the shared machinery -------------------------------------------------------
+    def fit(self, train: Any, valid: Any) -> None:
+        """Train on one phase's data: plugins' ``before_fit``, :meth:`train_phase`, plugins' ``after_fit``."""
+        for plugin in self.plugins:
+            plugin.before_fit(self, train)
+        self.train_phase(train, valid)
+        for plugin in self.plugins:
+            plugin.after_fit(self)
+
+    def on_task_switch(self, task_id: int | None) -> None:
+        """A new task starts: tell the plugins."""
+        for plugin in self.plugins:
+            plugin.on_task_switch(self, task_id)
 
     def trainable_parameters(self) -> dict[str, torch.nn.Parameter]:
         """The parameters training changes, by name (``requires_grad`` only)."""
         assert self.model is not None, "configure() first"
         return {n: p for n, p in self.model.named_parameters() if p.requires_grad}
 
+    def snapshot(self) -> dict[str, Any]:
+        """What :meth:`teacher_outputs` needs to reproduce today's outputs later (a copy of the trainable weights)."""
+        return {"parameters": {name: p.detach().clone() for name, p in self.trainable_parameters().items()}}
+
+    @torch.no_grad()
+    def teacher_outputs(self, snapshot: dict[str, Any], batch: Batch) -> Any:
+        """The outputs the model had when ``snapshot`` was taken, on ``batch``.
+
+        The trainable weights are swapped for the snapshot's and back, through
+        ``.data`` so that the autograd history of the current step stays valid: no
+        second copy of the model is ever made (for LoRA, only the adapters swap).
+        """
+        with self._weights(snapshot["parameters"]):
+            return self.outputs(batch)
+
+    @contextmanager
+    def _weights(self, values: dict[str, torch.Tensor]) -> Iterator[None]:
+        parameters = self.trainable_parameters()
+        current = {name: p.data for name, p in parameters.items()}
+        try:
+            for name, p in parameters.items():
+                p.data = values[name]
+            yield
+        finally:
+            for name, p in parameters.items():
+                p.data = current[name]
+
     def optimize(self, batch: Batch) -> torch.Tensor:
-        """One gradient step on ``batch``, with every plugin applied.
+        """One gradient step on ``batch``, with every plugin applied (see the module docstring).
 
         Under several processes each rank computes the loss of its share of the rows
         and the gradients are summed over ranks (see :mod:`sequoia.distributed`);
         with ``gradient_accumulation`` > 1 that share goes through the model in as
         many pieces. Either way the step equals the one-process, one-piece step up to
-        rounding, because each piece's mean loss is weighted by its share of the rows.
-        The summed loss is checked (NaN stops the run) before the optimizer steps.
+        rounding, because each piece's mean loss and penalties are weighted by its
+        share of the rows. The summed loss is checked (NaN stops the run) before the
+        optimizer steps.
 
         Returns the detached loss of the whole batch.
         """
@@ -110,12 +220,23 @@ class Learner:
             batch = plugin.adapt_batch(self, batch)
         assert self.torch_optimizer is not None, "configure() first"
         self.torch_optimizer.zero_grad(set_to_none=True)
-        pieces = self._local_pieces(batch)
+        total = self._backward(batch)
+        self.monitor.check_loss(total)
+        for plugin in self.plugins:
+            plugin.before_step(self)
+        self.before_step()
+        self.torch_optimizer.step()
+        for plugin in self.plugins:
+            plugin.after_step(self)
+        return total
+
+    def _backward(self, batch: Batch) -> torch.Tensor:
+        """Backward through every piece of this rank's rows; gradients and loss summed over ranks."""
         piece_losses = []
-        for index, (rows, share) in enumerate(pieces):
-            loss = self.loss(rows) * share if share < 1 else self.loss(rows)
-            if index == len(pieces) - 1:
-                loss = self._with_penalties(loss)
+        for rows, share in self._local_pieces(batch):
+            outputs = self.outputs(rows)
+            loss = self._with_penalties(self.loss(rows, outputs), rows, outputs)
+            loss = loss * share if share < 1 else loss
             loss.backward()
             piece_losses.append(loss.detach())
         total = piece_losses[0] if len(piece_losses) == 1 else torch.stack(piece_losses).sum()
@@ -123,9 +244,23 @@ class Learner:
             total = total.float().cpu()
             grads = [p.grad for p in self.trainable_parameters().values() if p.grad is not None]
             distributed.all_reduce_sum([*grads, total])
-        self.monitor.check_loss(total)
-        self.before_step()
-        self.torch_optimizer.step()
+        return total
+
+    def gradient(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The gradient of the mean loss on ``batch`` (no penalties), leaving ``p.grad`` untouched.
+
+        Computed in the same pieces and over the same ranks as a training step, so it
+        is the same under gradient accumulation and several processes (A-GEM's
+        reference gradient on a memory sample).
+        """
+        parameters = self.trainable_parameters()
+        total = {name: torch.zeros_like(p) for name, p in parameters.items()}
+        for rows, share in self._local_pieces(batch):
+            grads = torch.autograd.grad(self.loss(rows) * share, list(parameters.values()), allow_unused=True)
+            for name, grad in zip(parameters, grads):
+                if grad is not None:
+                    total[name] += grad
+        distributed.all_reduce_sum(list(total.values()))
         return total
 
     def _local_pieces(self, batch: Batch) -> list[tuple[Batch, float]]:
@@ -136,20 +271,20 @@ class Learner:
         start, stop = distributed.shard_bounds(n)
         bounds = torch.linspace(start, stop, self.gradient_accumulation + 1).round().long().tolist()
         pieces = [(take(batch, range(a, b)), (b - a) / n) for a, b in zip(bounds, bounds[1:]) if b > a]
-        if not pieces:  # fewer rows than ranks: this rank adds only the penalty
+        if not pieces:  # fewer rows than ranks: this rank's backward only fills its gradients with zeros
             pieces = [(take(batch, range(0, 1)), 0.0)]
         return pieces
 
-    def _with_penalties(self, loss: torch.Tensor) -> torch.Tensor:
-        """``loss`` plus the plugins' penalties, each counted once over all ranks."""
+    def _with_penalties(self, loss: torch.Tensor, batch: Batch, outputs: Any) -> torch.Tensor:
+        """``loss`` plus the plugins' penalties on this piece."""
         for plugin in self.plugins:
-            extra = plugin.penalty(self)
+            extra = plugin.penalty(self, batch, outputs)
             if extra is not None:
-                loss = loss + (extra / distributed.world_size() if distributed.world_size() > 1 else extra)
+                loss = loss + extra
         return loss
 
     def before_step(self) -> None:
-        """Called between ``backward`` and the optimizer step (e.g. to clip gradients)."""
+        """Called between ``backward`` and the optimizer step, after the plugins (e.g. to clip gradients)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Trainable weights, optimizer state and ``checkpoint_attributes``, for checkpoints."""
@@ -165,8 +300,3 @@ class Learner:
                 parameter.copy_(state["parameters"][name])
         self.torch_optimizer.load_state_dict(state["optimizer"])
         restore(self, state["attributes"])
-
-    def end_fit(self) -> None:
-        """Subclasses call this at the end of ``fit`` so that plugins see it."""
-        for plugin in self.plugins:
-            plugin.after_fit(self)

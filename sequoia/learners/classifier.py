@@ -13,6 +13,7 @@ from sequoia.learners.base import Learner
 from sequoia.registry import register_learner
 from sequoia.seeding import derived_generator
 from sequoia.settings.sl import SLSetting, SupervisedData
+from sequoia.settings.sl.setting import SLView
 
 
 @register_learner
@@ -20,9 +21,11 @@ from sequoia.settings.sl import SLSetting, SupervisedData
 class Classifier(Learner):
     """A multi-layer perceptron over flattened images, trained by minibatch SGD or Adam.
 
-    Where the task id is given at test time, predictions are restricted to the
-    classes seen with that task id during training (a multi-head classifier with a
-    shared body), the usual task-incremental protocol.
+    Where the task id is given at test time, predictions are restricted to that
+    task's classes, which the setting gives where it gives task ids at test (a
+    multi-head classifier with a shared body, the usual task-incremental protocol),
+    trained or not: so the scores before a task's training are guesses among its own
+    classes, and forward transfer is measured against them.
 
     Example:
         >>> from sequoia.settings.sl import IncrementalSLSetting
@@ -34,7 +37,7 @@ class Classifier(Learner):
 
     name: ClassVar[str] = "classifier"
     domain: ClassVar[type] = SLSetting
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task_classes", "_shuffle", "_last")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task_classes", "trained_classes", "_shuffle", "_last")
 
     hidden_size: Annotated[int, Field(gt=0)] = 128
     """Width of the hidden layers."""
@@ -49,26 +52,29 @@ class Classifier(Learner):
     optimizer: Literal["adam", "sgd"] = "adam"
     """Optimizer; its state carries over from task to task."""
 
-    def configure(self, setting: SLSetting) -> None:
+    def configure(self, view: SLView) -> None:
         inputs = 1
-        for size in setting.input_shape:
+        for size in view.input_shape:
             inputs *= size
         layers: list[nn.Module] = [nn.Flatten()]
         width = inputs
         for _ in range(self.hidden_layers):
             layers += [nn.Linear(width, self.hidden_size), nn.ReLU()]
             width = self.hidden_size
-        layers.append(nn.Linear(width, setting.num_classes))
+        layers.append(nn.Linear(width, view.num_classes))
         self.model = nn.Sequential(*layers)
         optimizer = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
         self.torch_optimizer = optimizer(self.model.parameters(), lr=self.lr)
-        self.num_classes = setting.num_classes
-        self.task_classes: dict[int, torch.Tensor] = {}
-        self.progress = setting.progress
+        self.num_classes = view.num_classes
+        given = view.task_classes or ()
+        self.task_classes: dict[int, torch.Tensor] = {task: torch.tensor(c) for task, c in enumerate(given)}
+        self.multi_head = view.task_classes is not None  # task ids at test: one head per task
+        self.trained_classes = torch.zeros(view.num_classes, dtype=torch.bool)
+        self.progress = view.progress
         self._shuffle = derived_generator()
         self._last: SupervisedData | None = None
 
-    def fit(self, train: SupervisedData, valid: SupervisedData | None) -> None:
+    def train_phase(self, train: SupervisedData, valid: SupervisedData | None) -> None:
         self._remember_task_classes(train)
         self._last = train
         self.model.train()
@@ -77,10 +83,48 @@ class Classifier(Learner):
             for start in range(0, len(train), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 self.optimize({"x": train.x[rows], "y": train.y[rows]})
-        self.end_fit()
+        self.trained_classes[train.y.unique()] = True
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        return nn.functional.cross_entropy(self.model(batch["x"]), batch["y"])
+    def outputs(self, batch: Batch) -> torch.Tensor:
+        """Logits over every class."""
+        return self.model(batch["x"])
+
+    def loss(self, batch: Batch, outputs: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.outputs(batch) if outputs is None else outputs
+        return nn.functional.cross_entropy(logits, batch["y"])
+
+    def snapshot(self) -> dict:
+        """The weights, and the groups of classes the snapshot can speak for: one per trained head.
+
+        Where the task id is given at test each task's classes form a head of their
+        own; otherwise the single head holds every class trained so far.
+        """
+        trained = self.trained_classes.clone()
+        if self.multi_head:
+            groups = [classes for classes in self.task_classes.values() if bool(trained[classes].all())]
+        else:
+            groups = [trained.nonzero().flatten()] if trained.any() else []
+        return {**super().snapshot(), "groups": groups}
+
+    def teacher_outputs(self, snapshot: dict, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The snapshot's logits, with the heads (groups of classes) it had trained."""
+        return super().teacher_outputs(snapshot, batch), snapshot["groups"]
+
+    def distillation(self, outputs: torch.Tensor, teacher: tuple[torch.Tensor, list[torch.Tensor]],
+                     temperature: float) -> torch.Tensor:
+        """KL from the teacher's softened class distribution to ours, summed over the teacher's heads.
+
+        Only the classes the teacher had trained take part, each head on its own
+        classes (Li & Hoiem's old-task outputs; Avalanche's ``LwF`` does the same), so
+        learning new classes is not penalised.
+        """
+        logits, groups = teacher
+        total = outputs.sum() * 0.0
+        for classes in groups:
+            student = nn.functional.log_softmax(outputs[:, classes] / temperature, dim=-1)
+            target = nn.functional.softmax(logits[:, classes] / temperature, dim=-1)
+            total = total + nn.functional.kl_div(student, target, reduction="batchmean")
+        return total
 
     def experience(self) -> Batch:
         assert self._last is not None, "fit() first"
@@ -98,6 +142,7 @@ class Classifier(Learner):
         return logits.argmax(dim=-1)
 
     def _remember_task_classes(self, train: SupervisedData) -> None:
+        """Task ids in training also tell which classes go with which task (where the setting did not say)."""
         if train.task_ids is None:
             return
         for task in train.task_ids.unique().tolist():

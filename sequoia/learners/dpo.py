@@ -9,6 +9,7 @@ from pydantic.dataclasses import dataclass
 from sequoia.batching import Batch
 from sequoia.learners.lora import LoRALearner
 from sequoia.lm.dpo_loss import dpo_loss
+from sequoia.lm.logprobs import ReplyScores
 from sequoia.registry import register_learner
 from sequoia.settings.pa.setting import PreferenceData
 
@@ -50,7 +51,7 @@ class DPOLoRA(LoRALearner):
         super().__post_init__()
         self.objective: Literal["sft", "dpo"] = "dpo"
 
-    def fit(self, train: PreferenceData, valid: Any) -> None:
+    def train_phase(self, train: PreferenceData, valid: Any) -> None:
         rows = self.encode_pairs(train.pairs)
         if self.sft_steps:
             self.objective = "sft"
@@ -60,7 +61,6 @@ class DPOLoRA(LoRALearner):
         rows = self.prepare_rows(rows)
         self._last = rows
         self.train_epochs(rows, self.epochs)
-        self.end_fit()
 
     @torch.no_grad()
     def prepare_rows(self, rows: Batch) -> Batch:
@@ -74,12 +74,18 @@ class DPOLoRA(LoRALearner):
             rejected = self._batched_logprobs(prompts, rows["rejected_ids"])
         return {**rows, "ref_chosen": chosen, "ref_rejected": rejected}
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def outputs(self, batch: Batch) -> ReplyScores:
+        """Scores of the chosen then the rejected replies, in one forward pass (TRL's concatenated_forward)."""
         if self.objective == "sft":
-            return self.sft_loss(batch)
+            return self.chosen_outputs(batch)
+        return self.reply_scores(batch["prompt_ids"] * 2, batch["chosen_ids"] + batch["rejected_ids"])
+
+    def loss(self, batch: Batch, outputs: ReplyScores | None = None) -> torch.Tensor:
+        if self.objective == "sft":
+            return self.sft_loss(batch, outputs)
         n = len(batch["prompt_ids"])
-        # One forward pass over [chosen; rejected], as in TRL's concatenated_forward.
-        logprobs, tokens = self.sequence_logprobs(batch["prompt_ids"] * 2, batch["chosen_ids"] + batch["rejected_ids"])
+        scores = self.outputs(batch) if outputs is None else outputs
+        logprobs, tokens = scores.logprobs, scores.tokens
         device = logprobs.device  # the cached reference log-probs live on the CPU
         losses = dpo_loss(logprobs[:n], logprobs[n:], batch["ref_chosen"].to(device),
                           batch["ref_rejected"].to(device), beta=self.beta,

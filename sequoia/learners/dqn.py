@@ -15,7 +15,7 @@ from sequoia.errors import SequoiaError
 from sequoia.learners.base import Learner
 from sequoia.registry import register_learner
 from sequoia.seeding import derived_generator
-from sequoia.settings.rl.setting import RLSetting
+from sequoia.settings.rl.setting import RLSetting, RLView
 
 
 class TransitionBuffer:
@@ -107,20 +107,20 @@ class DQN(Learner):
     double: bool = True
     """Double-DQN targets: the online network picks the next action, the target network values it."""
 
-    def configure(self, setting: RLSetting) -> None:
+    def configure(self, view: RLView) -> None:
         import gymnasium as gym
 
-        if not isinstance(setting.action_space, gym.spaces.Discrete):
-            raise SequoiaError(f"DQN needs discrete actions; {setting.env} has {setting.action_space}")
-        self.n_actions = int(setting.action_space.n)
-        size = setting.observation_size
+        if not isinstance(view.action_space, gym.spaces.Discrete):
+            raise SequoiaError(f"DQN needs discrete actions; {view.env} has {view.action_space}")
+        self.n_actions = int(view.action_space.n)
+        size = view.observation_size
         self.model = nn.Sequential(nn.Linear(size, self.hidden_size), nn.ReLU(),
                                    nn.Linear(self.hidden_size, self.hidden_size), nn.ReLU(),
                                    nn.Linear(self.hidden_size, self.n_actions))
         self.target = copy.deepcopy(self.model).requires_grad_(False)
         self.torch_optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         self.buffer = TransitionBuffer(self.buffer_size, size)
-        self.progress = setting.progress
+        self.progress = view.progress
         self.rng = np.random.default_rng(int(torch.randint(2**31, (1,))))
         self._env_seed = int(torch.randint(2**31, (1,)))
         self._gradient_steps = 0
@@ -131,7 +131,7 @@ class DQN(Learner):
         fraction = min(step / self.epsilon_decay_steps, 1.0)
         return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
 
-    def fit(self, train, valid: Any) -> None:
+    def train_phase(self, train, valid: Any) -> None:
         if not self.keep_buffer_across_fits:
             self.buffer.size = self.buffer.cursor = 0
         total = train.steps_left
@@ -162,14 +162,19 @@ class DQN(Learner):
         bar.close()
         added = min(step, self.buffer.capacity)  # this call's transitions end at the cursor
         self._last = self.buffer.rows((self.buffer.cursor - added + torch.arange(added)) % self.buffer.capacity)
-        self.end_fit()
 
     def before_step(self) -> None:
         if self.max_grad_norm:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        q = self.model(batch["obs"]).gather(1, batch["action"].unsqueeze(1)).squeeze(1)
+    def outputs(self, batch: Batch) -> torch.Tensor:
+        """Q-values of every action in each transition's observation."""
+        return self.model(batch["obs"])
+
+    def loss(self, batch: Batch, outputs: torch.Tensor | None = None) -> torch.Tensor:
+        """The Huber TD error of the taken actions against (double-)DQN targets."""
+        q_values = self.outputs(batch) if outputs is None else outputs
+        q = q_values.gather(1, batch["action"].unsqueeze(1)).squeeze(1)
         with torch.no_grad():
             if self.double:
                 next_action = self.model(batch["next_obs"]).argmax(dim=1, keepdim=True)
@@ -178,6 +183,10 @@ class DQN(Learner):
                 next_q = self.target(batch["next_obs"]).max(dim=1).values
             target = batch["reward"] + self.gamma * (1 - batch["done"]) * next_q
         return nn.functional.smooth_l1_loss(q, target)
+
+    def distillation(self, outputs: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Mean squared difference of the Q-values of every action (Q-value distillation; no temperature)."""
+        return nn.functional.mse_loss(outputs, teacher)
 
     def experience(self) -> Batch:
         assert self._last is not None, "fit() first"

@@ -10,10 +10,10 @@ from tqdm.auto import tqdm
 
 from sequoia.batching import Batch, take
 from sequoia.learners.base import Learner
-from sequoia.lm.logprobs import completion_logprobs, pad_left
+from sequoia.lm.logprobs import ReplyScores, pad_left, reply_scores
 from sequoia.lm.tokens import encode_prompt, encode_reply, is_chat
 from sequoia.seeding import derived_generator
-from sequoia.settings.pa.setting import PreferenceData, PreferenceSetting
+from sequoia.settings.pa.setting import PAView, PreferenceData, PreferenceSetting
 
 
 @dataclass
@@ -22,7 +22,9 @@ class LoRALearner(Learner):
 
     Only the adapter weights train; the base weights stay bitwise unchanged. Batches
     are rows of token ids (``prompt_ids``, ``chosen_ids``, ``rejected_ids``), so replay
-    can store them and EWC can take per-pair gradients.
+    can store them and EWC can take per-pair gradients. Their outputs
+    (:class:`sequoia.lm.logprobs.ReplyScores`) are the scores of the replies the loss
+    uses: the chosen ones for SFT, chosen then rejected for DPO.
     """
 
     domain: ClassVar[type] = PreferenceSetting
@@ -47,14 +49,14 @@ class LoRALearner(Learner):
     max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
     """Gradient clipping (0: none)."""
 
-    def configure(self, setting: PreferenceSetting) -> None:
+    def configure(self, view: PAView) -> None:
         from peft import LoraConfig, get_peft_model
 
         from sequoia.lm.models import load_model, load_tokenizer
 
-        self.tokenizer = load_tokenizer(setting.model)
-        base = load_model(setting.model, setting.dtype, setting.device, setting.quantization)
-        if setting.quantization != "none":
+        self.tokenizer = load_tokenizer(view.model)
+        base = load_model(view.model, view.dtype, view.device, view.quantization)
+        if view.quantization != "none":
             from peft import prepare_model_for_kbit_training
 
             # Casts norms to float32 and enables input gradients, as QLoRA training needs.
@@ -66,9 +68,9 @@ class LoRALearner(Learner):
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             self.model = get_peft_model(base, config)
         self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
-        self.encoding = setting.encoding()
+        self.encoding = view.encoding()
         self.chat = is_chat(self.tokenizer)
-        self.progress = setting.progress
+        self.progress = view.progress
         self._shuffle = derived_generator()
         self._last: Batch | None = None
 
@@ -89,24 +91,45 @@ class LoRALearner(Learner):
             "rejected_ids": [encode_reply(self.tokenizer, p.rejected, self.encoding, self.chat) for p in pairs],
         }
 
-    def sequence_logprobs(self, prompts: list[list[int]], completions: list[list[int]]) -> tuple[torch.Tensor, ...]:
-        return completion_logprobs(self.model, prompts, completions, self.tokenizer.pad_token_id)
+    def reply_scores(self, prompts: list[list[int]], completions: list[list[int]]) -> ReplyScores:
+        """The model's scores of ``completions`` given ``prompts``, with gradients."""
+        return reply_scores(self.model, prompts, completions, self.tokenizer.pad_token_id)
 
-    def sft_loss(self, batch: Batch) -> torch.Tensor:
+    def sequence_logprobs(self, prompts: list[list[int]], completions: list[list[int]]) -> tuple[torch.Tensor, ...]:
+        scores = self.reply_scores(prompts, completions)
+        return scores.logprobs, scores.tokens
+
+    def chosen_outputs(self, batch: Batch) -> ReplyScores:
+        """Scores of the chosen replies: what SFT trains on."""
+        return self.reply_scores(batch["prompt_ids"], batch["chosen_ids"])
+
+    def sft_loss(self, batch: Batch, outputs: ReplyScores | None = None) -> torch.Tensor:
         """Completion-only negative log-likelihood of the chosen replies, averaged over their tokens."""
-        logprobs, tokens = self.sequence_logprobs(batch["prompt_ids"], batch["chosen_ids"])
-        return -logprobs.sum() / tokens.sum()
+        scores = self.chosen_outputs(batch) if outputs is None else outputs
+        return -scores.logprobs.sum() / scores.tokens.sum()
+
+    def distillation(self, outputs: ReplyScores, teacher: ReplyScores, temperature: float) -> torch.Tensor:
+        """Token-level KL from the teacher's next-token distributions to ours, on the replies' tokens.
+
+        ``sum_v q(v) (log q(v) - log p(v))`` at each reply position (teacher ``q``,
+        ours ``p``, both softened by ``temperature``), averaged over the reply tokens
+        of the batch: LwF's "KL to the previous policy on the current task's replies".
+        """
+        student = torch.log_softmax(outputs.logits.float() / temperature, dim=-1)
+        target = torch.log_softmax(teacher.logits.float() / temperature, dim=-1)
+        per_token = (target.exp() * (target - student)).sum(-1)
+        mask = outputs.mask.to(per_token.dtype)
+        return (per_token * mask).sum() / mask.sum()
 
     # -- training -----------------------------------------------------------------
     def prepare_rows(self, rows: Batch) -> Batch:
         """Add what training needs beyond token ids (DPO: cached reference log-probs)."""
         return rows
 
-    def fit(self, train: PreferenceData, valid: Any) -> None:
+    def train_phase(self, train: PreferenceData, valid: Any) -> None:
         rows = self.prepare_rows(self.encode_pairs(train.pairs))
         self._last = rows
         self.train_epochs(rows, self.epochs)
-        self.end_fit()
 
     def train_epochs(self, rows: Batch, epochs: int, max_steps: int | None = None) -> None:
         """Minibatch steps over ``rows`` for ``epochs`` passes (or ``max_steps`` steps)."""

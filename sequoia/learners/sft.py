@@ -7,6 +7,7 @@ from pydantic.dataclasses import dataclass
 
 from sequoia.batching import Batch
 from sequoia.learners.lora import LoRALearner
+from sequoia.lm.logprobs import ReplyScores
 from sequoia.registry import register_learner
 
 
@@ -22,5 +23,8 @@ class LoRASFT(LoRALearner):
 
     name: ClassVar[str] = "lora_sft"
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        return self.sft_loss(batch)
+    def outputs(self, batch: Batch) -> ReplyScores:
+        return self.chosen_outputs(batch)
+
+    def loss(self, batch: Batch, outputs: ReplyScores | None = None) -> torch.Tensor:
+        return self.sft_loss(batch, outputs)

@@ -1,8 +1,27 @@
 """Summed log-probabilities of completions, in one padded forward pass."""
 
 import inspect
+from dataclasses import dataclass
 
 import torch
+
+
+@dataclass
+class ReplyScores:
+    """A causal LM's scores of completions (replies) given their prompts, with gradients.
+
+    Attributes:
+        logprobs: summed log-probability of each completion, shape ``(N,)``.
+        tokens: completion lengths in tokens, shape ``(N,)``.
+        logits: the logits that predict each completion token, shape ``(N, L, vocab)``,
+            ``L`` the longest completion; completions sit at the end of their row.
+        mask: which of those ``L`` positions hold a completion token, shape ``(N, L)``.
+    """
+
+    logprobs: torch.Tensor
+    tokens: torch.Tensor
+    logits: torch.Tensor
+    mask: torch.Tensor
 
 
 def pad_left(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,11 +48,19 @@ def completion_logprobs(model: torch.nn.Module, prompts: list[list[int]], comple
                         pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probability of each completion given its prompt, and its token count.
 
-    Only completion tokens count (the prompt is context). Logits are computed only
-    for the last ``longest completion`` positions, where the model supports it.
-
     Returns:
         ``(logprob_sums, token_counts)``, each of shape ``(len(prompts),)``.
+    """
+    scores = reply_scores(model, prompts, completions, pad_id)
+    return scores.logprobs, scores.tokens
+
+
+def reply_scores(model: torch.nn.Module, prompts: list[list[int]], completions: list[list[int]],
+                 pad_id: int) -> ReplyScores:
+    """Score each completion given its prompt in one padded forward pass.
+
+    Only completion tokens count (the prompt is context). Logits are computed only
+    for the last ``longest completion`` positions, where the model supports it.
     """
     sequences = [p + c for p, c in zip(prompts, completions)]
     device = next(model.parameters()).device
@@ -50,7 +77,8 @@ def completion_logprobs(model: torch.nn.Module, prompts: list[list[int]], comple
     lengths = torch.as_tensor([len(c) for c in completions])
     completion_mask = torch.arange(longest).unsqueeze(0) >= (longest - lengths).unsqueeze(1)
     token_logprobs = selective_log_softmax(logits, targets)
-    return (token_logprobs * completion_mask.to(device)).sum(-1), lengths.to(device)
+    mask = completion_mask.to(device)
+    return ReplyScores((token_logprobs * mask).sum(-1), lengths.to(device), logits, mask)
 
 
 def selective_log_softmax(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

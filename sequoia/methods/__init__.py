@@ -1,10 +1,14 @@
 """The built-in methods. Importing this package registers them."""
 
+from sequoia.methods.agem import AGEM
 from sequoia.methods.base import Method
 from sequoia.methods.ewc import EWC
 from sequoia.methods.learner_method import LearnerMethod
+from sequoia.methods.lwf import LwF
 from sequoia.methods.naive import Naive
 from sequoia.methods.preference import DPOLoRAMethod, LoRASFTMethod
 from sequoia.methods.replay import Replay
+from sequoia.methods.si import SI
 
-__all__ = ["DPOLoRAMethod", "EWC", "LearnerMethod", "LoRASFTMethod", "Method", "Naive", "Replay"]
+__all__ = ["AGEM", "DPOLoRAMethod", "EWC", "LearnerMethod", "LoRASFTMethod", "LwF", "Method", "Naive", "Replay",
+           "SI"]

@@ -1,5 +1,6 @@
 """The Method API: what a continual-learning algorithm implements."""
 
+import dataclasses
 from typing import Any, ClassVar
 
 import torch
@@ -7,6 +8,7 @@ from pydantic.dataclasses import dataclass
 
 from sequoia.runs.monitor import TrainingMonitor
 from sequoia.settings.base import Setting
+from sequoia.settings.view import SettingView
 
 
 @dataclass
@@ -14,10 +16,13 @@ class Method:
     """A continual-learning algorithm. Its dataclass fields are its hyperparameters.
 
     A method declares the most general setting it can handle in ``target_setting``;
-    it then runs, unchanged, on every setting below that node of the tree. The
-    setting drives the loop:
+    it then runs, unchanged, on every setting below that node of the tree, except
+    that a method which ``carries_across_phases`` (a memory, an anchor, a snapshot)
+    does not apply where the level trains in one joint phase (``multi_task``), since
+    it would silently equal ``naive`` there. The setting drives the loop:
 
-    * ``configure(setting)`` once, before anything else (spaces, number of tasks);
+    * ``configure(view)`` once, before anything else, with what the level lets a
+      method know (:mod:`sequoia.settings.view`: spaces, number of tasks, limits);
     * ``on_task_switch(task_id)`` at each boundary, only where the level signals them;
     * ``fit(train, valid)`` for each training phase;
     * ``predict`` (SL), ``act`` (RL) or ``logprobs`` (PA) whenever the setting evaluates
@@ -48,15 +53,28 @@ class Method:
 
     name: ClassVar[str] = ""
     target_setting: ClassVar[type[Setting]] = Setting
+    carries_across_phases: ClassVar[bool] = False
+    """Whether the method works by carrying something from one training phase to the next."""
 
     @classmethod
     def is_applicable(cls, setting: Setting | type[Setting]) -> bool:
         """Whether ``setting`` (an instance or a class) makes every assumption this method needs."""
         setting_type = setting if isinstance(setting, type) else type(setting)
+        if cls.carries_across_phases and setting_type.joint_training:
+            return False
         return issubclass(setting_type, cls.target_setting)
 
-    def configure(self, setting: Setting) -> None:
-        """Called once before training: read spaces, sizes and the number of tasks."""
+    @classmethod
+    def why_not_applicable(cls, setting_type: type[Setting] | None, shown_name: str) -> str:
+        """Why this method does not apply to ``setting_type`` (shown as ``shown_name``), for error messages."""
+        if setting_type is not None and cls.carries_across_phases and setting_type.joint_training \
+                and issubclass(setting_type, cls.target_setting):
+            return (f"method {cls.name!r} works across training phases and does not apply to {shown_name}, "
+                    "which trains in one joint phase (it would equal naive there)")
+        return f"method {cls.name!r} targets {cls.target_setting.__name__} and does not apply to {shown_name}"
+
+    def configure(self, view: SettingView) -> None:
+        """Called once before training with what the setting lets the method know."""
 
     def on_task_switch(self, task_id: int | None) -> None:
         """Called when a new task starts, only in settings that signal boundaries."""
@@ -103,3 +121,20 @@ class Method:
     def num_trainable_parameters(self) -> int | None:
         """How many parameters training changes; ``None`` if the method cannot say."""
         return None
+
+    # -- configuration --------------------------------------------------------------
+    def option_groups(self, setting_type: type[Setting]) -> dict[str, type]:
+        """Option groups beyond ``method`` that this method takes on ``setting_type``, by name.
+
+        Each is a dataclass whose fields become ``--<group>.<field>`` options and a
+        section of ``config.yaml`` (e.g. ``learner`` for methods built on a learner).
+        """
+        return {}
+
+    def use_options(self, group: str, options: Any) -> None:
+        """Take a built instance of one of :meth:`option_groups`."""
+        raise KeyError(f"{type(self).__name__} has no option group {group!r}")
+
+    def config(self) -> dict[str, dict[str, Any]]:
+        """This method's part of ``config.yaml``: its options by group, each with the name that rebuilds it."""
+        return {"method": {"name": self.name, **dataclasses.asdict(self)}}

@@ -1,5 +1,6 @@
-"""Methods built from a domain learner plus plugins: the shape of naive, replay and EWC."""
+"""Methods built from a domain learner plus plugins: the shape of naive, replay, EWC, LwF, A-GEM and SI."""
 
+import dataclasses
 from typing import Any, ClassVar
 
 import torch
@@ -11,24 +12,32 @@ from sequoia.methods.base import Method
 from sequoia.registry import default_learner, get_learner
 from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
+from sequoia.settings.view import SettingView
 
 
 @dataclass
 class LearnerMethod(Method):
-    """A method that trains a domain learner, optionally changed by plugins.
+    """A method that trains a domain learner, changed by plugins.
 
-    The learner is chosen by name (``learner``; ``auto`` picks the domain's
-    default: ``classifier`` for SL) or given as an instance with
-    :meth:`use_learner`, which is how its hyperparameters are set. On the
-    command line they are the ``--learner.*`` options. Subclasses return their
-    plugins from :meth:`make_plugins`.
+    Two names, two things: ``learner`` is the *name* of the base learner (an option:
+    ``--method.learner NAME``; ``auto`` is the domain's default, declared by the
+    setting as ``default_learner``: ``classifier`` for SL, ``dqn`` for RL,
+    ``dpo_lora`` for PA), and ``base_learner`` is the learner *object* the method
+    trains, made at ``configure`` or given with :meth:`use_learner`, which is how its
+    hyperparameters are set (on the command line: the ``--learner.*`` options).
+
+    Everything the setting asks of the method is forwarded to the learner: ``fit``,
+    ``on_task_switch`` (which the learner passes on to the plugins), and the
+    evaluation calls ``predict``, ``act``, ``logprobs`` and ``generate`` (declared on
+    :class:`sequoia.learners.base.Learner`). A subclass only returns its plugins from
+    :meth:`make_plugins`.
 
     Example:
         >>> from sequoia.methods.replay import Replay
         >>> from sequoia.learners import Classifier
         >>> method = Replay(buffer_size=100).use_learner(Classifier(lr=0.01))
-        >>> method.learner
-        'classifier'
+        >>> method.learner, type(method.base_learner).__name__
+        ('classifier', 'Classifier')
     """
 
     learner: str = "auto"
@@ -38,62 +47,81 @@ class LearnerMethod(Method):
     """Attributes of the method itself (beyond its learner and plugins) that training changes."""
 
     def __post_init__(self) -> None:
-        self.base: Learner | None = None
+        self.base_learner: Learner | None = None
 
     def use_learner(self, learner: Learner) -> "LearnerMethod":
         """Train this learner instance (with its hyperparameters). Returns ``self``."""
-        self.base = learner
+        self.base_learner = learner
         self.learner = learner.name
         return self
 
     def learner_class(self, setting: type[Setting]) -> type[Learner]:
         """The learner class this method will use on ``setting``."""
-        if self.base is not None:
-            return type(self.base)
+        if self.base_learner is not None:
+            return type(self.base_learner)
         return default_learner(setting) if self.learner == "auto" else get_learner(self.learner)
 
-    def make_plugins(self, setting: Setting) -> list[Plugin]:
+    def make_plugins(self, view: SettingView) -> list[Plugin]:
         """The plugins that turn the plain learner into this method."""
         return []
 
-    def configure(self, setting: Setting) -> None:
-        learner_class = self.learner_class(type(setting))
-        if not issubclass(type(setting), learner_class.domain):
-            raise NotApplicableError(
-                f"learner {learner_class.name!r} serves {learner_class.domain.__name__}, not {setting.qualified_name()}"
-            )
-        if self.base is None or type(self.base) is not learner_class:
-            self.base = learner_class()
-        self.base.monitor = self.monitor
-        self.base.configure(setting)
-        self.base.plugins = self.make_plugins(setting)
+    def configure(self, view: SettingView) -> None:
+        learner_class = self.learner_class(view.setting_type)
+        if not issubclass(view.setting_type, learner_class.domain):
+            raise NotApplicableError(f"learner {learner_class.name!r} serves {learner_class.domain.__name__}, "
+                                     f"not {view.setting_type.qualified_name()}")
+        if self.base_learner is None or type(self.base_learner) is not learner_class:
+            self.base_learner = learner_class()
+        self.base_learner.monitor = self.monitor
+        self.base_learner.configure(view)
+        self.base_learner.plugins = self.make_plugins(view)
 
+    # -- configuration --------------------------------------------------------------
+    def option_groups(self, setting_type: type[Setting]) -> dict[str, type]:
+        return {"learner": self.learner_class(setting_type)}
+
+    def use_options(self, group: str, options: Any) -> None:
+        if group != "learner":
+            super().use_options(group, options)
+        self.use_learner(options)
+
+    def config(self) -> dict[str, dict[str, Any]]:
+        sections = super().config()
+        if self.base_learner is not None:
+            sections["learner"] = {"name": self.base_learner.name, **dataclasses.asdict(self.base_learner)}
+        return sections
+
+    # -- checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"learner": self.base.state_dict(), "plugins": [p.state_dict() for p in self.base.plugins],
-                "attributes": capture(self)}
+        return {"learner": self.base_learner.state_dict(),
+                "plugins": [p.state_dict() for p in self.base_learner.plugins], "attributes": capture(self)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.base.load_state_dict(state["learner"])
-        for plugin, saved in zip(self.base.plugins, state["plugins"], strict=True):
+        self.base_learner.load_state_dict(state["learner"])
+        for plugin, saved in zip(self.base_learner.plugins, state["plugins"], strict=True):
             plugin.load_state_dict(saved)
         restore(self, state["attributes"])
 
+    # -- forwarded to the learner -----------------------------------------------------
+    def on_task_switch(self, task_id: int | None) -> None:
+        self.base_learner.on_task_switch(task_id)
+
     def fit(self, train: Any, valid: Any) -> None:
-        self.base.fit(train, valid)
+        self.base_learner.fit(train, valid)
 
     def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
-        return self.base.predict(x, task_id)
+        return self.base_learner.predict(x, task_id)
 
     def act(self, observations: Any, task_id: int | None) -> Any:
-        return self.base.act(observations, task_id)
+        return self.base_learner.act(observations, task_id)
 
     def logprobs(self, prompts: list[str], responses: list[str], task_id: int | None) -> torch.Tensor:
-        return self.base.logprobs(prompts, responses, task_id)
+        return self.base_learner.logprobs(prompts, responses, task_id)
 
     def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
-        return self.base.generate(prompts, max_new_tokens)
+        return self.base_learner.generate(prompts, max_new_tokens)
 
     def num_trainable_parameters(self) -> int | None:
-        if self.base is None or self.base.model is None:
+        if self.base_learner is None or self.base_learner.model is None:
             return None
-        return sum(p.numel() for p in self.base.trainable_parameters().values())
+        return sum(p.numel() for p in self.base_learner.trainable_parameters().values())

@@ -1,7 +1,8 @@
 """Experience replay with a reservoir buffer (Chaudhry et al. 2019, "On Tiny Episodic Memories").
 
 Replay needs no task boundaries, so it targets the root of the tree and runs on
-every setting of every domain: it only stores and merges batch rows.
+every setting of every domain that trains in more than one phase: it only stores
+and merges batch rows.
 """
 
 from typing import Annotated, ClassVar
@@ -17,6 +18,7 @@ from sequoia.registry import register_method
 from sequoia.runs.state import capture, restore
 from sequoia.seeding import derived_generator
 from sequoia.settings.base import Setting
+from sequoia.settings.view import SettingView
 
 
 class ReservoirBuffer:
@@ -101,12 +103,13 @@ class Replay(LearnerMethod):
 
     name: ClassVar[str] = "replay"
     target_setting: ClassVar[type[Setting]] = Setting
+    carries_across_phases: ClassVar[bool] = True
 
     buffer_size: Annotated[int, Field(gt=0)] = 200
     """How many rows the memory keeps."""
     replay_share: Annotated[float, Field(ge=0, lt=1)] = 0.5
     """Share of each combined training batch drawn from memory."""
 
-    def make_plugins(self, setting: Setting) -> list[Plugin]:
+    def make_plugins(self, view: SettingView) -> list[Plugin]:
         self.buffer = ReservoirBuffer(self.buffer_size, derived_generator())
         return [ReplayPlugin(self.buffer, self.replay_share)]

@@ -9,10 +9,12 @@ Set ``SEQUOIA_FAULT`` to ``<kind>@<place>`` to make a run fail at one point:
 * ``kill@checkpoint=2``: SIGKILL while phase 2's checkpoint is half written.
 
 Phase 0 is the evaluation before training; phase ``i`` trains on task ``i - 1``.
-Unset (always, outside tests), every hook here returns at once.
+The variable is read when a run's monitor is made (:func:`planned`); unset, the
+training path only tests one attribute for ``None``.
 
 Example:
-    >>> parse("kill@phase=2,step=3")
+    >>> fault = Fault.parse("kill@phase=2,step=3")
+    >>> fault.kind, fault.where
     ('kill', {'phase': 2, 'step': 3})
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass
 
 import torch
 
@@ -27,39 +30,49 @@ ENVIRONMENT_VARIABLE = "SEQUOIA_FAULT"
 KINDS = ("kill", "nan", "oom")
 
 
-def parse(spec: str) -> tuple[str, dict[str, int]]:
-    """``kind@key=value,...`` as ``(kind, {key: value})``."""
-    kind, _, place = spec.partition("@")
-    if kind not in KINDS or not place:
-        raise ValueError(f"{ENVIRONMENT_VARIABLE}={spec!r}: expected <{'|'.join(KINDS)}>@<key=value,...>")
-    where = {}
-    for item in place.split(","):
-        key, _, value = item.partition("=")
-        where[key.strip()] = int(value)
-    return kind, where
+@dataclass(frozen=True)
+class Fault:
+    """One planned failure: what happens (``kind``) and where (``where``)."""
+
+    kind: str
+    where: dict[str, int]
+
+    @classmethod
+    def parse(cls, spec: str) -> Fault:
+        """``kind@key=value,...`` as a fault."""
+        kind, _, place = spec.partition("@")
+        if kind not in KINDS or not place:
+            raise ValueError(f"{ENVIRONMENT_VARIABLE}={spec!r}: expected <{'|'.join(KINDS)}>@<key=value,...>")
+        where = {}
+        for item in place.split(","):
+            key, _, value = item.partition("=")
+            where[key.strip()] = int(value)
+        return cls(kind, where)
+
+    def at(self, place: str, phase: int) -> None:
+        """A point outside training steps (``evaluate``, ``checkpoint``)."""
+        if self.kind == "kill" and self.where == {place: phase}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def at_step(self, phase: int, step: int, loss: torch.Tensor) -> torch.Tensor:
+        """A training step: returns the loss, perhaps made NaN."""
+        if self.where != {"phase": phase, "step": step}:
+            return loss
+        if self.kind == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.kind == "oom":
+            raise torch.cuda.OutOfMemoryError("injected out-of-memory")
+        return loss * float("nan")
 
 
-def _planned(**here: int) -> str | None:
+def planned() -> Fault | None:
+    """The fault ``SEQUOIA_FAULT`` asks for, or ``None`` (always, outside tests)."""
     spec = os.environ.get(ENVIRONMENT_VARIABLE)
-    if not spec:
-        return None
-    kind, where = parse(spec)
-    return kind if where == here else None
+    return Fault.parse(spec) if spec else None
 
 
 def at(place: str, phase: int) -> None:
-    """A fault hook outside training steps (``evaluate``, ``checkpoint``)."""
-    if _planned(**{place: phase}) == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def at_step(phase: int, step: int, loss: torch.Tensor) -> torch.Tensor:
-    """The fault hook of a training step: returns the loss, perhaps made NaN."""
-    kind = _planned(phase=phase, step=step)
-    if kind == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if kind == "oom":
-        raise torch.cuda.OutOfMemoryError("injected out-of-memory")
-    if kind == "nan":
-        return loss * float("nan")
-    return loss
+    """A fault point outside the training path (checkpoint writing)."""
+    fault = planned()
+    if fault is not None:
+        fault.at(place, phase)

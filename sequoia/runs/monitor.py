@@ -42,6 +42,7 @@ class TrainingMonitor:
         self.loggers = loggers or []
         self.log_every = log_every
         self.phase, self.task_id, self.step, self.phase_step = 0, None, 0, 0
+        self.fault = faults.planned()  # a deliberate failure, for tests; None otherwise
 
     def where(self) -> str:
         """The current position in words, for messages."""
@@ -55,13 +56,19 @@ class TrainingMonitor:
         """Count a step; raise :class:`NonFiniteLossError` if ``loss`` is NaN or infinite; log it."""
         self.step += 1
         self.phase_step += 1
-        loss = faults.at_step(self.phase, self.phase_step, loss)
+        if self.fault is not None:
+            loss = self.fault.at_step(self.phase, self.phase_step, loss)
         value = float(loss)
         if not math.isfinite(value):
             raise NonFiniteLossError(f"the loss became {value} at {self.where()}; try a lower --learner.lr")
         if self.loggers and self.step % self.log_every == 0:
             self.log({"train/loss": value})
         return loss
+
+    def fault_point(self, place: str) -> None:
+        """Where a test may kill the run outside training steps (``evaluate``)."""
+        if self.fault is not None:
+            self.fault.at(place, self.phase)
 
     def log(self, metrics: dict[str, float]) -> None:
         for logger in self.loggers:

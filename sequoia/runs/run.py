@@ -37,15 +37,16 @@ if TYPE_CHECKING:
     from sequoia.results import Results
     from sequoia.settings.base import Setting
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+"""Version of the checkpoint layout; 2: evaluation rows hold every metric."""
 
 
 @dataclasses.dataclass
 class LoopState:
     """How far the setting's loop got: what a checkpoint needs beyond the method's state."""
 
-    rows: list[list[float]] = dataclasses.field(default_factory=list)
-    """Transfer-matrix rows so far (row 0: before training)."""
+    rows: list[dict[str, list[float]]] = dataclasses.field(default_factory=list)
+    """Every evaluation so far (0: before training): each metric's scores, one per task."""
     online_total: float = 0.0
     online_count: int = 0
     online_curve: list[float] = dataclasses.field(default_factory=list)
@@ -132,9 +133,13 @@ class Run:
             checkpoint.set_random_state(saved["random"])  # last: nothing above may draw from it
         return loop
 
-    def log_evaluation(self, scores: list[float], metric: str) -> None:
-        self.monitor.log({f"eval/{metric}/task_{j}": score for j, score in enumerate(scores)}
-                         | {f"eval/{metric}/mean": sum(scores) / len(scores)})
+    def log_evaluation(self, row: dict[str, list[float]]) -> None:
+        """Every metric of one evaluation, per task and averaged, as one line of ``metrics.jsonl``."""
+        logged: dict[str, float] = {}
+        for metric, scores in row.items():
+            logged |= {f"eval/{metric}/task_{j}": score for j, score in enumerate(scores)}
+            logged[f"eval/{metric}/mean"] = sum(scores) / len(scores)
+        self.monitor.log(logged)
 
     def save_checkpoint(self, setting: "Setting", method: "Method", loop: LoopState) -> None:
         """Checkpoint the state at the end of a phase (rank 0 writes; the others wait for it)."""
@@ -193,6 +198,9 @@ class Run:
         self.monitor.loggers = []
 
     def _check_matches(self, saved: dict[str, Any], setting: "Setting", method: "Method") -> None:
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            raise SequoiaError(f"cannot resume {self.directory}: its checkpoint has format {saved.get('format')}, "
+                               f"this sequoia reads format {CHECKPOINT_FORMAT} (start the run again)")
         found = (saved.get("setting_name"), saved.get("method_name"))
         if found != (setting.qualified_name(), method.name):
             raise SequoiaError(f"cannot resume {self.directory}: its checkpoint is from {found[0]} / {found[1]}, "
@@ -200,19 +208,17 @@ class Run:
 
 
 def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str] = ()) -> dict[str, Any]:
-    """The ``config.yaml`` of a run: every option of the setting, the method and its learner.
+    """The ``config.yaml`` of a run: every option of the setting and of the method's groups.
 
-    ``sequoia --config`` re-runs it, and ``sequoia --resume`` rebuilds the run from it.
+    The method describes its own groups (``Method.config``: ``method``, and ``learner``
+    for methods built on a learner). ``sequoia --config`` re-runs it, and
+    ``sequoia --resume`` rebuilds the run from it.
     """
-    from sequoia.methods.learner_method import LearnerMethod  # here: methods import this module
-
     config: dict[str, Any] = {
         "seed": seed,
         "setting": {"name": setting.qualified_name(), **dataclasses.asdict(setting)},
-        "method": {"name": method.name, **dataclasses.asdict(method)},
+        **method.config(),
     }
-    if isinstance(method, LearnerMethod) and method.base is not None:
-        config["learner"] = {"name": method.base.name, **dataclasses.asdict(method.base)}
     if loggers:
         config["loggers"] = list(loggers)
     return config

@@ -1,10 +1,10 @@
 """The assumption levels of the setting tree, shared by every domain.
 
-Each level is a thin mixin holding only class-level flags. A concrete setting
-combines a level with a domain, for example
+Each level is a thin mixin: class-level flags, plus the options that act only at
+that level. A concrete setting combines a level with a domain, for example
 ``IncrementalSLSetting(IncrementalAssumption, DiscreteTaskAgnosticSLSetting)``.
 Because each level subclasses the one above it, ``isinstance`` answers "does this
-setting make at least these assumptions?", which is exactly what a method's
+setting make at least these assumptions?", which is what a method's
 ``target_setting`` asks.
 
 | level                    | task shift | boundary signalled | task id, train | task id, test |
@@ -15,18 +15,31 @@ setting make at least these assumptions?", which is exactly what a method's
 | task_incremental         | abrupt     | yes                | yes            | yes           |
 | multi_task               | shuffled   | n/a                | yes            | yes           |
 
+Level options. The task-agnostic levels feed each task's stream to ``fit`` in
+``chunks_per_task`` chunks, each scored before training on it; only ``continual``
+blends neighbouring tasks, over ``drift_width`` tasks. These options are declared
+on the level where they start to act and taken away (redeclared as class
+constants) on the level where they stop, so a level's ``--help`` shows only the
+options that do something there.
+
 Example:
     >>> issubclass(TaskIncrementalAssumption, IncrementalAssumption)
     True
     >>> IncrementalAssumption.task_boundaries_signalled
     True
+    >>> [f.name for f in dataclasses.fields(DiscreteTaskAgnosticAssumption)]
+    ['chunks_per_task']
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import dataclasses
+from typing import Annotated, ClassVar
+
+from pydantic import Field
 
 
+@dataclasses.dataclass
 class ContinualAssumption:
     """Tasks drift smoothly; nothing tells the method where one ends."""
 
@@ -37,17 +50,25 @@ class ContinualAssumption:
     task_labels_at_test: ClassVar[bool] = False
     joint_training: ClassVar[bool] = False
     # Without boundaries a learner is judged while it learns: each chunk of the
-    # stream is predicted before the method trains on it (online performance).
+    # stream is scored before the method trains on it (online performance).
     online_evaluation: ClassVar[bool] = True
 
+    chunks_per_task: Annotated[int, Field(gt=0)] = 4
+    """Each task's stream is fed to `fit` in this many chunks, each scored first (online performance)."""
+    drift_width: Annotated[float, Field(ge=0)] = 0.3
+    """How far (in tasks) neighbouring tasks blend into each other."""
 
+
+@dataclasses.dataclass
 class DiscreteTaskAgnosticAssumption(ContinualAssumption):
     """Tasks change abruptly, but the change is not announced."""
 
     level: ClassVar[str] = "discrete_task_agnostic"
     smooth_task_shift: ClassVar[bool] = False
+    drift_width: ClassVar[float] = 0.0  # abrupt shifts: nothing blends
 
 
+@dataclasses.dataclass
 class IncrementalAssumption(DiscreteTaskAgnosticAssumption):
     """Task boundaries are signalled (``on_task_switch``) and task ids are known in training.
 
@@ -58,8 +79,10 @@ class IncrementalAssumption(DiscreteTaskAgnosticAssumption):
     task_boundaries_signalled: ClassVar[bool] = True
     task_labels_at_train: ClassVar[bool] = True
     online_evaluation: ClassVar[bool] = False
+    chunks_per_task: ClassVar[int] = 1  # one phase per task, trained whole
 
 
+@dataclasses.dataclass
 class TaskIncrementalAssumption(IncrementalAssumption):
     """The task id is also given at test time."""
 
@@ -67,14 +90,21 @@ class TaskIncrementalAssumption(IncrementalAssumption):
     task_labels_at_test: ClassVar[bool] = True
 
 
+@dataclasses.dataclass
 class MultiTaskAssumption(TaskIncrementalAssumption):
-    """All tasks are shuffled into one training phase: the joint-training upper bound."""
+    """All tasks are shuffled into one training phase: the joint-training upper bound.
+
+    With one phase there is nothing to carry from task to task, so methods that
+    work across phases (``Method.carries_across_phases``: replay, EWC...) do not
+    apply here; ``naive`` and the plain learners give the upper bound.
+    """
 
     level: ClassVar[str] = "multi_task"
     task_boundaries_signalled: ClassVar[bool] = False
     joint_training: ClassVar[bool] = True
 
 
+@dataclasses.dataclass
 class DomainIncrementalAssumption(IncrementalAssumption):
     """Every task shares one label space; only the input distribution changes (SL only)."""
 

@@ -13,12 +13,14 @@ from tqdm.auto import tqdm
 from sequoia import distributed
 from sequoia.errors import NotApplicableError, SequoiaError, TrainingError
 from sequoia.results import Results, TransferMatrix
-from sequoia.runs import faults
 from sequoia.runs.monitor import TrainingMonitor
 from sequoia.runs.run import LoopState, Run
 from sequoia.runs.state import capture, restore
 from sequoia.seeding import seed_everything
+from sequoia.settings import schedule
 from sequoia.settings.assumptions import ContinualAssumption
+from sequoia.settings.schedule import Items, PhasePlan
+from sequoia.settings.view import SettingView
 
 if TYPE_CHECKING:
     from sequoia.methods.base import Method
@@ -44,13 +46,19 @@ class Phase:
 class Setting(ContinualAssumption):
     """A continual-learning problem: the most general node of the tree.
 
-    Subclasses add assumptions (a level mixin) and a domain (SL, RL, PA). The domain
-    supplies data and scores through hooks (``prepare``, ``phases``, ``evaluate``,
-    ``online_score``, ``finish``); this class owns the loop:
+    Subclasses add assumptions (a level mixin) and a domain (SL, RL, PA). A domain
+    supplies tasks and scores through a few hooks; this class owns the rest:
 
-    1. evaluate the untrained method on every task's test set (row 0);
-    2. for each phase: signal the boundary where the level does, train, and
-       evaluate on every task (one row of the transfer matrix per phase).
+    * the schedule: which training items go into which phase, from the level's flags
+      alone (:mod:`sequoia.settings.schedule`);
+    * the loop: evaluate the untrained method on every task (row 0), then for each
+      phase signal the boundary where the level does, train, and evaluate again
+      (one more row of every metric's transfer matrix);
+    * what the method may know: ``configure`` gets :meth:`view`, never the setting.
+
+    The domain hooks are ``prepare``, ``nb_tasks_total``, ``train_size``,
+    ``training_data``, ``validation_data``, ``score``, ``online_score``, ``view`` and
+    ``finish`` (see ``docs/writing_a_setting.md``).
 
     Example:
         >>> from sequoia.settings.sl import IncrementalSLSetting
@@ -62,6 +70,9 @@ class Setting(ContinualAssumption):
 
     domain: ClassVar[str] = ""
     metric_name: ClassVar[str] = "accuracy"
+    """The primary metric: the one ``score`` must return, online performance measures and bars show."""
+    default_learner: ClassVar[str] = ""
+    """The learner (by registered name) that methods built on learners use here unless told otherwise."""
     progress: ClassVar[bool] = False
     """Whether to show progress bars; ``apply`` sets it per run."""
 
@@ -79,20 +90,35 @@ class Setting(ContinualAssumption):
         """The number of tasks (columns of the transfer matrix)."""
         raise NotImplementedError
 
-    def phases(self) -> Iterator[Phase]:
-        """The training phases, in order."""
+    def train_size(self, task: int) -> int:
+        """How many training items task ``task`` has (SL images, PA pairs, RL steps)."""
         raise NotImplementedError
 
-    def evaluate(self, method: "Method") -> list[float]:
-        """The method's test performance on every task (one matrix row)."""
+    def training_data(self, items: Items) -> Any:
+        """What ``fit`` receives for ``items``: the data (or environment) of those training items."""
+        raise NotImplementedError
+
+    def validation_data(self, tasks: tuple[int, ...]) -> Any:
+        """Held-out training data of ``tasks`` passed to ``fit`` as ``valid``; ``None`` by default."""
+        return None
+
+    def score(self, method: "Method", task: int, task_id: int | None) -> dict[str, float]:
+        """Every metric of ``method`` on task ``task``'s test set, the primary one included.
+
+        ``task_id`` is what the method may be told (``None`` where the level hides it).
+        """
         raise NotImplementedError
 
     def online_score(self, method: "Method", chunk: Any) -> tuple[float, int]:
         """Score the method on ``chunk`` before it trains on it: (sum of scores, count)."""
         raise NotImplementedError
 
+    def view(self) -> SettingView:
+        """What a method may know about this setting (see :mod:`sequoia.settings.view`)."""
+        return SettingView.of(self)
+
     def finish(self, method: "Method", results: Results) -> None:
-        """Add domain results (more metrics, samples) once training is over. Default: nothing."""
+        """Add what is not a metric once training is over (samples, baselines). Default: nothing."""
 
     # -- checkpoints --------------------------------------------------------------
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng",)
@@ -107,12 +133,38 @@ class Setting(ContinualAssumption):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         restore(self, state)
 
+    # -- the schedule -------------------------------------------------------------
+    def phase_plans(self) -> list[PhasePlan]:
+        """Which training items go into which phase: the one place that reads the level's schedule flags."""
+        sizes = [self.train_size(task) for task in range(self.nb_tasks_total)]
+        if self.joint_training:
+            return [schedule.joint_phase(sizes, self.task_labels_at_train, self.rng)]
+        if self.online_evaluation:
+            drift = self.drift_width if self.smooth_task_shift else None
+            return schedule.stream_phases(sizes, self.chunks_per_task, drift, self.rng)
+        return schedule.per_task_phases(sizes, self.task_labels_at_train)
+
+    def phases(self) -> list[Phase]:
+        """The training phases, in order, with their data."""
+        return [Phase(plan.task_id, [self.training_data(items) for items in plan.chunks],
+                      self.validation_data(plan.valid_tasks) if plan.valid_tasks else None)
+                for plan in self.phase_plans()]
+
+    def evaluate(self, method: "Method") -> dict[str, list[float]]:
+        """Every metric on every task: one row of each metric's transfer matrix."""
+        rows: dict[str, list[float]] = {}
+        for task in range(self.nb_tasks_total):
+            task_id = task if self.task_labels_at_test else None
+            for name, value in self.score(method, task, task_id).items():
+                rows.setdefault(name, []).append(value)
+        return rows
+
     # -- the loop -----------------------------------------------------------------
     def apply(self, method: "Method", *, seed: int = 0, progress: bool = True, run: Run | None = None) -> Results:
         """Run ``method`` on this setting and return its results.
 
         Args:
-            method: any method whose ``target_setting`` this setting is an instance of.
+            method: any method that applies to this setting (``method.is_applicable(setting)``).
             seed: seeds every random generator, so the same seed repeats the run exactly.
             progress: show progress bars.
             run: where checkpoints, metric logs and results go (see :class:`sequoia.runs.Run`);
@@ -123,10 +175,7 @@ class Setting(ContinualAssumption):
             TrainingError: memory ran out during training.
         """
         if not method.is_applicable(self):
-            raise NotApplicableError(
-                f"method {method.name!r} targets {method.target_setting.__name__} "
-                f"and does not apply to {self.qualified_name()}"
-            )
+            raise NotApplicableError(method.why_not_applicable(type(self), self.qualified_name()))
         distributed.init_from_environment()
         if distributed.world_size() > 1 and not self.supports_several_processes:
             raise SequoiaError(f"{self.qualified_name()} runs in one process; launch it without torchrun")
@@ -138,8 +187,8 @@ class Setting(ContinualAssumption):
         self.progress = progress_enabled(progress)
         self.prepare()
         method.attach_monitor(run.monitor)
-        method.configure(self)
-        phases = list(self.phases())
+        method.configure(self.view())
+        phases = self.phases()
         loop = run.open(self, method)
         try:
             self._loop(method, phases, loop, run)
@@ -149,18 +198,24 @@ class Setting(ContinualAssumption):
         except BaseException:
             run.close()
             raise
-        results = Results(
-            setting=self.qualified_name(),
-            method=method.name,
-            matrix=TransferMatrix(loop.rows, metric=self.metric_name),
-            online_performance=loop.online_total / loop.online_count if loop.online_count else None,
-            trainable_parameters=method.num_trainable_parameters(),
-            curves={"online": loop.online_curve} if loop.online_curve else {},
-        )
+        results = self._results(method, loop)
         self.finish(method, results)
         results.runtime_s = run.elapsed(loop)
         run.finish(results)
         return results
+
+    def _results(self, method: "Method", loop: LoopState) -> Results:
+        matrices = {name: [row[name] for row in loop.rows] for name in loop.rows[0]}
+        primary = matrices.pop(self.metric_name)
+        return Results(
+            setting=self.qualified_name(),
+            method=method.name,
+            matrix=TransferMatrix(primary, metric=self.metric_name),
+            online_performance=loop.online_total / loop.online_count if loop.online_count else None,
+            trainable_parameters=method.num_trainable_parameters(),
+            curves={"online": loop.online_curve} if loop.online_curve else {},
+            matrices=matrices,
+        )
 
     def _loop(self, method: "Method", phases: list[Phase], loop: LoopState, run: Run) -> None:
         """Row 0, then each phase not in ``loop`` yet: train, evaluate, checkpoint."""
@@ -176,19 +231,23 @@ class Setting(ContinualAssumption):
                     method.on_task_switch(phase.task_id)
                 for chunk in phase.chunks:
                     if self.online_evaluation:
-                        total, count = self.online_score(method, chunk)
-                        loop.online_total, loop.online_count = loop.online_total + total, loop.online_count + count
-                        loop.online_curve.append(total / max(count, 1))
+                        self._score_online(method, chunk, loop)
                     method.fit(chunk, phase.valid)
                 self._evaluate_into(method, loop, run)
             bar.update()
-            bar.set_postfix({self.metric_name: f"{sum(loop.rows[-1]) / len(loop.rows[-1]):.3f}"})
+            primary = loop.rows[-1][self.metric_name]
+            bar.set_postfix({self.metric_name: f"{sum(primary) / len(primary):.3f}"})
         bar.close()
+
+    def _score_online(self, method: "Method", chunk: Any, loop: LoopState) -> None:
+        total, count = self.online_score(method, chunk)
+        loop.online_total, loop.online_count = loop.online_total + total, loop.online_count + count
+        loop.online_curve.append(total / max(count, 1))
 
     def _evaluate_into(self, method: "Method", loop: LoopState, run: Run) -> None:
         loop.rows.append(self.evaluate(method))
-        faults.at("evaluate", run.monitor.phase)
-        run.log_evaluation(loop.rows[-1], self.metric_name)
+        run.monitor.fault_point("evaluate")
+        run.log_evaluation(loop.rows[-1])
         run.save_checkpoint(self, method, loop)
 
 

@@ -13,7 +13,7 @@ from sequoia.methods.ewc import EWCPlugin
 def configured(**options) -> Classifier:
     torch.manual_seed(0)
     learner = Classifier(hidden_size=16, **options)
-    learner.configure(SimpleNamespace(input_shape=(8,), num_classes=3, progress=False))
+    learner.configure(SimpleNamespace(input_shape=(8,), num_classes=3, task_classes=None, progress=False))
     return learner
 
 

@@ -4,13 +4,15 @@ The pairs come from the registry, so a new setting is tested by every method tha
 applies to it, and a new method on every setting it targets.
 """
 
+import functools
 import math
 
+import numpy as np
 import pytest
+import torch
 
 from sequoia import registry
-import numpy as np
-
+from sequoia.methods.learner_method import LearnerMethod
 from tests.conftest import LEARNED, quick_method, quick_setting
 
 PAIRS = [
@@ -21,6 +23,21 @@ PAIRS = [
 ]
 
 
+@functools.lru_cache(maxsize=None)
+def run_pair(method_name: str, setting_name: str):
+    """``(setting, method, results)`` of one quick run, computed once per session."""
+    setting_cls = registry.settings()[setting_name]
+    setting = quick_setting(setting_cls)
+    method = quick_method(registry.get_method(method_name), setting_cls)
+    return setting, method, setting.apply(method, seed=0, progress=False)
+
+
+# Methods that change their learner (plugins); the others train it as it is and are baselines.
+CHANGING = [(m, s) for m, s in PAIRS
+            if issubclass(registry.get_method(m), LearnerMethod)
+            and registry.get_method(m).make_plugins is not LearnerMethod.make_plugins]
+
+
 def test_every_method_applies_somewhere():
     applied = {method for method, _ in PAIRS}
     assert applied == set(registry.methods())
@@ -28,10 +45,7 @@ def test_every_method_applies_somewhere():
 
 @pytest.mark.parametrize(("method_name", "setting_name"), PAIRS, ids=[f"{m}-{s}" for m, s in PAIRS])
 def test_method_learns_on_setting(method_name, setting_name):
-    setting_cls = registry.settings()[setting_name]
-    setting = quick_setting(setting_cls)
-    method = quick_method(registry.get_method(method_name), setting_cls)
-    results = setting.apply(method, seed=0, progress=False)
+    setting, method, results = run_pair(method_name, setting_name)
 
     phases = 1 if setting.joint_training else setting.nb_tasks_total
     assert results.matrix.values.shape == (phases + 1, setting.nb_tasks_total)
@@ -53,6 +67,23 @@ def test_method_learns_on_setting(method_name, setting_name):
         assert metrics["online_performance"] is not None
     assert metrics["trainable_parameters"] > 0
     assert results.runtime_s > 0
+
+
+@pytest.mark.parametrize(("method_name", "setting_name"), CHANGING, ids=[f"{m}-{s}" for m, s in CHANGING])
+def test_method_does_not_silently_equal_naive(method_name, setting_name):
+    """A method that changes its learner (plugins) must change something wherever it claims to apply.
+
+    ``ewc`` on ``multi_task`` used to: one joint phase, so it never consolidated and
+    trained exactly as ``naive``. The final weights are compared, not the scores, so
+    a small real effect is not mistaken for none.
+    """
+    _, method, _ = run_pair(method_name, setting_name)
+    assert method.base_learner.plugins
+    _, naive, _ = run_pair("naive", setting_name)
+    assert type(naive.base_learner) is type(method.base_learner)
+    ours, plain = method.base_learner.trainable_parameters(), naive.base_learner.trainable_parameters()
+    assert any(not torch.equal(ours[name], plain[name]) for name in ours), \
+        f"{method_name} trained exactly as naive on {setting_name}"
 
 
 def test_multi_task_beats_naive_fine_tuning_on_sl():

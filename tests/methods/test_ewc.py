@@ -12,7 +12,7 @@ from sequoia.settings.sl import ContinualSLSetting, TaskIncrementalSLSetting
 def small_learner(seed=0):
     torch.manual_seed(seed)
     learner = Classifier(hidden_size=8)
-    learner.configure(SimpleNamespace(input_shape=(4,), num_classes=3, progress=False))
+    learner.configure(SimpleNamespace(input_shape=(4,), num_classes=3, task_classes=None, progress=False))
     return learner
 
 

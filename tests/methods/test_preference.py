@@ -42,15 +42,15 @@ def test_only_lora_weights_change():
     method = DPOLoRAMethod().use_learner(DPOLoRA(**FAST))
     s.rng = np.random.default_rng(0)
     s.prepare()
-    method.configure(s)
-    model = method.base.model
+    method.configure(s.view())
+    model = method.base_learner.model
     before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
     lora_before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
     method.fit(next(iter(s.phases())).chunks[0], None)
     after = dict(model.named_parameters())
     assert all(torch.equal(before[n], after[n]) for n in before)  # bitwise
     assert any(not torch.equal(lora_before[n], after[n]) for n in lora_before)
-    assert set(method.base.trainable_parameters()) == set(lora_before)
+    assert set(method.base_learner.trainable_parameters()) == set(lora_before)
 
 
 def fitted_learner(reference, sft_steps=0):

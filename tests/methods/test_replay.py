@@ -45,4 +45,4 @@ def test_replay_reduces_forgetting_in_class_incremental_digits():
 def test_replay_wraps_any_learner_instance():
     method = Replay(buffer_size=50).use_learner(Classifier(hidden_size=16, epochs=2))
     IncrementalSLSetting(nb_tasks=2).apply(method, progress=False)
-    assert method.base.hidden_size == 16 and len(method.buffer) == 50
+    assert method.base_learner.hidden_size == 16 and len(method.buffer) == 50

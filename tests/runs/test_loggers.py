@@ -48,3 +48,35 @@ def test_wandb_logs_offline(tmp_path, monkeypatch):
     [offline_run] = (run_dir(tmp_path) / "wandb").glob("offline-run-*")
     assert list(offline_run.glob("*.wandb"))
     assert json.loads((run_dir(tmp_path) / "results.json").read_text())["setting"] == "sl.incremental"
+
+
+def evaluations(root) -> list[dict]:
+    lines = [json.loads(line) for line in (run_dir(root) / "metrics.jsonl").read_text().splitlines()]
+    return [line for line in lines if any(key.startswith("eval/") for key in line)]
+
+
+def test_every_pa_metric_reaches_the_logs_at_each_evaluation(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert main(["--setting", "pa.incremental", "--method", "dpo_lora", "--preset", "smoke", "--quiet",
+                 "--output", str(tmp_path), "--loggers", "tensorboard"]) == 0
+    rows = evaluations(tmp_path)
+    assert [row["phase"] for row in rows] == [0, 1, 2, 3]
+    names = ("preference_accuracy", "mean_margin", "length_normalized_accuracy", "drift")
+    for row in rows:
+        assert all(f"eval/{name}/task_{j}" in row for name in names for j in range(3))
+    results = json.loads((run_dir(tmp_path) / "results.json").read_text())
+    assert [row["eval/drift/task_2"] for row in rows] == [r[2] for r in results["matrices"]["drift"]]
+    events = EventAccumulator(str(run_dir(tmp_path) / "tensorboard"))
+    events.Reload()
+    for name in names:
+        assert len(events.Scalars(f"eval/{name}/task_1")) == 4 and len(events.Scalars(f"eval/{name}/mean")) == 4
+
+
+def test_the_rl_normalised_return_reaches_the_logs(tmp_path):
+    assert main(["--setting", "rl.incremental", "--method", "naive", "--preset", "smoke", "--quiet",
+                 "--setting.steps_per_task", "600", "--setting.test_episodes", "1", "--output", str(tmp_path)]) == 0
+    rows = evaluations(tmp_path)
+    assert len(rows) == 4 and all("eval/normalized_return/task_2" in row and "eval/mean_return/mean" in row
+                                  for row in rows)

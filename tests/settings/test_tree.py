@@ -91,3 +91,81 @@ def test_unknown_names_suggest_close_matches():
         registry.resolve_setting("class_incremntal")
     with pytest.raises(UnknownNameError, match="did you mean 'replay'"):
         registry.get_method("replya")
+
+
+# -- the tree does not lie, and level options live on their level -----------------------------------------
+
+
+def test_methods_that_carry_state_across_phases_do_not_claim_multi_task():
+    """One joint phase: nothing to remember, consolidate or distill from (they would equal naive)."""
+    for name in ("replay", "ewc", "lwf", "agem", "si"):
+        method = registry.get_method(name)
+        assert method.carries_across_phases
+        assert not method.is_applicable(MultiTaskSLSetting)
+        assert method.is_applicable(TaskIncrementalSLSetting)
+    assert registry.get_method("naive").is_applicable(MultiTaskSLSetting)
+    with pytest.raises(NotApplicableError, match="works across training phases and does not apply to 'sl.multi_task'"):
+        registry.resolve_setting("sl.multi_task", registry.get_method("ewc"))
+
+
+def test_the_degeneration_check_would_catch_ewc_on_multi_task(monkeypatch):
+    """With the old targets, EWC ran on multi_task and trained exactly as naive: the contract test's signal."""
+    import torch
+
+    from sequoia.learners import Classifier
+    from sequoia.methods import EWC, Naive
+
+    monkeypatch.setattr(EWC, "carries_across_phases", False)  # the old claim
+    ewc = EWC().use_learner(Classifier(epochs=1))
+    naive = Naive().use_learner(Classifier(epochs=1))
+    for method in (ewc, naive):
+        MultiTaskSLSetting(nb_tasks=2).apply(method, progress=False)
+    ours, plain = ewc.base_learner.trainable_parameters(), naive.base_learner.trainable_parameters()
+    assert all(torch.equal(ours[name], plain[name]) for name in ours)
+
+
+def option_names(cls) -> set[str]:
+    import dataclasses
+
+    return {field.name for field in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("domain", ["sl", "rl", "pa"])
+def test_stream_options_exist_only_where_they_act(domain):
+    settings = registry.settings()
+    continual, agnostic = settings[f"{domain}.continual"], settings[f"{domain}.discrete_task_agnostic"]
+    assert "chunks_per_task" in option_names(continual) and "chunks_per_task" in option_names(agnostic)
+    # Only a smooth shift blends tasks; RL's tasks blend by interpolating physics, not by mixing.
+    assert ("drift_width" in option_names(continual)) == (domain != "rl")
+    assert "drift_width" not in option_names(agnostic)
+    for level in ("incremental", "task_incremental", "multi_task"):
+        assert not {"chunks_per_task", "drift_width"} & option_names(settings[f"{domain}.{level}"])
+
+
+def test_a_level_option_given_where_it_does_not_act_is_refused():
+    from sequoia.cli import main
+
+    assert main(["--setting", "sl.incremental", "--method", "naive", "--setting.chunks_per_task", "3"]) == 2
+
+
+def test_setting_help_shows_only_the_options_of_its_level(capsys):
+    from sequoia.cli import main
+
+    assert main(["--setting", "sl.incremental", "--help"]) == 0
+    assert "chunks_per_task" not in capsys.readouterr().out
+    assert main(["--setting", "sl.continual", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--setting.chunks_per_task int" in out and "--setting.drift_width float" in out
+
+
+def test_no_domain_reads_the_schedule_flags():
+    """The per-level phase switch lives once, in the root (``Setting.phase_plans``)."""
+    from pathlib import Path
+
+    import sequoia.settings as package
+
+    for domain in ("sl", "rl", "pa"):
+        for path in (Path(package.__file__).parent / domain).glob("*.py"):
+            text = path.read_text()
+            for flag in ("joint_training", "online_evaluation", "smooth_task_shift"):
+                assert flag not in text, f"{path.name} reads {flag}"

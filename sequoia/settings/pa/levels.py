@@ -18,8 +18,8 @@ class ContinualPASetting(PreferenceSetting):
     """`pa.continual`: the mixture of preference tasks drifts smoothly over training.
 
     Example:
-        >>> ContinualPASetting().smooth_task_shift
-        True
+        >>> ContinualPASetting().chunks_per_task, ContinualPASetting().drift_width
+        (4, 0.3)
     """
 
 
@@ -62,6 +62,6 @@ class MultiTaskPASetting(MultiTaskAssumption, TaskIncrementalPASetting):
     """`pa.multi_task`: every task's pairs shuffled into one phase, the joint upper bound.
 
     Example:
-        >>> MultiTaskPASetting().joint_training
-        True
+        >>> MultiTaskPASetting.level
+        'multi_task'
     """

@@ -1,10 +1,9 @@
 """The PA domain root: a sequence of preference datasets, and their evaluation against the base model."""
 
-from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass as plain_dataclass
 from typing import Annotated, ClassVar, Literal
 
-import numpy as np
 import torch
 from pydantic import Field
 from pydantic.dataclasses import dataclass
@@ -12,9 +11,11 @@ from pydantic.dataclasses import dataclass
 from sequoia import distributed
 from sequoia.errors import SequoiaError
 from sequoia.results import Results
-from sequoia.settings.base import Phase, Setting
+from sequoia.settings.base import Setting
 from sequoia.settings.pa.pairs import PreferencePair
 from sequoia.settings.pa.sources import load_task
+from sequoia.settings.schedule import Items
+from sequoia.settings.view import SettingView
 
 
 @plain_dataclass
@@ -26,6 +27,33 @@ class PreferenceData:
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+
+@dataclasses.dataclass(frozen=True)
+class PAView(SettingView):
+    """What a method may know on a PA setting: the base model and how to tokenize for it.
+
+    Attributes:
+        model, dtype, device, quantization: the base model to load, as the setting's options give it.
+        max_prompt_length, max_completion_length, truncation_side: the tokenization limits
+            every method uses (see :meth:`encoding`).
+        task_names: the tasks' names, in order.
+    """
+
+    model: str = ""
+    dtype: str = "float32"
+    device: str = "auto"
+    quantization: str = "none"
+    max_prompt_length: int = 128
+    max_completion_length: int = 64
+    truncation_side: str = "left"
+    task_names: tuple[str, ...] = ()
+
+    def encoding(self):
+        """The tokenization limits as an :class:`sequoia.lm.tokens.Encoding`."""
+        from sequoia.lm.tokens import Encoding
+
+        return Encoding(self.max_prompt_length, self.max_completion_length, self.truncation_side)
 
 
 @dataclass
@@ -53,7 +81,8 @@ class PreferenceSetting(Setting):
 
     domain: ClassVar[str] = "pa"
     metric_name: ClassVar[str] = "preference_accuracy"
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens", "_rows")
+    default_learner: ClassVar[str] = "dpo_lora"
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens")
 
     tasks: str = "harmlessness,helpfulness,utilitarianism"
     """Comma-separated task specs: shipped names (harmlessness, helpfulness, utilitarianism, moral_stories,
@@ -76,10 +105,6 @@ class PreferenceSetting(Setting):
     """Training pairs drawn from each task."""
     test_pairs_per_task: Annotated[int, Field(gt=0)] = 32
     """Held-out pairs per task for evaluation."""
-    chunks_per_task: Annotated[int, Field(gt=0)] = 2
-    """Online levels: each task's stream is fed to `fit` in this many chunks, each scored first."""
-    drift_width: Annotated[float, Field(ge=0)] = 0.3
-    """`continual` only: how far (in tasks) pairs spread into neighbouring tasks."""
     generations_per_task: Annotated[int, Field(ge=0)] = 2
     """Test prompts per task whose generated replies are saved after training (samples.jsonl)."""
     max_new_tokens: Annotated[int, Field(gt=0)] = 48
@@ -104,7 +129,6 @@ class PreferenceSetting(Setting):
             self._check_prompt_lengths()
         self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []  # row 0: the reference log-probs
         self._test_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # reply lengths, for normalising
-        self._rows: dict[str, list[list[float]]] = {"mean_margin": [], "length_normalized_accuracy": [], "drift": []}
 
     def _check_prompt_lengths(self) -> None:
         """Fail before training, naming the pair, if any prompt is over the limit."""
@@ -144,33 +168,18 @@ class PreferenceSetting(Setting):
     def nb_tasks_total(self) -> int:
         return len(self._train)
 
-    def phases(self) -> Iterator[Phase]:
-        with_ids = self.task_labels_at_train
-        if self.joint_training:
-            pairs = [(p, t) for t, train in enumerate(self._train) for p in train]
-            order = self.rng.permutation(len(pairs))
-            yield Phase(None, [self._data([pairs[i] for i in order], with_ids)], None)
-        elif self.online_evaluation:
-            yield from self._online_phases()
-        else:
-            for task, train in enumerate(self._train):
-                yield Phase(task, [self._data([(p, task) for p in train], with_ids)], None)
+    def view(self) -> PAView:
+        return PAView.of(self, model=self.model, dtype=self.dtype, device=self.device,
+                         quantization=self.quantization, max_prompt_length=self.max_prompt_length,
+                         max_completion_length=self.max_completion_length, truncation_side=self.truncation_side,
+                         task_names=tuple(self.task_names))
 
-    @staticmethod
-    def _data(pairs_and_tasks: list[tuple[PreferencePair, int]], with_ids: bool) -> PreferenceData:
-        return PreferenceData([p for p, _ in pairs_and_tasks], [t for _, t in pairs_and_tasks] if with_ids else None)
+    def train_size(self, task: int) -> int:
+        return len(self._train[task])
 
-    def _online_phases(self) -> Iterator[Phase]:
-        stream = [(p, t) for t, train in enumerate(self._train) for p in train]
-        when = np.array([t for _, t in stream], dtype=float)
-        if self.smooth_task_shift:
-            when += self.rng.normal(0.0, self.drift_width, len(stream))
-        when += self.rng.random(len(stream)) * 1e-3  # shuffles pairs within a task
-        ordered = [stream[i] for i in np.argsort(when, kind="stable")]
-        for phase in np.array_split(np.arange(len(ordered)), self.nb_tasks_total):
-            chunks = [self._data([ordered[i] for i in chunk], False)
-                      for chunk in np.array_split(phase, self.chunks_per_task) if len(chunk)]
-            yield Phase(None, chunks, None)
+    def training_data(self, items: Items) -> PreferenceData:
+        pairs = [self._train[task][index] for task, index in zip(items.tasks, items.indices)]
+        return PreferenceData(pairs, [int(task) for task in items.tasks] if items.with_task_ids else None)
 
     def _score_pairs(self, method, pairs: list[PreferencePair], task_id: int | None) -> tuple[torch.Tensor, ...]:
         """Log-probs of (chosen, rejected) for each pair, asked in one shuffled call."""
@@ -184,24 +193,21 @@ class PreferenceSetting(Setting):
         unshuffled[torch.as_tensor(order)] = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
         return unshuffled[: len(pairs)], unshuffled[len(pairs):]
 
-    def evaluate(self, method) -> list[float]:
-        first_row = not self._base_test
-        accuracies, margins, normalized, drifts = [], [], [], []
-        for task, test in enumerate(self._test):
-            chosen, rejected = self._score_pairs(method, test, task if self.task_labels_at_test else None)
-            if first_row:
-                self._base_test.append((chosen, rejected))
-                self._test_tokens.append(self._token_counts(test))
-            base_chosen, base_rejected = self._base_test[task]
-            margin = (chosen - base_chosen) - (rejected - base_rejected)
-            accuracies.append(float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean()))
-            margins.append(float(margin.mean()))
-            chosen_tokens, rejected_tokens = self._test_tokens[task]
-            normalized.append(float((chosen / chosen_tokens > rejected / rejected_tokens).float().mean()))
-            drifts.append(float((chosen - base_chosen).mean()))
-        for name, row in (("mean_margin", margins), ("length_normalized_accuracy", normalized), ("drift", drifts)):
-            self._rows[name].append(row)
-        return accuracies
+    def score(self, method, task: int, task_id: int | None) -> dict[str, float]:
+        test = self._test[task]
+        chosen, rejected = self._score_pairs(method, test, task_id)
+        if len(self._base_test) == task:  # row 0: the untrained method is the reference
+            self._base_test.append((chosen, rejected))
+            self._test_tokens.append(self._token_counts(test))
+        base_chosen, base_rejected = self._base_test[task]
+        margin = (chosen - base_chosen) - (rejected - base_rejected)
+        chosen_tokens, rejected_tokens = self._test_tokens[task]
+        return {
+            "preference_accuracy": float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean()),
+            "mean_margin": float(margin.mean()),
+            "length_normalized_accuracy": float((chosen / chosen_tokens > rejected / rejected_tokens).float().mean()),
+            "drift": float((chosen - base_chosen).mean()),
+        }
 
     def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
         """Reply lengths in tokens as methods see them (same tokenizer and truncation)."""
@@ -223,9 +229,6 @@ class PreferenceSetting(Setting):
         return float((chosen > rejected).float().sum() + 0.5 * (chosen == rejected).float().sum()), len(chunk)
 
     def finish(self, method, results: Results) -> None:
-        for name, rows in self._rows.items():
-            results.matrices[name] = rows
-            results.extra[name] = float(np.mean(rows[-1]))
         if self.generations_per_task:
             for task, test in enumerate(self._test):
                 prompts = [p.prompt for p in test[: self.generations_per_task]]

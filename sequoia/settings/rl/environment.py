@@ -12,26 +12,27 @@ class TaskEnvironment(gym.Wrapper):
     """Wraps one gymnasium environment for one ``fit`` call.
 
     * ``steps_left``: the environment steps this call may still take; ``step`` refuses more.
-    * ``physics``: called with the number of steps taken so far, it returns the physical
-      parameters to apply (constant within a task, interpolated in ``continual``, a
-      drawn task per episode in ``multi_task``).
+    * ``physics``: called with the number of steps taken so far and the step the current
+      episode started at, it returns the physical parameters to apply (constant within a
+      task, interpolated in ``continual``, a drawn task per episode in ``multi_task``).
     * ``task_id_size``: where the setting reveals task ids, the observation ends with a
-      one-hot task id of this size (the current task's, from ``task_of``).
+      one-hot task id of this size (the current task's, from ``task_of``, called the same way).
 
     Example:
         >>> import gymnasium as gym
-        >>> env = TaskEnvironment(gym.make("CartPole-v1"), steps=3, physics=lambda step, episode: {})
+        >>> env = TaskEnvironment(gym.make("CartPole-v1"), steps=3, physics=lambda step, episode_start: {})
         >>> obs, _ = env.reset(seed=0)
         >>> _ = env.step(0); env.steps_left
         2
     """
 
     def __init__(self, env: gym.Env, steps: int, physics: Callable[[int, int], dict[str, float]],
-                 task_of: Callable[[int, int], int] = lambda step, episode: 0, task_id_size: int = 0) -> None:
+                 task_of: Callable[[int, int], int] = lambda step, episode_start: 0, task_id_size: int = 0) -> None:
         super().__init__(env)
         self.steps_left = steps
         self.steps_taken = 0
         self.episodes = 0
+        self.episode_start = 0
         self.physics = physics
         self.task_of = task_of
         self.task_id_size = task_id_size
@@ -44,8 +45,9 @@ class TaskEnvironment(gym.Wrapper):
 
     def reset(self, **kwargs):
         self.episodes += 1
+        self.episode_start = self.steps_taken
         self._return = 0.0
-        set_physics(self.env, self.physics(self.steps_taken, self.episodes))
+        set_physics(self.env, self.physics(self.steps_taken, self.episode_start))
         obs, info = self.env.reset(**kwargs)
         return self._observe(obs), info
 
@@ -59,12 +61,12 @@ class TaskEnvironment(gym.Wrapper):
         if terminated or truncated:
             self.episode_returns.append(self._return)
         else:
-            set_physics(self.env, self.physics(self.steps_taken, self.episodes))
+            set_physics(self.env, self.physics(self.steps_taken, self.episode_start))
         return self._observe(obs), reward, terminated, truncated, info
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         if not self.task_id_size:
             return obs
         one_hot = np.zeros(self.task_id_size, dtype=np.float32)
-        one_hot[self.task_of(self.steps_taken, self.episodes)] = 1.0
+        one_hot[self.task_of(self.steps_taken, self.episode_start)] = 1.0
         return np.concatenate([obs, one_hot]).astype(np.float32)

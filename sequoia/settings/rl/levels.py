@@ -1,5 +1,7 @@
 """One concrete RL setting per level of the tree."""
 
+from typing import ClassVar
+
 from pydantic.dataclasses import dataclass
 
 from sequoia.registry import register_setting
@@ -18,9 +20,11 @@ class ContinualRLSetting(RLSetting):
     """`rl.continual`: the physics move smoothly from one task's parameters to the next as steps go by.
 
     Example:
-        >>> ContinualRLSetting().smooth_task_shift
-        True
+        >>> ContinualRLSetting().chunks_per_task
+        4
     """
+
+    drift_width: ClassVar[float] = 0.0  # tasks blend by interpolating their physics, not by mixing episodes
 
 
 @register_setting
@@ -62,6 +66,6 @@ class MultiTaskRLSetting(MultiTaskAssumption, TaskIncrementalRLSetting):
     """`rl.multi_task`: one training phase in which each episode draws a task.
 
     Example:
-        >>> MultiTaskRLSetting().joint_training
-        True
+        >>> MultiTaskRLSetting.level
+        'multi_task'
     """

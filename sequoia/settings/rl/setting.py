@@ -1,7 +1,7 @@
 """The RL domain root: a gymnasium environment whose physics change from task to task."""
 
-from collections.abc import Iterator
-from typing import Annotated, ClassVar
+import dataclasses
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -9,7 +9,9 @@ from pydantic.dataclasses import dataclass
 
 from sequoia.errors import SequoiaError
 from sequoia.results import Results
-from sequoia.settings.base import Phase, Setting
+from sequoia.settings.base import Setting
+from sequoia.settings.schedule import Items
+from sequoia.settings.view import SettingView
 from sequoia.settings.rl.tasks import (
     PHYSICS,
     SOLVED_RETURN,
@@ -20,6 +22,21 @@ from sequoia.settings.rl.tasks import (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class RLView(SettingView):
+    """What a method may know on an RL setting: the environment's id and spaces.
+
+    Attributes:
+        env: the gymnasium environment id.
+        observation_size: the length of an observation (with the one-hot task id where the level gives it).
+        action_space: the gymnasium action space.
+    """
+
+    env: str = ""
+    observation_size: int = 0
+    action_space: Any = None
+
+
 @dataclass
 class RLSetting(Setting):
     """Continual reinforcement learning: one gymnasium environment, different physics per task.
@@ -27,7 +44,11 @@ class RLSetting(Setting):
     By default each task multiplies CartPole's gravity, pole length, pole mass, cart mass
     and force by draws from N(1, 0.2) (task 0 keeps the defaults), as Sequoia did. The
     transfer matrix holds mean test returns (separately seeded, greedy episodes); its
-    normalised version, ``(return - random) / (solved - random)``, is in ``results.json``.
+    normalised version, ``(return - random) / (solved - random)``, is a second matrix,
+    ``normalized_return``, for the environments with a known solved return.
+
+    Tasks blend by their physics: in ``continual`` the parameters move linearly from one
+    task's values to the next as the steps of the stream go by.
 
     Example:
         >>> from sequoia.settings.rl import IncrementalRLSetting
@@ -37,6 +58,7 @@ class RLSetting(Setting):
 
     domain: ClassVar[str] = "rl"
     metric_name: ClassVar[str] = "mean_return"
+    default_learner: ClassVar[str] = "dqn"
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_online_episodes")
     supports_several_processes: ClassVar[bool] = False  # environment steps are sequential
 
@@ -53,8 +75,6 @@ class RLSetting(Setting):
     """Environment steps of training per task."""
     test_episodes: Annotated[int, Field(gt=0)] = 10
     """Greedy test episodes per task and evaluation."""
-    chunks_per_task: Annotated[int, Field(gt=0)] = 4
-    """Online levels: each task's steps go to `fit` in this many chunks, each scored by one episode first."""
 
     def prepare(self) -> None:
         import gymnasium as gym
@@ -86,57 +106,56 @@ class RLSetting(Setting):
         """Length of the one-hot task id appended to observations (0 where ids are hidden)."""
         return len(self.task_physics) if self.task_labels_at_test else 0
 
+    def view(self) -> RLView:
+        return RLView.of(self, env=self.env, observation_size=self.observation_size, action_space=self.action_space)
+
+    def train_size(self, task: int) -> int:
+        return self.steps_per_task
+
     # -- environments -------------------------------------------------------------
-    def _environment(self, steps: int, physics, task_of=lambda step, episode: 0):
+    def _environment(self, steps: int, physics, task_of=lambda step, episode_start: 0):
         import gymnasium as gym
 
         from sequoia.settings.rl.environment import TaskEnvironment
 
         return TaskEnvironment(gym.make(self.env), steps, physics, task_of, self.task_id_size)
 
-    def _interpolated(self, offset: int):
-        """Physics moving linearly from task to task as training steps go by (``continual``)."""
+    def physics_at(self, position: float) -> dict[str, float]:
+        """The physics at a place on the task axis: task ``t``'s at ``t``, linearly blended in between."""
+        position = min(position, self.nb_tasks_total - 1)
+        low = int(position)
+        high = min(low + 1, self.nb_tasks_total - 1)
+        weight = position - low
+        return {name: (1 - weight) * value + weight * self.task_physics[high][name]
+                for name, value in self.task_physics[low].items()}
 
-        def physics(step: int, episode: int) -> dict[str, float]:
-            position = min((offset + step) / self.steps_per_task, self.nb_tasks_total - 1)
-            low = int(position)
-            high = min(low + 1, self.nb_tasks_total - 1)
-            weight = position - low
-            return {name: (1 - weight) * value + weight * self.task_physics[high][name]
-                    for name, value in self.task_physics[low].items()}
+    def training_data(self, items: Items):
+        """An environment with a budget of ``len(items)`` steps.
 
-        return physics
+        Each episode takes the task of the step it starts at (one task per phase, or a
+        drawn task per episode in a joint phase); where the shift is smooth, the
+        physics follow the items' positions step by step.
+        """
+        last = len(items) - 1
+        tasks, positions = items.tasks, items.positions
 
-    def phases(self) -> Iterator[Phase]:
-        if self.joint_training:
-            draws = self.rng.integers(self.nb_tasks_total, size=self.steps_per_task * self.nb_tasks_total + 1)
+        def task_of(step: int, episode_start: int) -> int:
+            return int(tasks[min(episode_start, last)])
 
-            def task_of(step: int, episode: int) -> int:
-                return int(draws[episode % len(draws)])
-
-            env = self._environment(self.steps_per_task * self.nb_tasks_total,
-                                    lambda step, episode: self.task_physics[task_of(step, episode)], task_of)
-            yield Phase(None, [env], None)
-            return
-        for task in range(self.nb_tasks_total):
-            if self.online_evaluation:
-                chunk_steps = np.array_split(np.arange(self.steps_per_task), self.chunks_per_task)
-                chunks = []
-                for part in chunk_steps:
-                    physics = (self._interpolated(task * self.steps_per_task + int(part[0]))
-                               if self.smooth_task_shift else (lambda s, e, t=task: self.task_physics[t]))
-                    chunks.append(self._environment(len(part), physics))
-                yield Phase(None, chunks, None)
-            else:
-                yield Phase(task, [self._environment(self.steps_per_task, lambda s, e, t=task: self.task_physics[t],
-                                                     lambda s, e, t=task: t)], None)
+        if positions is None:
+            return self._environment(len(items), lambda step, start: self.task_physics[task_of(step, start)], task_of)
+        return self._environment(len(items), lambda step, start: self.physics_at(float(positions[min(step, last)])),
+                                 task_of)
 
     # -- evaluation ---------------------------------------------------------------
     def _mean_return(self, act, task: int, physics: dict[str, float] | None = None, episodes: int | None = None,
-                     seed_base: int = 1_000_000) -> float:
-        """Mean return of ``act`` on ``task`` (or on the given ``physics``); ``act`` returning None acts randomly."""
+                     seed_base: int = 1_000_000, task_id: int | None = None) -> float:
+        """Mean return of ``act`` (told ``task_id``) on ``task`` or on the given ``physics``.
+
+        ``act`` returning None acts randomly.
+        """
         physics = self.task_physics[task] if physics is None else physics
-        env = self._environment(10**9, lambda step, episode: physics, lambda step, episode: task)
+        env = self._environment(10**9, lambda step, episode_start: physics, lambda step, episode_start: task)
         env.action_space.seed(seed_base + task)
         total, episodes = 0.0, episodes or self.test_episodes
         for episode in range(episodes):
@@ -144,7 +163,7 @@ class RLSetting(Setting):
             obs, _ = env.reset(seed=seed_base + 1000 * task + episode)
             done = False
             while not done:
-                action = act(obs[None], task if self.task_labels_at_test else None)
+                action = act(obs[None], task_id)
                 action = env.action_space.sample() if action is None else np.asarray(action)[0]
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
@@ -152,8 +171,13 @@ class RLSetting(Setting):
         env.close()
         return total / episodes
 
-    def evaluate(self, method) -> list[float]:
-        return [self._mean_return(method.act, task) for task in range(self.nb_tasks_total)]
+    def score(self, method, task: int, task_id: int | None) -> dict[str, float]:
+        scores = {"mean_return": self._mean_return(method.act, task, task_id=task_id)}
+        solved = SOLVED_RETURN.get(self.env)
+        if solved is not None:
+            random = self.random_returns[task]
+            scores["normalized_return"] = (scores["mean_return"] - random) / (solved - random)
+        return scores
 
     def online_score(self, method, chunk) -> tuple[float, int]:
         # One greedy episode under the physics the chunk starts with, before training on it.
@@ -162,11 +186,5 @@ class RLSetting(Setting):
                                  seed_base=2_000_000 + self._online_episodes), 1
 
     def finish(self, method, results: Results) -> None:
-        solved = SOLVED_RETURN.get(self.env)
-        if solved is None:
-            return
-        random = np.array(self.random_returns)
-        normalized = (results.matrix.values - random) / (solved - random)
-        results.matrices["normalized_return"] = normalized.tolist()
-        results.extra["average_final_normalized"] = float(normalized[-1].mean())
-        results.extra["random_return"] = float(random.mean())
+        # The baseline of the normalised matrix, so that a reader can undo the normalisation.
+        results.extra["random_return"] = float(np.mean(self.random_returns))

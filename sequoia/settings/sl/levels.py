@@ -36,8 +36,9 @@ class DiscreteTaskAgnosticSLSetting(DiscreteTaskAgnosticAssumption, ContinualSLS
     """`sl.discrete_task_agnostic`: abrupt class-split changes that are never announced.
 
     Example:
-        >>> DiscreteTaskAgnosticSLSetting().smooth_task_shift
-        False
+        >>> import dataclasses
+        >>> [f.name for f in dataclasses.fields(DiscreteTaskAgnosticSLSetting) if f.name == 'drift_width']
+        []
     """
 
 
@@ -82,6 +83,6 @@ class MultiTaskSLSetting(MultiTaskAssumption, TaskIncrementalSLSetting):
     """`sl.multi_task`: every task's data shuffled into one phase; the joint-training upper bound.
 
     Example:
-        >>> MultiTaskSLSetting().joint_training
-        True
+        >>> MultiTaskSLSetting.level
+        'multi_task'
     """

@@ -1,6 +1,7 @@
 """The SL domain root: tasks built from an image-classification dataset, and their evaluation."""
 
-from collections.abc import Callable, Iterator
+import dataclasses
+from collections.abc import Callable
 from typing import Annotated, ClassVar
 
 import numpy as np
@@ -10,8 +11,26 @@ from pydantic.dataclasses import dataclass
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
-from sequoia.settings.base import Phase, Setting
+from sequoia.settings.base import Setting
+from sequoia.settings.schedule import Items
 from sequoia.settings.sl.data import SupervisedData, load_images
+from sequoia.settings.view import SettingView
+
+
+@dataclasses.dataclass(frozen=True)
+class SLView(SettingView):
+    """What a method may know on an SL setting.
+
+    Attributes:
+        input_shape: the shape of one image.
+        num_classes: the size of the label space (labels are ``0 .. num_classes - 1``).
+        task_classes: each task's classes, where the task id is given at test (the heads
+            of a multi-head classifier); ``None`` elsewhere.
+    """
+
+    input_shape: tuple[int, ...] = ()
+    num_classes: int = 0
+    task_classes: tuple[tuple[int, ...], ...] | None = None
 
 
 @dataclass
@@ -30,6 +49,7 @@ class SLSetting(Setting):
     """
 
     domain: ClassVar[str] = "sl"
+    default_learner: ClassVar[str] = "classifier"
     shared_label_space: ClassVar[bool] = False
 
     dataset: str = "digits"
@@ -42,10 +62,6 @@ class SLSetting(Setting):
     """Share of each task's training data passed to `fit` as validation data."""
     samples_per_class: Annotated[int, Field(ge=0)] = 0
     """Keep at most this many training samples per class (0: all); for quick experiments."""
-    chunks_per_task: Annotated[int, Field(gt=0)] = 5
-    """Online levels: each task's stream is fed to `fit` in this many chunks, each predicted first."""
-    drift_width: Annotated[float, Field(ge=0)] = 0.3
-    """`continual` only: how far (in tasks) samples spread into neighbouring tasks."""
 
     # -- data ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -55,6 +71,7 @@ class SLSetting(Setting):
         self.num_classes = int(classes.max()) + 1
         self.input_shape = tuple(x_train.shape[1:])
         if self.shared_label_space:
+            self.task_classes = [list(map(int, classes))] * self.nb_tasks
             self._tasks = self._permuted_tasks(x_train, y_train, x_test, y_test)
         else:
             if self.nb_tasks > len(classes):
@@ -63,6 +80,11 @@ class SLSetting(Setting):
             self._tasks = [
                 (self._select(x_train, y_train, cls), self._select(x_test, y_test, cls)) for cls in self.task_classes
             ]
+        self._splits = [self._split_valid(task, x, y) for task, ((x, y), _) in enumerate(self._tasks)]
+        # Every task's training rows end to end: items index into them through the offsets.
+        train = _concat([train for train, _ in self._splits])
+        self._train_x, self._train_y, self._train_ids = train.x, train.y, train.task_ids
+        self._offsets = np.cumsum([0] + [len(train) for train, _ in self._splits[:-1]])
 
     def _train_test(self, images) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         x, y = images.x_train, images.y_train
@@ -106,60 +128,42 @@ class SLSetting(Setting):
         order = np.arange(pixels) if task == 0 else self.rng.permutation(pixels)
         return lambda x: x.reshape(len(x), -1)[:, order].reshape(x.shape)
 
+    def _split_valid(self, task: int, x: torch.Tensor, y: torch.Tensor):
+        order = torch.from_numpy(self.rng.permutation(len(y)))
+        n_valid = int(len(y) * self.valid_fraction)
+        task_ids = torch.full((len(y),), task)
+
+        def part(index: torch.Tensor) -> SupervisedData:
+            return SupervisedData(x[index], y[index], task_ids[index])
+
+        return part(order[n_valid:]), (part(order[:n_valid]) if n_valid else None)
+
     # -- the loop's hooks ---------------------------------------------------------
     @property
     def nb_tasks_total(self) -> int:
         return self.nb_tasks
 
-    def phases(self) -> Iterator[Phase]:
-        splits = [self._split_valid(task, x, y) for task, ((x, y), _) in enumerate(self._tasks)]
-        if self.joint_training:
-            yield Phase(None, [self._shuffled(_concat([train for train, _ in splits]))],
-                        _concat([v for _, v in splits if v is not None]) if self.valid_fraction else None)
-        elif self.online_evaluation:
-            yield from self._online_phases(splits)
-        else:
-            for task, (train, valid) in enumerate(splits):
-                yield Phase(task, [train], valid)
+    def view(self) -> SLView:
+        # Where the task id is given at test, its label space is part of the protocol (multi-head).
+        task_classes = tuple(map(tuple, self.task_classes)) if self.task_labels_at_test else None
+        return SLView.of(self, input_shape=self.input_shape, num_classes=self.num_classes, task_classes=task_classes)
 
-    def _split_valid(self, task: int, x: torch.Tensor, y: torch.Tensor):
-        order = torch.from_numpy(self.rng.permutation(len(y)))
-        n_valid = int(len(y) * self.valid_fraction)
-        task_ids = torch.full((len(y),), task) if self.task_labels_at_train else None
+    def train_size(self, task: int) -> int:
+        return len(self._splits[task][0])
 
-        def part(index: torch.Tensor) -> SupervisedData:
-            return SupervisedData(x[index], y[index], None if task_ids is None else task_ids[index])
+    def training_data(self, items: Items) -> SupervisedData:
+        rows = torch.from_numpy(self._offsets[items.tasks] + items.indices)
+        return SupervisedData(self._train_x[rows], self._train_y[rows],
+                              self._train_ids[rows] if items.with_task_ids else None)
 
-        return part(order[n_valid:]), (part(order[:n_valid]) if n_valid else None)
+    def validation_data(self, tasks: tuple[int, ...]) -> SupervisedData | None:
+        parts = [self._splits[task][1] for task in tasks if self._splits[task][1] is not None]
+        return _concat(parts) if parts else None
 
-    def _shuffled(self, data: SupervisedData) -> SupervisedData:
-        order = torch.from_numpy(self.rng.permutation(len(data)))
-        return SupervisedData(data.x[order], data.y[order], None if data.task_ids is None else data.task_ids[order])
-
-    def _online_phases(self, splits) -> Iterator[Phase]:
-        """One stream through all tasks, cut into equal phases and chunks.
-
-        Each sample sits at position ``task + noise`` on the time axis; the noise is
-        zero for abrupt shifts and ``N(0, drift_width)`` for smooth drift, so that
-        neighbouring tasks blend near their boundary.
-        """
-        stream = _concat([train for train, _ in splits])
-        task_of_sample = torch.cat([torch.full((len(train),), t) for t, (train, _) in enumerate(splits)]).numpy()
-        noise = self.rng.normal(0.0, self.drift_width, len(task_of_sample)) if self.smooth_task_shift else 0.0
-        jitter = self.rng.random(len(task_of_sample)) * 1e-3  # shuffles samples within a task
-        order = torch.from_numpy(np.argsort(task_of_sample + noise + jitter, kind="stable"))
-        x, y = stream.x[order], stream.y[order]
-        for phase_index in np.array_split(np.arange(len(y)), self.nb_tasks):
-            chunks = [SupervisedData(x[idx], y[idx]) for idx in np.array_split(phase_index, self.chunks_per_task)]
-            yield Phase(None, [c for c in chunks if len(c)], None)
-
-    def evaluate(self, method) -> list[float]:
-        scores = []
-        for task, (_, (x, y)) in enumerate(self._tasks):
-            task_id = task if self.task_labels_at_test else None
-            predicted = distributed.map_shards(lambda part, t=task_id: method.predict(part, t), x)
-            scores.append(float((torch.as_tensor(predicted) == y).float().mean()))
-        return scores
+    def score(self, method, task: int, task_id: int | None) -> dict[str, float]:
+        _, (x, y) = self._tasks[task]
+        predicted = distributed.map_shards(lambda part: method.predict(part, task_id), x)
+        return {"accuracy": float((torch.as_tensor(predicted) == y).float().mean())}
 
     def online_score(self, method, chunk: SupervisedData) -> tuple[float, int]:
         predicted = distributed.map_shards(lambda part: method.predict(part, None), chunk.x)

@@ -133,3 +133,15 @@ def test_test_labels_never_reach_the_method():
     setting.apply(Spy(), progress=False)
     assert all(kind is torch.Tensor for kind, _ in seen_args)
     assert np.isclose(len(seen_args), 2 * 3)  # 2 tasks x (before + 2 phases)
+
+
+def test_task_ids_at_test_are_used_before_training_too():
+    """Row 0 of task_incremental: guesses among each task's own 2 classes, not 10-way guesses."""
+    from sequoia.methods import EWC, Naive, Replay
+
+    fwt = {}
+    for method in (Naive(), EWC(), Replay()):
+        results = TaskIncrementalSLSetting().apply(method, progress=False)
+        assert results.matrix.values[0].min() >= 0.15, results.matrix.values[0]
+        fwt[method.name] = results.matrix.fwt()
+    assert len(set(fwt.values())) > 1  # FWT measures the method again, not the mask

@@ -1,0 +1,134 @@
+"""Command-line options from the fields of a (pydantic) dataclass, with plain argparse.
+
+Each field ``f`` of a class becomes ``--<prefix>.f``, typed from its annotation
+(``Annotated[int, Field(gt=0)]`` is an ``int``; a ``Literal`` is a choice; a
+``bool`` takes ``true``/``false`` or stands alone for true), with its attribute
+docstring as help. Options carry no argparse default: only what the user gave
+lands in the namespace, so that layers (preset, config file, command line) merge
+by plain dictionary updates and the dataclass itself validates the result.
+
+Example:
+    >>> import argparse
+    >>> from sequoia.settings.sl import IncrementalSLSetting
+    >>> parser = argparse.ArgumentParser(add_help=False)
+    >>> add_options(parser, IncrementalSLSetting, "setting")
+    >>> given(parser.parse_args(["--setting.nb_tasks", "2"]), "setting")
+    {'nb_tasks': 2}
+    >>> build(IncrementalSLSetting, [("--setting.", {"nb_tasks": 2})]).nb_tasks
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import pydantic
+from simple_parsing.docstring import get_attribute_docstring
+
+from sequoia.errors import SequoiaError
+
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (and yes/no, 1/0, on/off) as a bool.
+
+    Example:
+        >>> parse_bool("False"), parse_bool("yes")
+        (False, True)
+    """
+    lowered = text.lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise argparse.ArgumentTypeError(f"invalid bool value: {text!r} (use true or false)")
+
+
+parse_bool.__name__ = "bool"  # argparse names the type in its messages
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The plain type inside ``Annotated[...]`` and ``X | None``."""
+    if get_origin(annotation) is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(members) == 1:
+            return _unwrap(members[0])
+    return annotation
+
+
+def _argument(annotation: Any, where: str) -> dict[str, Any]:
+    """The ``add_argument`` keywords for a field's type."""
+    kind = _unwrap(annotation)
+    if get_origin(kind) is Literal:
+        choices = list(get_args(kind))
+        return {"type": type(choices[0]), "choices": choices}
+    if kind is bool:
+        return {"type": parse_bool, "nargs": "?", "const": True, "metavar": "bool"}
+    if get_origin(kind) in (list, tuple):
+        element = _unwrap(get_args(kind)[0])
+        return {"type": element, "nargs": "+", "metavar": element.__name__}
+    if kind in (int, float, str):
+        return {"type": kind, "metavar": kind.__name__}
+    raise TypeError(f"{where}: options of type {annotation!r} cannot be given on the command line")
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type, prefix: str) -> None:
+    """Add ``--<prefix>.<field>`` for every field of the dataclass ``cls``, in a group of its own."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    group = parser.add_argument_group(f"--{prefix}.* ({cls.__name__})")
+    for field in dataclasses.fields(cls):
+        doc = get_attribute_docstring(cls, field.name).help_string.strip()
+        default = field.default if field.default is not dataclasses.MISSING else None
+        help_text = f"{doc} (default: {default})" if doc else f"(default: {default})"
+        group.add_argument(f"--{prefix}.{field.name}", dest=f"{prefix}.{field.name}", default=argparse.SUPPRESS,
+                           help=help_text.replace("%", "%%"),
+                           **_argument(hints[field.name], f"{cls.__name__}.{field.name}"))
+
+
+def given(namespace: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """The options of group ``prefix`` that were given, by field name."""
+    start = f"{prefix}."
+    return {key[len(start):]: value for key, value in vars(namespace).items() if key.startswith(start)}
+
+
+def known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` that are fields of ``cls``."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    return {key: value for key, value in values.items() if key in names}
+
+
+def build(cls: type, layers: list[tuple[str, dict[str, Any]]]) -> Any:
+    """An instance of ``cls`` from layered values, later layers winning.
+
+    Each layer is ``(where, values)``; ``where`` prefixes the names in messages
+    (``"config setting."``, ``"--setting."``). An unknown name or an invalid value
+    is a one-line :class:`SequoiaError` naming the layer it came from.
+    """
+    names = {field.name for field in dataclasses.fields(cls)}
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for where, values in layers:
+        unknown = set(values) - names
+        if unknown:
+            raise SequoiaError(f"{where.rstrip('.')}: unknown option(s) {', '.join(sorted(map(str, unknown)))} "
+                               f"for {cls.__name__}")
+        merged.update(values)
+        origin.update(dict.fromkeys(values, where))
+    try:
+        return cls(**merged)
+    except pydantic.ValidationError as error:
+        raise SequoiaError(_one_line(error, origin)) from error
+
+
+def _one_line(error: pydantic.ValidationError, origin: dict[str, str]) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        where = origin.get(str(item["loc"][0]) if item["loc"] else "", "")
+        problems.append(f"invalid value {item.get('input')!r} for {where}{field}: {item['msg']}")
+    return "; ".join(problems)
