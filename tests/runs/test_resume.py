@@ -124,3 +124,31 @@ def test_out_of_memory_gives_a_hint(tmp_path):
     [line] = stopped.stderr.strip().splitlines()
     assert "out of memory at task 0 (phase 1), step 2" in line and "--learner.batch_size" in line
     assert "--learner.gradient_accumulation" in line
+
+
+@pytest.mark.parametrize("method_name", ["lwf", "agem", "si"])
+def test_lwf_agem_and_si_resume_to_identical_results(method_name, tmp_path, monkeypatch):
+    """Their state (snapshot, memory, path integral and importances) goes into checkpoints and back."""
+    from sequoia.errors import NonFiniteLossError
+    from sequoia.learners import Classifier
+    from sequoia.registry import get_method
+    from sequoia.runs import Run, describe
+    from sequoia.settings.sl import TaskIncrementalSLSetting
+
+    def build():
+        setting = TaskIncrementalSLSetting(nb_tasks=3)
+        return setting, get_method(method_name)().use_learner(Classifier(epochs=2))
+
+    setting, method = build()
+    full = setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "full", describe(setting, method, 0)))
+    monkeypatch.setenv("SEQUOIA_FAULT", "nan@phase=3,step=5")
+    setting, method = build()
+    with pytest.raises(NonFiniteLossError):
+        setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "cut", describe(setting, method, 0)))
+    monkeypatch.delenv("SEQUOIA_FAULT")
+    [config] = (tmp_path / "cut").rglob("config.yaml")
+    setting, method = build()
+    resumed = setting.apply(method, seed=0, progress=False, run=Run.resume(config.parent))
+    assert resumed.to_dict() | {"runtime_s": 0} == full.to_dict() | {"runtime_s": 0}
+    [full_dir] = (tmp_path / "full").rglob("config.yaml")
+    assert (config.parent / "metrics.jsonl").read_text() == (full_dir.parent / "metrics.jsonl").read_text()
