@@ -242,13 +242,18 @@ def run(argv: list[str]) -> int:
     return execute(request, setting, method)
 
 
+def _changes_to_a_run(options: argparse.Namespace) -> list[str]:
+    """The run options given that would change a run (which ``--resume`` refuses)."""
+    given_values = (("--config", options.config), ("--seed", options.seed), ("--preset", options.preset),
+                    ("--output", options.output), ("--loggers", options.loggers))
+    return [flag for flag, value in given_values if value is not None and value != ""]
+
+
 def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
     """The run ``--resume`` names, checked against any ``--setting``/``--method`` also given."""
     if not options.resume:
         return None
-    changes = [flag for flag, value in (("--config", options.config), ("--seed", options.seed),
-                                        ("--preset", options.preset), ("--output", options.output),
-                                        ("--loggers", options.loggers)) if value is not None and value != ""] + rest
+    changes = _changes_to_a_run(options) + rest
     if changes:
         raise SequoiaError(f"--resume continues a run as it was configured; it takes no {changes[0]} "
                            "(start a new run to change options)")
