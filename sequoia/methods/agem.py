@@ -27,9 +27,8 @@ from pydantic.dataclasses import dataclass
 
 from sequoia.learners.base import Learner, Plugin
 from sequoia.methods.learner_method import LearnerMethod
-from sequoia.methods.replay import ReservoirBuffer
+from sequoia.methods.replay import MemoryPlugin, ReservoirBuffer
 from sequoia.registry import register_method
-from sequoia.runs.state import capture, restore
 from sequoia.seeding import derived_generator
 from sequoia.settings.base import Setting
 from sequoia.settings.view import SettingView
@@ -54,19 +53,16 @@ def project(gradient: dict[str, torch.Tensor], reference: dict[str, torch.Tensor
     return True
 
 
-class AGEMPlugin(Plugin):
+class AGEMPlugin(MemoryPlugin):
     """Keeps the episodic memory and projects each step's gradient against it."""
 
     checkpoint_attributes = ("projections",)
 
     def __init__(self, memory: ReservoirBuffer, sample_size: int) -> None:
-        self.memory = memory
+        super().__init__(memory)
         self.sample_size = sample_size
         self.projections = 0
         """How many steps were projected (a diagnostic)."""
-
-    def after_fit(self, learner: Learner) -> None:
-        self.memory.add(learner.experience())
 
     def before_step(self, learner: Learner) -> None:
         if not len(self.memory):
@@ -76,13 +72,6 @@ class AGEMPlugin(Plugin):
         gradient = {name: p.grad for name, p in parameters.items() if p.grad is not None}
         if project(gradient, {name: reference[name] for name in gradient}):
             self.projections += 1
-
-    def state_dict(self) -> dict:
-        return {"memory": capture(self.memory), "plugin": capture(self)}
-
-    def load_state_dict(self, state: dict) -> None:
-        restore(self.memory, state["memory"])
-        restore(self, state["plugin"])
 
 
 @register_method

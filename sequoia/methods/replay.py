@@ -61,29 +61,41 @@ class ReservoirBuffer:
         return concat([self.rows[i] for i in picks])
 
 
-class ReplayPlugin(Plugin):
-    """Adds memory rows to every training batch and stores each phase's rows after it."""
+class MemoryPlugin(Plugin):
+    """Keeps an episodic memory: every ``fit`` call's rows offered to a reservoir after it.
 
-    def __init__(self, buffer: ReservoirBuffer, replay_share: float) -> None:
-        self.buffer = buffer
+    Stored after training, so that while a phase trains the memory holds only
+    earlier data: what is rehearsed (replay) or protected (A-GEM) is always "old"
+    experience. Checkpoints keep the memory (restored in place: the method holds the
+    same buffer) and the plugin's own ``checkpoint_attributes``.
+    """
+
+    def __init__(self, memory: ReservoirBuffer) -> None:
+        self.memory = memory
+
+    def after_fit(self, learner: Learner) -> None:
+        self.memory.add(learner.experience())
+
+    def state_dict(self) -> dict:
+        return {"memory": capture(self.memory), "plugin": capture(self)}
+
+    def load_state_dict(self, state: dict) -> None:
+        restore(self.memory, state["memory"])
+        restore(self, state["plugin"])
+
+
+class ReplayPlugin(MemoryPlugin):
+    """Adds memory rows to every training batch."""
+
+    def __init__(self, memory: ReservoirBuffer, replay_share: float) -> None:
+        super().__init__(memory)
         self.replay_share = replay_share
 
     def adapt_batch(self, learner: Learner, batch: Batch) -> Batch:
-        if not len(self.buffer) or self.replay_share == 0:
+        if not len(self.memory) or self.replay_share == 0:
             return batch
         n_replayed = max(1, round(batch_size(batch) * self.replay_share / (1 - self.replay_share)))
-        return concat([batch, self.buffer.sample(n_replayed)])
-
-    def after_fit(self, learner: Learner) -> None:
-        # Stored after training so that the memory holds only earlier data while the
-        # current phase trains: the replayed share is always "old" experience.
-        self.buffer.add(learner.experience())
-
-    def state_dict(self) -> dict:
-        return capture(self.buffer)  # restored in place: the method holds the same buffer
-
-    def load_state_dict(self, state: dict) -> None:
-        restore(self.buffer, state)
+        return concat([batch, self.memory.sample(n_replayed)])
 
 
 @register_method
