@@ -14,6 +14,11 @@ from pathlib import Path
 # instead of retrying for about 24 seconds.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
+# The tests' models are tiny: on 2 cores one torch thread per process runs them faster
+# than threads contending (the RL contract runs take about 20% less time), and the two
+# pytest workers and the `sequoia` subprocesses they start (which inherit this) then
+# each keep to one core.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
@@ -22,8 +27,6 @@ from sequoia.registry import get_learner  # noqa: E402
 from sequoia.settings.base import Setting  # noqa: E402
 
 
-# The tests' models are tiny: on 2 cores one torch thread runs them faster than two
-# threads contending (the RL contract runs take about 20% less time).
 torch.set_num_threads(1)
 
 

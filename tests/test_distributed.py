@@ -62,6 +62,7 @@ def test_accelerate_launch_runs_two_processes(tmp_path):
     assert two.returncode == 0, two.stderr
     assert "sequoia: 2 processes (gloo)" in two.stderr
     one = launch([sys.executable], SMOKE_RUNS["sl"], tmp_path / "one")
+    assert one.returncode == 0, one.stderr
     assert_same_results(results(tmp_path / "one"), results(tmp_path / "two"))
 
 

@@ -14,7 +14,6 @@ from sequoia.batching import Batch
 from sequoia.errors import SequoiaError
 from sequoia.learners.base import Learner
 from sequoia.registry import register_learner
-from sequoia.seeding import derived_generator
 from sequoia.settings.rl.setting import RLSetting, RLView
 
 
