@@ -8,16 +8,30 @@ Example:
     True
 """
 
-from sequoia.errors import NotApplicableError, SequoiaError, UnknownNameError
-from sequoia.registry import (
-    get_learner,
-    get_method,
-    register_learner,
-    register_method,
-    register_setting,
-    resolve_setting,
-)
-from sequoia.results import Results, TransferMatrix
+import importlib
+
+# Imported on first use (PEP 562), so that `import sequoia` is light: the `sequoia`
+# command installs its signal handlers before torch and the registries load.
+_EXPORTS = {
+    "NotApplicableError": "sequoia.errors",
+    "SequoiaError": "sequoia.errors",
+    "UnknownNameError": "sequoia.errors",
+    "get_learner": "sequoia.registry",
+    "get_method": "sequoia.registry",
+    "register_learner": "sequoia.registry",
+    "register_method": "sequoia.registry",
+    "register_setting": "sequoia.registry",
+    "resolve_setting": "sequoia.registry",
+    "Results": "sequoia.results",
+    "TransferMatrix": "sequoia.results",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sequoia' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -1,7 +1,5 @@
 """``python -m sequoia``: the same as the ``sequoia`` command."""
 
-import sys
+from sequoia.console import entry
 
-from sequoia.cli import main
-
-sys.exit(main())
+entry()

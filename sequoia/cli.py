@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
@@ -38,6 +39,7 @@ from sequoia.presets import preset_values
 from sequoia.registry import get_method, resolve_setting
 from sequoia.runs import Run, describe
 from sequoia.runs.loggers import check_logger_names
+from sequoia.yaml_file import read_yaml
 
 USAGE = (
     "sequoia --setting NAME --method NAME [--setting.OPTION V] [--method.OPTION V] [--learner.OPTION V]"
@@ -46,7 +48,8 @@ USAGE = (
 )
 CONFIG_KEYS = {"setting", "method", "learner", "seed", "loggers"}
 GROUP_KEYS = ("setting", "method", "learner")
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**64 - 1
+"""The largest seed: numpy and torch take any integer from 0 to 2**64 - 1."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -105,35 +108,36 @@ class Request:
 
 def load_config(path: str) -> dict[str, Any]:
     """A config file's mapping, checked key by key, with one-line errors."""
-    file = Path(path)
-    if not file.is_file():
-        raise SequoiaError(f"config file not found: {path}")
-    try:
-        loaded = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as error:
-        raise SequoiaError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from error
+    loaded = read_yaml(path, "config file")
     if not isinstance(loaded, dict):
         raise SequoiaError(f"config file {path} must hold a mapping with keys {', '.join(sorted(CONFIG_KEYS))}")
-    _check_config_keys(loaded, path)
+    check_config_keys(loaded, f"config file {path}")
     return loaded
 
 
-def _check_config_keys(config: dict[str, Any], path: str) -> None:
+def check_config_keys(config: dict[str, Any], where: str) -> None:
+    """The config's keys and the shapes of their values (the values themselves are the dataclasses' to check)."""
     unknown = set(config) - CONFIG_KEYS
     if unknown:
-        raise SequoiaError(f"config file {path}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+        raise SequoiaError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}")
     for key in GROUP_KEYS:
-        if not isinstance(config.get(key) or {}, dict):
-            raise SequoiaError(f"config file {path}: `{key}` must be a mapping of option names to values")
+        _check_group(config.get(key) or {}, key, where)
     loggers = config.get("loggers", [])
     if not (isinstance(loggers, list) and all(isinstance(name, str) for name in loggers)):
-        raise SequoiaError(f"config file {path}: `loggers` must be a list of logger names")
+        raise SequoiaError(f"{where}: `loggers` must be a list of logger names")
+
+
+def _check_group(group: Any, key: str, where: str) -> None:
+    if not isinstance(group, dict) or not all(isinstance(name, str) for name in group):
+        raise SequoiaError(f"{where}: `{key}` must be a mapping of option names to values")
+    if "name" in group and not isinstance(group["name"], str):
+        raise SequoiaError(f"{where}: `{key}.name` must be a name (text), not {group['name']!r}")
 
 
 def check_seed(seed: Any, where: str) -> int:
-    """``seed`` as an int in ``[0, 2**63)``, or a one-line error naming ``where`` it came from."""
+    """``seed`` as an int in ``[0, 2**64)``, or a one-line error naming ``where`` it came from."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise SequoiaError(f"invalid seed {seed!r} from {where}: expected an integer from 0 to 2**63 - 1")
+        raise SequoiaError(f"invalid seed {seed!r} from {where}: expected an integer from 0 to 2**64 - 1")
     return seed
 
 
@@ -221,7 +225,16 @@ def execute(request: Request, setting, method) -> int:
     loggers = [name for name in options.loggers.split(",") if name] or list(config.get("loggers", []))
     check_logger_names(loggers)
     experiment = request.resumed or Run.new(options.output or "results", describe(setting, method, seed, loggers))
-    results = setting.apply(method, seed=seed, progress=not options.quiet, run=experiment)
+    try:
+        results = setting.apply(method, seed=seed, progress=not options.quiet, run=experiment)
+    except KeyboardInterrupt as error:
+        error.recovery_hint = experiment.recovery_hint()
+        raise
+    except Exception as error:
+        error.run_directory = experiment.directory  # where main() writes an internal error's traceback
+        raise
+    finally:
+        experiment.close()  # the directory's lock, even where the run failed before it opened
     if distributed.is_main():
         print(results.summary())
         print(f"\nrun directory: {experiment.directory}")
@@ -258,6 +271,7 @@ def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
         raise SequoiaError(f"--resume continues a run as it was configured; it takes no {changes[0]} "
                            "(start a new run to change options)")
     run = Run.resume(options.resume)
+    check_config_keys(run.config, f"cannot resume {options.resume}: its config.yaml")
     recorded_setting, recorded_method = run.config["setting"].get("name"), run.config["method"].get("name")
     if options.method and options.method != recorded_method:
         raise SequoiaError(f"cannot resume {options.resume}: it ran method {recorded_method}, not {options.method}")
@@ -270,21 +284,58 @@ def _resumed_run(options: argparse.Namespace, rest: list[str]) -> Run | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``sequoia`` console script; returns the exit code."""
+    """Entry point of the ``sequoia`` command; returns the exit code.
+
+    Input errors print one line and return 2, a failed run 1, an interrupt 130
+    (SIGINT) or 143 (SIGTERM). Anything else is a bug: one line names the file that
+    holds its traceback, and the code is 1 (``SEQUOIA_DEBUG=1`` raises it instead).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["list"]:
-            from sequoia.listing import tree_listing
-
-            print(tree_listing())
-            return 0
+            return list_command(argv[1:])
         return run(argv)
     except SequoiaError as error:
         print(f"sequoia: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("sequoia: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        print(f"sequoia: interrupted{getattr(error, 'recovery_hint', '')}", file=sys.stderr)
+        return getattr(error, "exit_code", 130)
+    except Exception as error:
+        if os.environ.get("SEQUOIA_DEBUG") == "1":
+            raise
+        where = save_traceback(error, getattr(error, "run_directory", None))
+        print(f"sequoia: internal error: {type(error).__name__}: {_first_line(error)} (a bug in sequoia; the "
+              f"traceback is in {where}, please report it)", file=sys.stderr)
+        return 1
+
+
+def list_command(arguments: list[str]) -> int:
+    """``sequoia list``: the tree of settings, the methods and the learners."""
+    if arguments:
+        raise SequoiaError(f"`sequoia list` takes no arguments; got {' '.join(arguments)}")
+    from sequoia.listing import tree_listing
+
+    print(tree_listing())
+    return 0
+
+
+def save_traceback(error: BaseException, run_directory: Path | None) -> Path:
+    """Write ``error``'s traceback to ``traceback.txt`` in the run directory, else to a temporary file."""
+    text = "".join(traceback.format_exception(error))
+    if run_directory is not None and run_directory.is_dir():
+        path = run_directory / "traceback.txt"
+        path.write_text(text)
+        return path
+    handle, name = tempfile.mkstemp(prefix="sequoia-traceback-", suffix=".txt")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    return Path(name)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else "(no message)"
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def launched_rank() -> int:
+    """This process's rank as its launcher set it, readable before the process group exists."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_from_environment() -> None:
     """Join the process group the launcher describes; nothing when run as one process."""
     if not launched() or dist.is_initialized():

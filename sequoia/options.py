@@ -117,12 +117,29 @@ def build(cls: type, layers: list[tuple[str, dict[str, Any]]]) -> Any:
         if unknown:
             raise SequoiaError(f"{where.rstrip('.')}: unknown option(s) {', '.join(sorted(map(str, unknown)))} "
                                f"for {cls.__name__}")
+        for name, value in values.items():
+            _check_number(value, f"{where}{name}")
         merged.update(values)
         origin.update(dict.fromkeys(values, where))
     try:
         return cls(**merged)
     except pydantic.ValidationError as error:
         raise SequoiaError(_one_line(error, origin)) from error
+
+
+LARGEST = 10**12
+"""No option works beyond this magnitude (sizes, steps, rates): such a value is a typo."""
+
+
+def _check_number(value: Any, where: str) -> None:
+    """Refuse NaN, infinities and magnitudes beyond :data:`LARGEST`, in a value or a list of them."""
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        if item != item or abs(item) == float("inf"):
+            raise SequoiaError(f"invalid value {item!r} for {where}: expected a finite number")
+        if abs(item) > LARGEST:
+            raise SequoiaError(f"invalid value {item!r} for {where}: beyond any workable value (at most {LARGEST:.0e})")
 
 
 def _one_line(error: pydantic.ValidationError, origin: dict[str, str]) -> str:

@@ -1,12 +1,14 @@
 """The command line: runs, outputs, config round trips, and one-line errors for bad input."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
 import pytest
 import yaml
 
+from sequoia import cli
 from sequoia.cli import main
 from sequoia.report import RUN_FILES
 
@@ -179,3 +181,35 @@ def test_console_script_exits_2_without_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_an_unexpected_error_is_one_line_naming_its_traceback_file(monkeypatch, capsys):
+    def broken(request):
+        raise KeyError("x")
+
+    monkeypatch.setattr(cli, "choose_classes", broken)
+    assert main(["--setting", "sl.incremental", "--method", "naive"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sequoia: internal error: KeyError: 'x' (a bug in sequoia; the "
+                                                   "traceback is in ")
+    saved = Path(err.split("the traceback is in ")[1].split(", please report it")[0])
+    assert "Traceback" in saved.read_text() and "KeyError: 'x'" in saved.read_text()
+    saved.unlink()
+    monkeypatch.setenv("SEQUOIA_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["--setting", "sl.incremental", "--method", "naive"])
+
+
+def test_an_unexpected_error_in_a_run_leaves_its_traceback_in_the_run_directory(monkeypatch, capsys, tmp_path):
+    from sequoia.settings.base import Setting
+
+    def broken(self, method, loop):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(Setting, "_results", broken)
+    assert main(["--setting", "sl.incremental", "--method", "naive", "--preset", "smoke", "--quiet",
+                 "--output", str(tmp_path)]) == 1
+    [config] = tmp_path.rglob("config.yaml")
+    err = capsys.readouterr().err
+    assert err == (f"sequoia: internal error: RuntimeError: boom (a bug in sequoia; the traceback is in "
+                   f"{config.parent / 'traceback.txt'}, please report it)\n")

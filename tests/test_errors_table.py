@@ -3,7 +3,7 @@
 The table is the specification: each row gives a command and the exact message it
 prints (a message ending in ``...`` is a prefix, where the rest comes from another
 library). Commands run in a scratch directory holding the bad files of
-``tests/data/bad_inputs`` and four run directories under ``runs/``.
+``tests/data/bad_inputs`` and seven run directories under ``runs/``.
 """
 
 import hashlib
@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
-
 from sequoia.cli import main
 from sequoia.report import RESULT_FILES
+from sequoia.runs import checkpoint
+from sequoia.runs.run import CHECKPOINT_FORMAT
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = REPO / "docs" / "errors.md"
@@ -50,9 +50,18 @@ def build_workspace(root: Path) -> Path:
     shutil.copytree(runs / "interrupted", runs / "no-checkpoint")
     (runs / "no-checkpoint" / "checkpoint.pt").unlink()
     shutil.copytree(runs / "interrupted", runs / "mixed")
-    state = torch.load(runs / "mixed" / "checkpoint.pt", weights_only=False)
+    state = checkpoint.load(checkpoint.verify(runs / "mixed", CHECKPOINT_FORMAT))
     state["setting_name"], state["method_name"] = "pa.incremental", "dpo_lora"
-    torch.save(state, runs / "mixed" / "checkpoint.pt")
+    checkpoint.save(runs / "mixed", state, phase=2, file_format=CHECKPOINT_FORMAT)
+    shutil.copytree(runs / "interrupted", runs / "damaged")
+    raw = bytearray((runs / "damaged" / "checkpoint.pt").read_bytes())
+    raw[len(raw) // 2] ^= 1
+    (runs / "damaged" / "checkpoint.pt").write_bytes(raw)
+    shutil.copytree(runs / "interrupted", runs / "empty-checkpoint")
+    (runs / "empty-checkpoint" / "checkpoint.pt").write_bytes(b"")
+    shutil.copytree(runs / "interrupted", runs / "damaged-metrics")
+    metrics = runs / "damaged-metrics" / "metrics.jsonl"
+    metrics.write_bytes(metrics.read_bytes()[:100])
     return root
 
 

@@ -6,7 +6,8 @@ Set ``SEQUOIA_FAULT`` to ``<kind>@<place>`` to make a run fail at one point:
 * ``nan@phase=2,step=3``: that step's loss becomes NaN;
 * ``oom@phase=1,step=1``: that step raises ``torch.OutOfMemoryError``;
 * ``kill@evaluate=2``: SIGKILL while evaluating after phase 2;
-* ``kill@checkpoint=2``: SIGKILL while phase 2's checkpoint is half written.
+* ``kill@checkpoint=2``: SIGKILL while phase 2's checkpoint is half written;
+* ``full@checkpoint=2``: the disk fills up while phase 2's checkpoint is written.
 
 Phase 0 is the evaluation before training; phase ``i`` trains on task ``i - 1``.
 The variable is read when a run's monitor is made (:func:`planned`); unset, the
@@ -20,14 +21,17 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from dataclasses import dataclass
 
 import torch
 
+from sequoia.errors import SequoiaError
+
 ENVIRONMENT_VARIABLE = "SEQUOIA_FAULT"
-KINDS = ("kill", "nan", "oom")
+KINDS = ("kill", "nan", "oom", "full")
 
 
 @dataclass(frozen=True)
@@ -39,20 +43,28 @@ class Fault:
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
-        """``kind@key=value,...`` as a fault."""
+        """``kind@key=value,...`` as a fault; anything else is a one-line error."""
         kind, _, place = spec.partition("@")
-        if kind not in KINDS or not place:
-            raise ValueError(f"{ENVIRONMENT_VARIABLE}={spec!r}: expected <{'|'.join(KINDS)}>@<key=value,...>")
         where = {}
-        for item in place.split(","):
+        for item in place.split(",") if place else []:
             key, _, value = item.partition("=")
+            if not key.strip() or not value.strip().isdigit():
+                where = {}
+                break
             where[key.strip()] = int(value)
+        if kind not in KINDS or not where:
+            raise SequoiaError(f"{ENVIRONMENT_VARIABLE}={spec!r}: expected <{'|'.join(KINDS)}>@<place>=<n>[,step=<n>]"
+                               " (a test hook; unset it)")
         return cls(kind, where)
 
     def at(self, place: str, phase: int) -> None:
         """A point outside training steps (``evaluate``, ``checkpoint``)."""
-        if self.kind == "kill" and self.where == {place: phase}:
+        if self.where != {place: phase}:
+            return
+        if self.kind == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.kind == "full":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     def at_step(self, phase: int, step: int, loss: torch.Tensor) -> torch.Tensor:
         """A training step: returns the loss, perhaps made NaN."""

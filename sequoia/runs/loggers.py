@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ class MetricsLogger:
 
     def log(self, metrics: dict[str, float], step: int, phase: int) -> None:
         """Record ``metrics`` at global training ``step`` during ``phase``."""
+
+    def sync(self) -> None:
+        """Put what was logged on disk (before a checkpoint counts it)."""
 
     def close(self) -> None:
         """Flush and release files."""
@@ -50,6 +54,12 @@ class JsonlLogger(MetricsLogger):
     def log(self, metrics: dict[str, float], step: int, phase: int) -> None:
         self.handle.write(json.dumps({"step": step, "phase": phase, **metrics}) + "\n")
         self.handle.flush()
+
+    def sync(self) -> None:
+        # fsync only here, once per checkpoint: on every line it would cost a disk
+        # round trip per training step.
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
 
     def close(self) -> None:
         self.handle.close()

@@ -74,6 +74,11 @@ class TrainingMonitor:
         for logger in self.loggers:
             logger.log(metrics, step=self.step, phase=self.phase)
 
+    def sync_logs(self) -> None:
+        """Put every logger's lines on disk."""
+        for logger in self.loggers:
+            logger.sync()
+
     def state(self) -> dict[str, int]:
         return {"step": self.step}
 

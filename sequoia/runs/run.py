@@ -29,16 +29,20 @@ import yaml
 from sequoia import distributed
 from sequoia.errors import SequoiaError
 from sequoia.runs import checkpoint
+from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
 from sequoia.runs.monitor import TrainingMonitor
+from sequoia.yaml_file import read_yaml
 
 if TYPE_CHECKING:
     from sequoia.methods.base import Method
     from sequoia.results import Results
     from sequoia.settings.base import Setting
 
-CHECKPOINT_FORMAT = 2
-"""Version of the checkpoint layout; 2: evaluation rows hold every metric."""
+CHECKPOINT_FORMAT = 3
+"""Version of the checkpoint layout; 2: evaluation rows hold every metric; 3: a header with a digest."""
+CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "loop", "setting", "method", "monitor", "random",
+                   "metrics_bytes")
 
 
 @dataclasses.dataclass
@@ -76,6 +80,8 @@ class Run:
         self._warned_no_state = False
         self.checkpointed_phase: int | None = None
         """The phase the directory's checkpoint was taken after (0: the evaluation before training)."""
+        self.lock: DirectoryLock | None = None
+        self._checkpoint_bytes: bytes | None = None
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -98,25 +104,29 @@ class Run:
         if not (path / checkpoint.FILE).is_file():
             raise SequoiaError(f"cannot resume {directory}: no checkpoint yet (the run stopped before its "
                                "first evaluation ended); start it again")
-        try:
-            config = yaml.safe_load((path / "config.yaml").read_text())
-        except yaml.YAMLError as error:
-            raise SequoiaError(f"cannot resume {directory}: config.yaml is not valid YAML") from error
+        config = read_yaml(path / "config.yaml", f"cannot resume {directory}: config.yaml")
         if not isinstance(config, dict) or not isinstance(config.get("setting"), dict) \
                 or not isinstance(config.get("method"), dict):
             raise SequoiaError(f"cannot resume {directory}: config.yaml lacks its setting and method")
-        return cls(directory=path, config=config, resuming=True)
+        run = cls(directory=path, config=config, resuming=True)
+        # Checked before anything loads: a damaged checkpoint is refused in a second, not
+        # after the model and data have loaded; and only one process resumes at a time.
+        run._checkpoint_bytes = checkpoint.verify(path, CHECKPOINT_FORMAT)
+        if distributed.launched_rank() == 0:
+            run.lock = DirectoryLock.take(path)
+        return run
 
     # -- the loop's calls -----------------------------------------------------------
     def open(self, setting: "Setting", method: "Method") -> LoopState:
         """Make the directory (new run) or restore the checkpoint (resumed run); start the loggers."""
         loop, resume_step, saved = LoopState(), 0, None
         if self.resuming:
-            saved = checkpoint.load(self.directory)
+            saved = self._saved_state()
             self._check_matches(saved, setting, method)
         elif self.output_root is not None and distributed.is_main():
             self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name)
             _write_yaml(self.directory / "config.yaml", self.config)
+            self.lock = DirectoryLock.take(self.directory)
         if saved is not None:
             loop = LoopState(**saved["loop"])
             self.checkpointed_phase = loop.next_phase
@@ -126,12 +136,25 @@ class Run:
             resume_step = self.monitor.step
         if self.directory is not None and distributed.is_main():
             if saved is not None:
-                _truncate(self.directory / "metrics.jsonl", saved["metrics_bytes"])
+                _truncate(self.directory, saved["metrics_bytes"])
             self.monitor.loggers = make_loggers(self.config.get("loggers", []), self.directory, resume_step,
                                                 self.config)
         if saved is not None:
             checkpoint.set_random_state(saved["random"])  # last: nothing above may draw from it
         return loop
+
+    def _saved_state(self) -> dict[str, Any]:
+        """The checkpoint :meth:`resume` verified, unpickled, with every key the loop needs."""
+        payload = self._checkpoint_bytes
+        if payload is None:
+            payload = self._checkpoint_bytes = checkpoint.verify(self.directory, CHECKPOINT_FORMAT)
+        saved = checkpoint.load(payload)
+        missing = [key for key in CHECKPOINT_KEYS if key not in saved] if isinstance(saved, dict) else ["all"]
+        if missing:
+            raise SequoiaError(f"cannot resume {self.directory}: its checkpoint lacks {', '.join(missing)} "
+                               "(not written by this sequoia); start the run again")
+        self._checkpoint_bytes = None  # the state is loaded; keep no second copy
+        return saved
 
     def log_evaluation(self, row: dict[str, list[float]]) -> None:
         """Every metric of one evaluation, per task and averaged, as one line of ``metrics.jsonl``."""
@@ -159,6 +182,7 @@ class Run:
                 self._warned_no_state = True
             return False
         metrics = self.directory / "metrics.jsonl"
+        self.monitor.sync_logs()  # on disk before the checkpoint that counts their bytes
         state = {
             "format": CHECKPOINT_FORMAT,
             "setting_name": setting.qualified_name(),
@@ -170,7 +194,7 @@ class Run:
             "random": checkpoint.random_state(),
             "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
         }
-        checkpoint.save(self.directory, state, phase=loop.next_phase)
+        checkpoint.save(self.directory, state, phase=loop.next_phase, file_format=CHECKPOINT_FORMAT)
         return True
 
     def recovery_hint(self) -> str:
@@ -193,9 +217,13 @@ class Run:
         self.close()
 
     def close(self) -> None:
+        """Close the loggers and let another process into the directory."""
         for logger in self.monitor.loggers:
             logger.close()
         self.monitor.loggers = []
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def _check_matches(self, saved: dict[str, Any], setting: "Setting", method: "Method") -> None:
         if saved.get("format") != CHECKPOINT_FORMAT:
@@ -234,8 +262,20 @@ def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def _truncate(path: Path, size: int) -> None:
-    # Lines logged after the checkpoint belong to work the resumed run redoes.
-    if path.exists():
-        with path.open("r+b") as handle:
-            handle.truncate(size)
+def _truncate(directory: Path, size: int) -> None:
+    """Cut ``metrics.jsonl`` back to the ``size`` bytes its checkpoint counted.
+
+    Lines logged after the checkpoint belong to work the resumed run redoes. A file
+    shorter than that, or with NUL bytes in what is kept, was damaged after the
+    checkpoint (a crash of the machine, not of the process): extending it would fill
+    it with NUL bytes, so the run is refused instead.
+    """
+    path = directory / "metrics.jsonl"
+    if not path.exists() and size == 0:
+        return
+    kept = path.read_bytes()[:size] if path.exists() else b""
+    if len(kept) < size or b"\0" in kept or (kept and not kept.endswith(b"\n")):
+        raise SequoiaError(f"cannot resume {directory}: metrics.jsonl no longer holds the {size} bytes its "
+                           "checkpoint counted (damaged after the checkpoint); start the run again")
+    with path.open("r+b") as handle:
+        handle.truncate(size)

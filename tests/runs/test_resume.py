@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from sequoia.runs import checkpoint
+from sequoia.runs.run import CHECKPOINT_FORMAT
 from tests.conftest import run_sequoia, sequoia_environment
 
 # Three tasks each, small enough for seconds per run; every method with saved state:
@@ -74,7 +75,7 @@ def test_killed_run_resumes_to_identical_results(domain, point, uninterrupted, t
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_dir = only_run_dir(tmp_path)
     assert not (run_dir / "results.json").exists()
-    saved = checkpoint.load(run_dir)
+    saved = checkpoint.load(checkpoint.verify(run_dir, CHECKPOINT_FORMAT))
     # Killed in phase 2: the checkpoint holds row 0 and phase 1 (or, killed after
     # phase 2's checkpoint was renamed into place, which these points never are, phase 2).
     assert len(saved["loop"]["rows"]) == 2
@@ -110,7 +111,7 @@ def test_nan_loss_stops_cleanly_and_the_run_resumes(uninterrupted, tmp_path):
     assert stopped.stderr.strip().splitlines() == [
         "sequoia: error: the loss became nan at task 1 (phase 2), step 3; try a lower --learner.lr"
         f"; {run_dir} keeps the checkpoint taken after phase 1 (`sequoia --resume {run_dir}` continues from there)"]
-    saved = checkpoint.load(run_dir)
+    saved = checkpoint.load(checkpoint.verify(run_dir, CHECKPOINT_FORMAT))
     assert len(saved["loop"]["rows"]) == 2
     assert all(torch.isfinite(p).all() for p in saved["method"]["learner"]["parameters"].values())
     resumed = run_sequoia(["--resume", str(run_dir)])

@@ -109,33 +109,53 @@ def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(row number, record) for every record of a JSONL, JSON or parquet file (rows count from 1)."""
     if not path.exists():
         raise SequoiaError(f"preference data file not found: {path}")
-    if path.suffix == ".jsonl":
-        records = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append((number, json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise SequoiaError(f"{path}, row {number}: invalid JSON ({error.msg})") from error
-        return records
-    if path.suffix == ".json":
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise SequoiaError(f"{path}: invalid JSON at line {error.lineno} ({error.msg})") from error
-        rows = loaded.get("data") if isinstance(loaded, dict) else loaded
-        if not isinstance(rows, list):
-            raise SequoiaError(f"{path}: expected a list of records (or {{\"data\": [...]}})")
-        return list(enumerate(rows, start=1))
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+    if not path.is_file():
+        raise SequoiaError(f"preference data file {path} is a directory; expected a .jsonl, .json or .parquet file")
+    readers = {".jsonl": _jsonl_records, ".json": _json_records, ".parquet": _parquet_records}
+    if path.suffix not in readers:
+        raise SequoiaError(f"{path}: expected a .jsonl, .json or .parquet file")
+    return readers[path.suffix](path)
 
-        try:
-            return list(enumerate(pq.read_table(path).to_pylist(), start=1))
-        except Exception as error:  # noqa: BLE001 - pyarrow's errors for a damaged file vary
-            raise SequoiaError(f"{path}: not a readable parquet file ({type(error).__name__})") from error
-    raise SequoiaError(f"{path}: expected a .jsonl, .json or .parquet file")
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SequoiaError(f"{path}: not UTF-8 text (byte {error.start} cannot be decoded)") from None
+    except OSError as error:
+        raise SequoiaError(f"{path}: cannot be read ({error.strerror})") from None
+
+
+def _json_value(text: str, where: str) -> Any:
+    """``json.loads``, with its errors (a nesting past the recursion limit included) as one line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SequoiaError(f"{where}: invalid JSON ({error.msg})") from None
+    except RecursionError:
+        raise SequoiaError(f"{where}: JSON nested too deeply to be a record") from None
+
+
+def _jsonl_records(path: Path) -> list[tuple[int, Any]]:
+    return [(number, _json_value(line, f"{path}, row {number}"))
+            for number, line in enumerate(_text(path).splitlines(), start=1) if line.strip()]
+
+
+def _json_records(path: Path) -> list[tuple[int, Any]]:
+    loaded = _json_value(_text(path), str(path))
+    rows = loaded.get("data") if isinstance(loaded, dict) else loaded
+    if not isinstance(rows, list):
+        raise SequoiaError(f"{path}: expected a list of records (or {{\"data\": [...]}})")
+    return list(enumerate(rows, start=1))
+
+
+def _parquet_records(path: Path) -> list[tuple[int, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        return list(enumerate(pq.read_table(path).to_pylist(), start=1))
+    except Exception as error:  # noqa: BLE001 - pyarrow's errors for a damaged file vary
+        raise SequoiaError(f"{path}: not a readable parquet file ({type(error).__name__})") from error
 
 
 def read_pairs(path: Path) -> list[PreferencePair]:

@@ -1,13 +1,12 @@
 """Tasks for the RL branch: gymnasium environments whose physics change from task to task."""
 
-import json
-from pathlib import Path
+import math
 from typing import Any
 
 import numpy as np
-import yaml
 
 from sequoia.errors import SequoiaError
+from sequoia.yaml_file import read_yaml
 
 # The physical parameters each built-in environment exposes on `env.unwrapped`.
 PHYSICS: dict[str, tuple[str, ...]] = {
@@ -46,17 +45,25 @@ def sampled_schedule(env_id: str, nb_tasks: int, std: float, rng: np.random.Gene
 
 
 def load_schedule(path: str) -> list[dict[str, float]]:
-    """A user's schedule ``{task: {attribute: value}}`` from a YAML or JSON file, tasks in key order."""
-    file = Path(path)
-    if not file.is_file():
-        raise SequoiaError(f"schedule file not found: {path}")
-    try:
-        loaded = yaml.safe_load(file.read_text()) if file.suffix in (".yaml", ".yml") else json.loads(file.read_text())
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise SequoiaError(f"schedule file {path} could not be parsed: {str(error).splitlines()[0]}") from error
+    """A user's schedule ``{task: {attribute: value}}`` from a YAML or JSON file, tasks in key order.
+
+    Every value must be a finite, non-zero number: a physical constant of NaN, of
+    infinity or of zero stops the simulation or makes it meaningless.
+    """
+    loaded = read_yaml(path, "schedule file")  # JSON is YAML too
     if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, dict) for v in loaded.values()):
         raise SequoiaError(f"schedule file {path} must map each task to {{attribute: value}}")
-    return [{str(k): float(v) for k, v in loaded[task].items()} for task in sorted(loaded, key=_task_order)]
+    return [_task_values(path, task, loaded[task]) for task in sorted(loaded, key=_task_order)]
+
+
+def _task_values(path: str, task: Any, values: dict) -> dict[str, float]:
+    checked = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value == 0:
+            raise SequoiaError(f"schedule file {path}, task {task}, {name}: expected a finite, non-zero number, "
+                               f"got {value!r}")
+        checked[str(name)] = float(value)
+    return checked
 
 
 def _task_order(key: Any) -> tuple[int, str]:
