@@ -38,6 +38,7 @@ from sequoia.options import add_options, build, given, known
 from sequoia.presets import preset_values
 from sequoia.registry import get_method, resolve_setting
 from sequoia.runs import Run, describe
+from sequoia.runs.run import check_output_root
 from sequoia.runs.loggers import check_logger_names
 from sequoia.yaml_file import read_yaml
 
@@ -219,14 +220,9 @@ def help_text(setting_cls: type | None, method) -> str:
 
 def execute(request: Request, setting, method) -> int:
     """Run the experiment in a new (or the resumed) run directory; print its results."""
-    options, config = request.options, request.config
-    seed = check_seed(options.seed, "--seed") if options.seed is not None else \
-        check_seed(config.get("seed", 0), "the config")
-    loggers = [name for name in options.loggers.split(",") if name] or list(config.get("loggers", []))
-    check_logger_names(loggers)
-    experiment = request.resumed or Run.new(options.output or "results", describe(setting, method, seed, loggers))
+    experiment = request.resumed or new_run(request, setting, method)
     try:
-        results = setting.apply(method, seed=seed, progress=not options.quiet, run=experiment)
+        results = setting.apply(method, seed=run_seed(request), progress=not request.options.quiet, run=experiment)
     except KeyboardInterrupt as error:
         error.recovery_hint = experiment.recovery_hint()
         raise
@@ -239,6 +235,22 @@ def execute(request: Request, setting, method) -> int:
         print(results.summary())
         print(f"\nrun directory: {experiment.directory}")
     return 0
+
+
+def run_seed(request: Request) -> int:
+    """The seed: ``--seed``, else the config's, else 0; checked."""
+    if request.options.seed is not None:
+        return check_seed(request.options.seed, "--seed")
+    return check_seed(request.config.get("seed", 0), "the config")
+
+
+def new_run(request: Request, setting, method) -> Run:
+    """A run to be made under ``--output``, its loggers and output location checked first."""
+    options = request.options
+    loggers = [name for name in options.loggers.split(",") if name] or list(request.config.get("loggers", []))
+    check_logger_names(loggers)
+    check_output_root(Path(options.output or "results"))
+    return Run.new(options.output or "results", describe(setting, method, run_seed(request), loggers))
 
 
 def run(argv: list[str]) -> int:

@@ -19,6 +19,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -124,8 +126,7 @@ class Run:
             saved = self._saved_state()
             self._check_matches(saved, setting, method)
         elif self.output_root is not None and distributed.is_main():
-            self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name)
-            _write_yaml(self.directory / "config.yaml", self.config)
+            self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name, self.config)
             self.lock = DirectoryLock.take(self.directory)
         if saved is not None:
             loop = LoopState(**saved["loop"])
@@ -252,10 +253,37 @@ def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str]
     return config
 
 
-def _new_directory(root: Path, setting: str, method: str) -> Path:
+def check_output_root(root: Path) -> None:
+    """Refuse an output location no run directory can be made in, before anything loads.
+
+    The nearest existing ancestor must be a writable directory: ``--output`` naming a
+    file, a path under a file, or a read-only place is one line now rather than after
+    the model has loaded. What only creating can reveal (``/proc``, a full disk) is
+    caught when the directory is made.
+    """
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SequoiaError(f"--output {root}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SequoiaError(f"--output {root}: {existing} is not writable")
+
+
+def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any]) -> Path:
+    """A new run directory holding ``config.yaml``; a failure removes what it made and is one line."""
     from sequoia.report import new_run_dir
 
-    return new_run_dir(root, setting, method)
+    directory = None
+    try:
+        directory = new_run_dir(root, setting, method)
+        _write_yaml(directory / "config.yaml", config)
+    except OSError as error:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise SequoiaError(f"--output {root}: cannot make a run directory there ({error.strerror or error})") \
+            from None
+    return directory
 
 
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:
