@@ -1,6 +1,7 @@
 """Shared fixtures: no network, synthetic preference tasks, and quick versions of every setting."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -28,6 +29,12 @@ from sequoia.settings.base import Setting  # noqa: E402
 
 
 torch.set_num_threads(1)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root``, by relative path: equal snapshots mean nothing was written."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def sequoia_environment(fault: str | None = None) -> dict[str, str]:

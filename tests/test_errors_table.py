@@ -6,7 +6,6 @@ library). Commands run in a scratch directory holding the bad files of
 ``tests/data/bad_inputs`` and seven run directories under ``runs/``.
 """
 
-import hashlib
 import re
 import shlex
 import shutil
@@ -17,6 +16,7 @@ from sequoia.cli import main
 from sequoia.report import RESULT_FILES
 from sequoia.runs import checkpoint
 from sequoia.runs.run import CHECKPOINT_FORMAT
+from tests.conftest import snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = REPO / "docs" / "errors.md"
@@ -63,11 +63,6 @@ def build_workspace(root: Path) -> Path:
     metrics = runs / "damaged-metrics" / "metrics.jsonl"
     metrics.write_bytes(metrics.read_bytes()[:100])
     return root
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ key that no reader accepts), so none of them starts a run.
 """
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -20,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sequoia.cli import main
+from tests.conftest import snapshot
 
 EXAMPLES = 200
 
@@ -88,16 +88,11 @@ def config_files(draw) -> bytes:
     return draw(st.sampled_from([raw, raw, raw, b"\xfe\xff" + raw]))
 
 
-def _snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def _one_line_refusal(arguments: list[str], name: str, content: bytes) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         (root / name).write_bytes(content)
-        before = _snapshot(root)
+        before = snapshot(root)
         err = io.StringIO()
         cwd = os.getcwd()
         os.chdir(root)
@@ -109,7 +104,7 @@ def _one_line_refusal(arguments: list[str], name: str, content: bytes) -> None:
         text = err.getvalue()
         assert code == 2, (content[:300], text)
         assert text.startswith("sequoia: error: ") and text.count("\n") == 1 and "Traceback" not in text, text
-        assert _snapshot(root) == before, "a malformed input wrote or changed a file"
+        assert snapshot(root) == before, "a malformed input wrote or changed a file"
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -24,7 +24,7 @@ from sequoia.report import RESULT_FILES
 from sequoia.runs import checkpoint
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.run import CHECKPOINT_FORMAT
-from tests.conftest import run_sequoia, sequoia_environment
+from tests.conftest import run_sequoia, sequoia_environment, snapshot
 from tests.runs.test_resume import RUNS, comparable, only_run_dir, uninterrupted  # noqa: F401 - a fixture
 
 
@@ -38,11 +38,6 @@ def interrupted(tmp_path_factory) -> Path:
     for name in RESULT_FILES:
         (run_dir / name).unlink()
     return run_dir
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def refused(run_dir: Path, capsys) -> str:
