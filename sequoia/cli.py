@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
 import sys
 import tempfile
@@ -33,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from sequoia import distributed
-from sequoia.errors import SequoiaError
+from sequoia.errors import SequoiaError, TrainingError, first_line
 from sequoia.options import add_options, build, given, known
 from sequoia.presets import preset_values
 from sequoia.registry import get_method, resolve_setting
 from sequoia.runs import Run, describe
-from sequoia.runs.run import check_output_root
 from sequoia.runs.loggers import check_logger_names
+from sequoia.runs.run import check_output_root
 from sequoia.yaml_file import read_yaml
 
 USAGE = (
@@ -226,6 +227,14 @@ def execute(request: Request, setting, method) -> int:
     except KeyboardInterrupt as error:
         error.recovery_hint = experiment.recovery_hint()
         raise
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            error.run_directory = experiment.directory
+            raise
+        # The checkpoint writer says which checkpoint survived; any other write (a metrics
+        # line, results.json) fails here, after the last checkpoint, which stays resumable.
+        raise TrainingError(f"the disk is full (writing in {error.filename or experiment.directory})"
+                            f"{experiment.recovery_hint()}") from None
     except Exception as error:
         error.run_directory = experiment.directory  # where main() writes an internal error's traceback
         raise
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             return list_command(argv[1:])
         return run(argv)
     except SequoiaError as error:
-        print(f"sequoia: error: {error}", file=sys.stderr)
+        print(f"sequoia: error: {one_line(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt as error:
         print(f"sequoia: interrupted{getattr(error, 'recovery_hint', '')}", file=sys.stderr)
@@ -317,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SEQUOIA_DEBUG") == "1":
             raise
         where = save_traceback(error, getattr(error, "run_directory", None))
-        print(f"sequoia: internal error: {type(error).__name__}: {_first_line(error)} (a bug in sequoia; the "
+        print(f"sequoia: internal error: {type(error).__name__}: {first_line(error)} (a bug in sequoia; the "
               f"traceback is in {where}, please report it)", file=sys.stderr)
         return 1
 
@@ -332,6 +341,11 @@ def list_command(arguments: list[str]) -> int:
     return 0
 
 
+def one_line(error: BaseException) -> str:
+    """``error``'s message on one line: a message quoting another library's text can hold newlines."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 def save_traceback(error: BaseException, run_directory: Path | None) -> Path:
     """Write ``error``'s traceback to ``traceback.txt`` in the run directory, else to a temporary file."""
     text = "".join(traceback.format_exception(error))
@@ -343,11 +357,6 @@ def save_traceback(error: BaseException, run_directory: Path | None) -> Path:
     with os.fdopen(handle, "w") as file:
         file.write(text)
     return Path(name)
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else "(no message)"
 
 
 if __name__ == "__main__":

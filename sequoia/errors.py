@@ -32,3 +32,14 @@ class TrainingError(SequoiaError):
 
 class NonFiniteLossError(TrainingError):
     """A training loss was NaN or infinite."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of ``error``'s message, at most ``limit`` characters: for one-line reports.
+
+    Example:
+        >>> first_line(ValueError("bad value\\nmore detail"))
+        'bad value'
+    """
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else "(no message)"

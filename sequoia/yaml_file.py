@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from sequoia.errors import SequoiaError
+from sequoia.text_files import read_utf8
 
 MAX_BYTES = 1 << 20
 """Largest file read (1 MiB): configs and schedules are a few hundred bytes."""
@@ -41,17 +42,7 @@ def read_yaml(path: str | Path, what: str) -> Any:
         SequoiaError: the file is missing, too large, not UTF-8, not YAML, nested too
             deeply, or expands beyond :data:`MAX_VALUES`.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise SequoiaError(f"{what} not found: {path}" if not file.exists() else f"{what} {path} is not a file")
-    if file.stat().st_size > MAX_BYTES:
-        raise SequoiaError(f"{what} {path} is over {MAX_BYTES // 1024} KiB; expected a short YAML file")
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SequoiaError(f"{what} {path} is not UTF-8 text (byte {error.start} cannot be decoded)") from None
-    except OSError as error:
-        raise SequoiaError(f"{what} {path} cannot be read ({error.strerror})") from None
+    text = read_utf8(path, what, MAX_BYTES)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         _check_size(node, path, what)

@@ -213,3 +213,15 @@ def test_an_unexpected_error_in_a_run_leaves_its_traceback_in_the_run_directory(
     err = capsys.readouterr().err
     assert err == (f"sequoia: internal error: RuntimeError: boom (a bug in sequoia; the traceback is in "
                    f"{config.parent / 'traceback.txt'}, please report it)\n")
+
+
+def test_an_input_error_quoting_several_lines_is_printed_as_one(monkeypatch, capsys):
+    from sequoia.errors import SequoiaError
+
+    def refuse(argv):
+        raise SequoiaError("could not read dataset x: ParserError: bad row\n  at line 3\n\n  near 'foo'")
+
+    monkeypatch.setattr(cli, "run", refuse)
+    assert main(["--setting", "sl.incremental", "--method", "naive"]) == 2
+    assert capsys.readouterr().err == ("sequoia: error: could not read dataset x: ParserError: bad row; at line 3; "
+                                       "near 'foo'\n")

@@ -3,7 +3,7 @@
 The table is the specification: each row gives a command and the exact message it
 prints (a message ending in ``...`` is a prefix, where the rest comes from another
 library). Commands run in a scratch directory holding the bad files of
-``tests/data/bad_inputs`` and seven run directories under ``runs/``.
+``tests/data/bad_inputs``, an empty ``models/empty`` and eight run directories under ``runs/``.
 """
 
 import re
@@ -62,6 +62,10 @@ def build_workspace(root: Path) -> Path:
     shutil.copytree(runs / "interrupted", runs / "damaged-metrics")
     metrics = runs / "damaged-metrics" / "metrics.jsonl"
     metrics.write_bytes(metrics.read_bytes()[:100])
+    shutil.copytree(runs / "interrupted", runs / "edited")
+    config = runs / "edited" / "config.yaml"
+    config.write_text(config.read_text().replace("nb_tasks: 2", "nb_tasks: 3"))
+    (root / "models" / "empty").mkdir(parents=True)
     return root
 
 

@@ -103,7 +103,7 @@ class Learner:
     name: ClassVar[str] = ""
     domain: ClassVar[type[Setting]]
 
-    gradient_accumulation: Annotated[int, Field(gt=0)] = 1
+    gradient_accumulation: Annotated[int, Field(gt=0, le=65_536)] = 1
     """Pieces each batch goes through the model in: less memory, the same step."""
 
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ()

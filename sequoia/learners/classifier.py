@@ -39,13 +39,13 @@ class Classifier(Learner):
     domain: ClassVar[type] = SLSetting
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task_classes", "trained_classes", "_shuffle", "_last")
 
-    hidden_size: Annotated[int, Field(gt=0)] = 128
+    hidden_size: Annotated[int, Field(gt=0, le=65_536)] = 128
     """Width of the hidden layers."""
-    hidden_layers: Annotated[int, Field(ge=0)] = 1
+    hidden_layers: Annotated[int, Field(ge=0, le=1_000)] = 1
     """Number of hidden layers."""
-    epochs: Annotated[int, Field(gt=0)] = 10
+    epochs: Annotated[int, Field(gt=0, le=100_000)] = 10
     """Passes over each `fit` call's data."""
-    batch_size: Annotated[int, Field(gt=0)] = 32
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 32
     """Minibatch size."""
     lr: Annotated[float, Field(gt=0)] = 1e-3
     """Learning rate."""

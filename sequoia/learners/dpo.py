@@ -44,7 +44,7 @@ class DPOLoRA(LoRALearner):
     """Assumed share of flipped labels, for the `robust` loss."""
     reference: Literal["previous_task", "base"] = "previous_task"
     """Reference model: the model as it entered the task, or the base model."""
-    sft_steps: Annotated[int, Field(ge=0)] = 0
+    sft_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     """SFT steps on the chosen replies before DPO in each `fit` call (0: DPO only)."""
 
     def __post_init__(self) -> None:

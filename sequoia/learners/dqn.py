@@ -79,25 +79,25 @@ class DQN(Learner):
     checkpoint_attributes: ClassVar[tuple[str, ...]] = (
         "target", "buffer", "rng", "_env_seed", "_gradient_steps", "_steps_done", "_last")
 
-    hidden_size: Annotated[int, Field(gt=0)] = 128
+    hidden_size: Annotated[int, Field(gt=0, le=65_536)] = 128
     """Width of the Q-network's two hidden layers."""
     lr: Annotated[float, Field(gt=0)] = 5e-4
     """Adam learning rate."""
     gamma: Annotated[float, Field(ge=0, le=1)] = 0.99
     """Discount factor."""
-    batch_size: Annotated[int, Field(gt=0)] = 64
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 64
     """Transitions per gradient step."""
-    buffer_size: Annotated[int, Field(gt=0)] = 50_000
+    buffer_size: Annotated[int, Field(gt=0, le=100_000_000)] = 50_000
     """Capacity of the FIFO transition buffer."""
-    learning_starts: Annotated[int, Field(ge=0)] = 1_000
+    learning_starts: Annotated[int, Field(ge=0, le=1_000_000_000)] = 1_000
     """Steps of pure exploration before the first gradient step."""
-    train_every: Annotated[int, Field(gt=0)] = 1
+    train_every: Annotated[int, Field(gt=0, le=1_000_000_000)] = 1
     """Environment steps per gradient step."""
-    target_update_every: Annotated[int, Field(gt=0)] = 500
+    target_update_every: Annotated[int, Field(gt=0, le=1_000_000_000)] = 500
     """Gradient steps between copies of the online network into the target network."""
     epsilon_start: Annotated[float, Field(ge=0, le=1)] = 1.0
     epsilon_end: Annotated[float, Field(ge=0, le=1)] = 0.05
-    epsilon_decay_steps: Annotated[int, Field(gt=0)] = 10_000
+    epsilon_decay_steps: Annotated[int, Field(gt=0, le=1_000_000_000)] = 10_000
     """Steps over which epsilon falls from its start to its end value."""
     max_grad_norm: Annotated[float, Field(ge=0)] = 10.0
     """Gradient clipping (0: none)."""

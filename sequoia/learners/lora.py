@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from sequoia.batching import Batch, take
 from sequoia.learners.base import Learner
 from sequoia.lm.logprobs import ReplyScores, pad_left, reply_scores
+from sequoia.lm.lora_targets import target_modules
 from sequoia.lm.tokens import encode_prompt, encode_reply, is_chat
 from sequoia.seeding import derived_generator
 from sequoia.settings.pa.setting import PAView, PreferenceData, PreferenceSetting
@@ -30,7 +31,7 @@ class LoRALearner(Learner):
     domain: ClassVar[type] = PreferenceSetting
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_shuffle", "_last")
 
-    lora_rank: Annotated[int, Field(gt=0)] = 8
+    lora_rank: Annotated[int, Field(gt=0, le=65_536)] = 8
     """LoRA rank r."""
     lora_alpha: Annotated[float, Field(gt=0)] = 16.0
     """LoRA scaling alpha (the update is scaled by alpha / r)."""
@@ -40,11 +41,11 @@ class LoRALearner(Learner):
     """Comma-separated module names to adapt, `all-linear`, or `auto` (peft's default for the architecture)."""
     lr: Annotated[float, Field(gt=0)] = 5e-4
     """AdamW learning rate."""
-    epochs: Annotated[int, Field(gt=0)] = 1
+    epochs: Annotated[int, Field(gt=0, le=10_000)] = 1
     """Passes over each `fit` call's pairs."""
-    batch_size: Annotated[int, Field(gt=0)] = 8
+    batch_size: Annotated[int, Field(gt=0, le=65_536)] = 8
     """Pairs per step."""
-    eval_batch_size: Annotated[int, Field(gt=0)] = 16
+    eval_batch_size: Annotated[int, Field(gt=0, le=65_536)] = 16
     """Sequences per forward pass when scoring."""
     max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
     """Gradient clipping (0: none)."""
@@ -52,17 +53,20 @@ class LoRALearner(Learner):
     def configure(self, view: PAView) -> None:
         from peft import LoraConfig, get_peft_model
 
+        from sequoia.lm.model_directory import check_vocabulary
         from sequoia.lm.models import load_model, load_tokenizer
 
         self.tokenizer = load_tokenizer(view.model)
         base = load_model(view.model, view.dtype, view.device, view.quantization)
+        check_vocabulary(self.tokenizer, base, view.model)
         if view.quantization != "none":
             from peft import prepare_model_for_kbit_training
 
             # Casts norms to float32 and enables input gradients, as QLoRA training needs.
             base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
         config = LoraConfig(r=self.lora_rank, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                            target_modules=self._target_modules(), task_type="CAUSAL_LM")
+                            target_modules=target_modules(self.target_modules, base, view.model),
+                            task_type="CAUSAL_LM")
         with warnings.catch_warnings():
             # peft calls a transformers property that transformers 5 marks deprecated; not ours to fix.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -73,13 +77,6 @@ class LoRALearner(Learner):
         self.progress = view.progress
         self._shuffle = derived_generator()
         self._last: Batch | None = None
-
-    def _target_modules(self) -> list[str] | str | None:
-        if self.target_modules == "auto":
-            return None  # peft picks the usual modules for the architecture (q_proj, v_proj for Llama)
-        if self.target_modules == "all-linear":
-            return "all-linear"
-        return [name.strip() for name in self.target_modules.split(",") if name.strip()]
 
     # -- tokens -------------------------------------------------------------------
     def encode_pairs(self, pairs) -> Batch:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from sequoia.errors import SequoiaError
+from sequoia.errors import SequoiaError, first_line
+from sequoia.lm import model_directory
 from sequoia.locations import is_local_path
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -39,8 +40,11 @@ def load_tokenizer(spec: str):
     if spec == TINY_MODEL:
         tokenizer = byte_tokenizer()
     else:
-        tokenizer = _from_pretrained(AutoTokenizer, _resolve(spec))
+        tokenizer = _from_pretrained(AutoTokenizer, _resolve(spec), "tokenizer")
     if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise SequoiaError(f"the tokenizer of {spec} has neither a pad token nor an eos token; "
+                               "set pad_token in its tokenizer_config.json")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -64,7 +68,7 @@ def load_model(spec: str, dtype: str = "float32", device: str = "auto", quantiza
         model = tiny_random_model()
         model = model if dtype == "auto" else model.to(DTYPES[dtype])
     else:
-        model = _from_pretrained(AutoModelForCausalLM, _resolve(spec), dtype=DTYPES[dtype])
+        model = _from_pretrained(AutoModelForCausalLM, _resolve(spec), "model", dtype=DTYPES[dtype])
     return model.to(target).eval()
 
 
@@ -94,7 +98,7 @@ def _load_quantized(spec: str, dtype: str, device: torch.device, quantization: s
     config = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                  bnb_4bit_compute_dtype=compute)
               if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-    return _from_pretrained(AutoModelForCausalLM, _resolve(spec), quantization_config=config,
+    return _from_pretrained(AutoModelForCausalLM, _resolve(spec), "model", quantization_config=config,
                             dtype=compute, device_map={"": device.index or 0})
 
 
@@ -102,17 +106,23 @@ def _resolve(spec: str) -> str:
     return str(default_checkpoint()) if spec == DEFAULT_MODEL else spec
 
 
-def _from_pretrained(auto_class, location: str, **kwargs):
-    if is_local_path(location) and not Path(location).expanduser().exists():
+def _from_pretrained(auto_class, location: str, part: str, **kwargs):
+    """``auto_class.from_pretrained``, a local directory checked first; any failure one line."""
+    local = Path(location).expanduser()
+    if is_local_path(location) and not local.exists():
         raise SequoiaError(f"model directory not found: {location}")
+    if local.exists():
+        model_directory.check(local, part)
     try:
         return auto_class.from_pretrained(location, **kwargs)
-    except OSError as error:
-        where = "directory" if Path(location).exists() else "model"
+    except Exception as error:  # noqa: BLE001 - loading fails in many types; the input is at fault
+        if local.exists():
+            raise SequoiaError(f"could not load the {part} in model directory {location} "
+                               f"({type(error).__name__}: {first_line(error, 160)})") from None
         raise SequoiaError(
-            f"could not load {where} {location!r} ({str(error).splitlines()[0][:160]}); "
+            f"could not load model {location!r} ({first_line(error, 160)}); "
             "offline, pass a local directory with config.json and weights"
-        ) from error
+        ) from None
 
 
 def default_checkpoint() -> Path:

@@ -90,9 +90,9 @@ class AGEM(LearnerMethod):
     target_setting: ClassVar[type[Setting]] = Setting
     carries_across_phases: ClassVar[bool] = True
 
-    memory_size: Annotated[int, Field(gt=0)] = 200
+    memory_size: Annotated[int, Field(gt=0, le=100_000_000)] = 200
     """How many rows the episodic memory keeps."""
-    sample_size: Annotated[int, Field(gt=0)] = 64
+    sample_size: Annotated[int, Field(gt=0, le=1_000_000)] = 64
     """Memory rows drawn for each step's reference gradient."""
 
     def make_plugins(self, view: SettingView) -> list[Plugin]:

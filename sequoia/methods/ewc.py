@@ -136,7 +136,7 @@ class EWC(LearnerMethod):
 
     ewc_lambda: Annotated[float, Field(ge=0)] = 100.0
     """Strength of the penalty."""
-    fisher_samples: Annotated[int, Field(gt=0)] = 200
+    fisher_samples: Annotated[int, Field(gt=0, le=100_000_000)] = 200
     """Rows of the finished task used to estimate the Fisher."""
     online_decay: Annotated[float, Field(ge=0, le=1)] = 1.0
     """Weight of the previous Fisher when a new one is added (1: plain sum)."""

@@ -117,7 +117,7 @@ class Replay(LearnerMethod):
     target_setting: ClassVar[type[Setting]] = Setting
     carries_across_phases: ClassVar[bool] = True
 
-    buffer_size: Annotated[int, Field(gt=0)] = 200
+    buffer_size: Annotated[int, Field(gt=0, le=100_000_000)] = 200
     """How many rows the memory keeps."""
     replay_share: Annotated[float, Field(ge=0, lt=1)] = 0.5
     """Share of each combined training batch drawn from memory."""

@@ -7,7 +7,9 @@ Set ``SEQUOIA_FAULT`` to ``<kind>@<place>`` to make a run fail at one point:
 * ``oom@phase=1,step=1``: that step raises ``torch.OutOfMemoryError``;
 * ``kill@evaluate=2``: SIGKILL while evaluating after phase 2;
 * ``kill@checkpoint=2``: SIGKILL while phase 2's checkpoint is half written;
-* ``full@checkpoint=2``: the disk fills up while phase 2's checkpoint is written.
+* ``full@checkpoint=2``: the disk fills up while phase 2's checkpoint is written;
+* ``full@evaluate=1``: the disk fills up while the evaluation after phase 1 is logged;
+* ``full@start=0``: the disk is full when the run directory is made.
 
 Phase 0 is the evaluation before training; phase ``i`` trains on task ``i - 1``.
 The variable is read when a run's monitor is made (:func:`planned`); unset, the
@@ -58,7 +60,7 @@ class Fault:
         return cls(kind, where)
 
     def at(self, place: str, phase: int) -> None:
-        """A point outside training steps (``evaluate``, ``checkpoint``)."""
+        """A point outside training steps (``start``, ``evaluate``, ``checkpoint``)."""
         if self.where != {place: phase}:
             return
         if self.kind == "kill":

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import shutil
 import time
@@ -30,7 +31,7 @@ import yaml
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
-from sequoia.runs import checkpoint
+from sequoia.runs import checkpoint, faults
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
 from sequoia.runs.monitor import TrainingMonitor
@@ -41,10 +42,11 @@ if TYPE_CHECKING:
     from sequoia.results import Results
     from sequoia.settings.base import Setting
 
-CHECKPOINT_FORMAT = 3
-"""Version of the checkpoint layout; 2: evaluation rows hold every metric; 3: a header with a digest."""
-CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "loop", "setting", "method", "monitor", "random",
-                   "metrics_bytes")
+CHECKPOINT_FORMAT = 4
+"""Version of the checkpoint layout; 2: evaluation rows hold every metric; 3: a header with a digest;
+4: the run's config, so that a resume can tell an edited ``config.yaml``."""
+CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "config", "loop", "setting", "method", "monitor",
+                   "random", "metrics_bytes")
 
 
 @dataclasses.dataclass
@@ -84,6 +86,7 @@ class Run:
         """The phase the directory's checkpoint was taken after (0: the evaluation before training)."""
         self.lock: DirectoryLock | None = None
         self._checkpoint_bytes: bytes | None = None
+        self._saved: dict[str, Any] | None = None
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -116,6 +119,12 @@ class Run:
         run._checkpoint_bytes = checkpoint.verify(path, CHECKPOINT_FORMAT)
         if distributed.launched_rank() == 0:
             run.lock = DirectoryLock.take(path)
+        try:
+            run._saved = run._saved_state()
+            _check_config_unchanged(directory, run._saved["config"], config)
+        except SequoiaError:
+            run.close()  # the lock, for a caller that goes on in this process
+            raise
         return run
 
     # -- the loop's calls -----------------------------------------------------------
@@ -123,7 +132,7 @@ class Run:
         """Make the directory (new run) or restore the checkpoint (resumed run); start the loggers."""
         loop, resume_step, saved = LoopState(), 0, None
         if self.resuming:
-            saved = self._saved_state()
+            saved, self._saved = self._saved or self._saved_state(), None
             self._check_matches(saved, setting, method)
         elif self.output_root is not None and distributed.is_main():
             self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name, self.config)
@@ -188,6 +197,7 @@ class Run:
             "format": CHECKPOINT_FORMAT,
             "setting_name": setting.qualified_name(),
             "method_name": method.name,
+            "config": self.config,
             "loop": dataclasses.asdict(loop) | {"elapsed_s": self.elapsed(loop)},
             "setting": setting.state_dict(),
             "method": method_state,
@@ -253,6 +263,46 @@ def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str]
     return config
 
 
+def _check_config_unchanged(directory: str | Path, started: dict[str, Any], now: dict[str, Any]) -> None:
+    """Refuse a ``config.yaml`` edited since the run started: a resume continues the run as configured."""
+    key = _first_difference(started, now)
+    if key is not None:
+        raise SequoiaError(f"cannot resume {directory}: config.yaml changed since the run started ({key}: "
+                           f"{_at(started, key)!r} then, {_at(now, key)!r} now); restore it, or start a new run "
+                           "(sequoia --config FILE)")
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "absent"
+
+
+_ABSENT = _Absent()
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> str | None:
+    """The first dotted key whose value differs between two nested mappings, or ``None``.
+
+    Example:
+        >>> _first_difference({"setting": {"nb_tasks": 2}}, {"setting": {"nb_tasks": 3}})
+        'setting.nb_tasks'
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            found = _first_difference(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{prefix}{key}.")
+            if found is not None:
+                return found
+        return None
+    same = type(old) is type(new) and old == new
+    return None if same else prefix.rstrip(".") or "(the whole file)"
+
+
+def _at(config: Any, key: str) -> Any:
+    for part in key.split(".") if key != "(the whole file)" else []:
+        config = config.get(part, _ABSENT) if isinstance(config, dict) else _ABSENT
+    return config
+
+
 def check_output_root(root: Path) -> None:
     """Refuse an output location no run directory can be made in, before anything loads.
 
@@ -267,7 +317,9 @@ def check_output_root(root: Path) -> None:
     if not existing.is_dir():
         raise SequoiaError(f"--output {root}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise SequoiaError(f"--output {root}: {existing} is not writable")
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        why = "is on a read-only file system" if read_only else "is not writable"
+        raise SequoiaError(f"--output {root}: {existing} {why}")
 
 
 def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any]) -> Path:
@@ -277,12 +329,13 @@ def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any]
     directory = None
     try:
         directory = new_run_dir(root, setting, method)
+        faults.at("start", 0)
         _write_yaml(directory / "config.yaml", config)
     except OSError as error:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
-        raise SequoiaError(f"--output {root}: cannot make a run directory there ({error.strerror or error})") \
-            from None
+        reason = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or error
+        raise SequoiaError(f"--output {root}: cannot make a run directory there ({reason})") from None
     return directory
 
 

@@ -53,7 +53,7 @@ class ContinualAssumption:
     # stream is scored before the method trains on it (online performance).
     online_evaluation: ClassVar[bool] = True
 
-    chunks_per_task: Annotated[int, Field(gt=0)] = 4
+    chunks_per_task: Annotated[int, Field(gt=0, le=10_000)] = 4
     """Each task's stream is fed to `fit` in this many chunks, each scored first (online performance)."""
     drift_width: Annotated[float, Field(ge=0)] = 0.3
     """How far (in tasks) neighbouring tasks blend into each other."""

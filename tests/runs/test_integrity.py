@@ -137,6 +137,58 @@ def test_a_full_disk_keeps_the_previous_checkpoint(uninterrupted, tmp_path):  # 
     assert comparable(run_dir) == uninterrupted("sl")
 
 
+def test_a_disk_full_while_logging_leaves_one_line_and_a_resumable_run(uninterrupted, tmp_path):  # noqa: F811
+    stopped = run_sequoia([*RUNS["sl"], "--output", str(tmp_path)], fault="full@evaluate=2")
+    run_dir = only_run_dir(tmp_path)
+    assert stopped.returncode == 1
+    assert stopped.stderr.strip().splitlines() == [
+        f"sequoia: error: the disk is full (writing in {run_dir}); {run_dir} keeps the checkpoint taken after "
+        f"phase 1 (`sequoia --resume {run_dir}` continues from there)"]
+    assert run_sequoia(["--resume", str(run_dir)]).returncode == 0
+    assert comparable(run_dir) == uninterrupted("sl")
+
+
+def test_a_disk_full_at_the_start_leaves_nothing(tmp_path):
+    stopped = run_sequoia(["--setting", "sl.incremental", "--method", "naive", "--preset", "smoke",
+                           "--output", str(tmp_path / "out")], fault="full@start=0")
+    assert stopped.returncode == 2
+    assert stopped.stderr.strip().splitlines() == [
+        f"sequoia: error: --output {tmp_path / 'out'}: cannot make a run directory there (the disk is full)"]
+    assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+
+
+def test_a_read_only_output_is_refused_before_anything_loads(tmp_path, monkeypatch, capsys):
+    # No test machine lets us mount a read-only file system; os.access and statvfs answer as one would.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    real_statvfs = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda path: type("Stat", (), {"f_flag": real_statvfs(path).f_flag
+                                                                       | os.ST_RDONLY})())
+    code = main(["--setting", "sl.incremental", "--method", "naive", "--output", str(tmp_path / "runs")])
+    assert code == 2
+    assert capsys.readouterr().err == (f"sequoia: error: --output {tmp_path / 'runs'}: {tmp_path} is on a "
+                                       "read-only file system\n")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("edit,key", [("nb_tasks: 2", "setting.nb_tasks"), ("name: naive", "method.name"),
+                                      ("epochs: 1", "learner.epochs")])
+def test_an_edited_config_is_refused_naming_the_key(edit, key, interrupted, tmp_path, capsys):
+    run_dir = shutil.copytree(interrupted, tmp_path / "run")
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace(edit, edit.replace(edit.split(": ")[1], "[7]")))
+    line = refused(run_dir, capsys)
+    assert line.startswith(f"sequoia: error: cannot resume {run_dir}: config.yaml changed since the run started "
+                           f"({key}: ") and line.endswith("[7] now); restore it, or start a new run "
+                                                         "(sequoia --config FILE)")
+
+
+def test_a_comment_added_to_the_config_still_resumes(interrupted, tmp_path):
+    run_dir = shutil.copytree(interrupted, tmp_path / "run")
+    config = run_dir / "config.yaml"
+    config.write_text("# learning rate checked by hand\n" + config.read_text())
+    assert main(["--resume", str(run_dir), "--quiet"]) == 0
+
+
 def test_a_torn_metrics_line_after_the_checkpoint_is_dropped_on_resume(uninterrupted, tmp_path):  # noqa: F811
     killed = run_sequoia([*RUNS["sl"], "--output", str(tmp_path)], fault="kill@phase=2,step=10")
     assert killed.returncode == -signal.SIGKILL

@@ -95,19 +95,19 @@ class PreferenceSetting(Setting):
     """Where the model runs: `auto` is this process's GPU where CUDA is present, else the CPU."""
     quantization: Literal["none", "4bit", "8bit"] = "none"
     """Base weights in 4 bits (QLoRA) or 8 bits through bitsandbytes; CUDA only."""
-    max_prompt_length: Annotated[int, Field(gt=0)] = 128
+    max_prompt_length: Annotated[int, Field(gt=0, le=1_000_000)] = 128
     """Prompt tokens kept (the chat template included)."""
-    max_completion_length: Annotated[int, Field(gt=0)] = 64
+    max_completion_length: Annotated[int, Field(gt=0, le=1_000_000)] = 64
     """Reply tokens kept, end-of-sequence included."""
     truncation_side: Literal["left", "right", "error"] = "left"
     """Which end of a long prompt to cut (`left` keeps the last turns); `error` stops on any long prompt."""
-    train_pairs_per_task: Annotated[int, Field(gt=0)] = 64
+    train_pairs_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 64
     """Training pairs drawn from each task."""
-    test_pairs_per_task: Annotated[int, Field(gt=0)] = 32
+    test_pairs_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 32
     """Held-out pairs per task for evaluation."""
-    generations_per_task: Annotated[int, Field(ge=0)] = 2
+    generations_per_task: Annotated[int, Field(ge=0, le=100_000)] = 2
     """Test prompts per task whose generated replies are saved after training (samples.jsonl)."""
-    max_new_tokens: Annotated[int, Field(gt=0)] = 48
+    max_new_tokens: Annotated[int, Field(gt=0, le=1_000_000)] = 48
     """Length limit of those generations."""
 
     # -- data ---------------------------------------------------------------------

@@ -14,11 +14,11 @@ conversational formats, HH-RLHF transcripts, PKU-SafeRLHF, BeaverTails or
 OpenAssistant trees; the format is recognised from the first record's keys.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sequoia import hf_datasets
 from sequoia.errors import SequoiaError
 from sequoia.settings.pa.pairs import (
     PreferencePair,
@@ -28,10 +28,12 @@ from sequoia.settings.pa.pairs import (
     pairs_from_beavertails,
     pairs_from_oasst_tree,
 )
+from sequoia.text_files import parse_json, read_utf8
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "preferences"
 SHIPPED_TASKS = ("harmlessness", "helpfulness", "utilitarianism", "moral_stories", "corrigibility")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
+WHAT = "preference data file"
 
 
 @dataclass
@@ -65,11 +67,8 @@ def load_task(spec: str) -> PreferenceTask:
 
 
 def _load_directory(path: Path) -> PreferenceTask:
-    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-        import datasets
-
-        loaded = datasets.load_from_disk(str(path))
-        return _from_dataset(path.name, loaded, str(path))
+    if hf_datasets.is_saved(path):
+        return _from_dataset(path.name, hf_datasets.load_saved(path, "preference dataset"), str(path))
     splits = {}
     for split in ("train", "test"):
         found = [path / f"{split}{suffix}" for suffix in DATA_SUFFIXES if (path / f"{split}{suffix}").exists()]
@@ -84,7 +83,8 @@ def _load_hub(name: str) -> PreferenceTask:
     import datasets
 
     try:
-        loaded = datasets.load_dataset(name)
+        with hf_datasets.quiet():
+            loaded = datasets.load_dataset(name)
     except Exception as error:  # noqa: BLE001 - many error types, all mean "cannot load"
         raise SequoiaError(
             f"could not load preference dataset {name!r} from the Hugging Face hub ({type(error).__name__}); "
@@ -117,32 +117,13 @@ def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return readers[path.suffix](path)
 
 
-def _text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SequoiaError(f"{path}: not UTF-8 text (byte {error.start} cannot be decoded)") from None
-    except OSError as error:
-        raise SequoiaError(f"{path}: cannot be read ({error.strerror})") from None
-
-
-def _json_value(text: str, where: str) -> Any:
-    """``json.loads``, with its errors (a nesting past the recursion limit included) as one line."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SequoiaError(f"{where}: invalid JSON ({error.msg})") from None
-    except RecursionError:
-        raise SequoiaError(f"{where}: JSON nested too deeply to be a record") from None
-
-
 def _jsonl_records(path: Path) -> list[tuple[int, Any]]:
-    return [(number, _json_value(line, f"{path}, row {number}"))
-            for number, line in enumerate(_text(path).splitlines(), start=1) if line.strip()]
+    return [(number, parse_json(line, f"{path}, row {number}"))
+            for number, line in enumerate(read_utf8(path, WHAT).splitlines(), start=1) if line.strip()]
 
 
 def _json_records(path: Path) -> list[tuple[int, Any]]:
-    loaded = _json_value(_text(path), str(path))
+    loaded = parse_json(read_utf8(path, WHAT), str(path))
     rows = loaded.get("data") if isinstance(loaded, dict) else loaded
     if not isinstance(rows, list):
         raise SequoiaError(f"{path}: expected a list of records (or {{\"data\": [...]}})")

@@ -10,8 +10,7 @@ from pydantic.dataclasses import dataclass
 from sequoia.errors import SequoiaError
 from sequoia.results import Results
 from sequoia.settings.base import Setting
-from sequoia.settings.schedule import Items
-from sequoia.settings.view import SettingView
+from sequoia.settings.rl import envs
 from sequoia.settings.rl.tasks import (
     PHYSICS,
     SOLVED_RETURN,
@@ -20,6 +19,13 @@ from sequoia.settings.rl.tasks import (
     sampled_schedule,
     set_physics,
 )
+from sequoia.settings.schedule import Items
+from sequoia.settings.view import SettingView
+
+MAX_TRAINING_STEPS = 1_000_000_000
+"""Most environment steps a run may train for: days on a fast simulator already."""
+MAX_TEST_EPISODES = 1_000_000
+"""Most test episodes a run may play over all its evaluations."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,37 +71,52 @@ class RLSetting(Setting):
     env: str = "CartPole-v1"
     """A gymnasium environment id: CartPole-v1, MountainCar-v0, Acrobot-v1, Pendulum-v1, or any registered id
     together with a schedule file."""
-    nb_tasks: Annotated[int, Field(gt=0)] = 3
+    nb_tasks: Annotated[int, Field(gt=0, le=1_000)] = 3
     """Number of tasks (ignored when a schedule file gives them)."""
     schedule: str = ""
     """A YAML/JSON file {task: {attribute: value}} of per-task parameters (empty: sampled)."""
     parameter_std: Annotated[float, Field(ge=0)] = 0.2
     """Spread of the sampled parameters: each is its default times N(1, parameter_std)."""
-    steps_per_task: Annotated[int, Field(gt=0)] = 20_000
+    steps_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 20_000
     """Environment steps of training per task."""
-    test_episodes: Annotated[int, Field(gt=0)] = 10
+    test_episodes: Annotated[int, Field(gt=0, le=10_000)] = 10
     """Greedy test episodes per task and evaluation."""
 
     def prepare(self) -> None:
-        import gymnasium as gym
-
+        self.env_id = envs.registered_id(self.env)
+        probe = envs.make(self.env)
         try:
-            probe = gym.make(self.env)
-        except gym.error.Error as error:
-            raise SequoiaError(f"unknown gymnasium environment {self.env!r}: {error}") from error
+            self._prepare_tasks(probe)
+        finally:
+            probe.close()
+        self._online_episodes = 0
+        self.random_returns = [self._mean_return(lambda obs, task: None, task) for task in range(self.nb_tasks_total)]
+
+    def _prepare_tasks(self, probe) -> None:
+        """Each task's physics, checked on ``probe``, and the spaces the methods see."""
+        envs.check_observations(probe, self.env)
         if self.schedule:
             self.task_physics = load_schedule(self.schedule)
         else:
-            names = PHYSICS.get(self.env, ())
-            self.task_physics = sampled_schedule(self.env, self.nb_tasks, self.parameter_std, self.rng,
+            names = PHYSICS.get(self.env_id, ())
+            self.task_physics = sampled_schedule(self.env_id, self.nb_tasks, self.parameter_std, self.rng,
                                                  default_physics(probe, names))
+        self._check_budget()
         for parameters in self.task_physics:
             set_physics(probe, parameters)  # fails early, with a message, on a wrong attribute name
         self.observation_size = int(np.prod(probe.observation_space.shape)) + self.task_id_size
         self.action_space = probe.action_space
-        probe.close()
-        self._online_episodes = 0
-        self.random_returns = [self._mean_return(lambda obs, task: None, task) for task in range(self.nb_tasks_total)]
+
+    def _check_budget(self) -> None:
+        """Refuse a run too long to finish: the counts are each in range, their products may not be."""
+        tasks = self.nb_tasks_total
+        if tasks * self.steps_per_task > MAX_TRAINING_STEPS:
+            raise SequoiaError(f"{tasks} tasks of --setting.steps_per_task {self.steps_per_task} make "
+                               f"{tasks * self.steps_per_task:.3g} training steps; at most {MAX_TRAINING_STEPS:.0e}")
+        episodes = self.test_episodes * tasks * (tasks + 1)  # every task, before training and after each task
+        if episodes > MAX_TEST_EPISODES:
+            raise SequoiaError(f"{tasks} tasks of --setting.test_episodes {self.test_episodes} make {episodes:.3g} "
+                               f"test episodes (episodes x tasks x evaluations); at most {MAX_TEST_EPISODES:.0e}")
 
     @property
     def nb_tasks_total(self) -> int:
@@ -173,7 +194,7 @@ class RLSetting(Setting):
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, float]:
         scores = {"mean_return": self._mean_return(method.act, task, task_id=task_id)}
-        solved = SOLVED_RETURN.get(self.env)
+        solved = SOLVED_RETURN.get(self.env_id)
         if solved is not None:
             random = self.random_returns[task]
             scores["normalized_return"] = (scores["mean_return"] - random) / (solved - random)

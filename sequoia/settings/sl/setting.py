@@ -54,13 +54,13 @@ class SLSetting(Setting):
 
     dataset: str = "digits"
     """`digits` (scikit-learn's bundled 8x8 digits), a Hugging Face hub name, or a local path."""
-    nb_tasks: Annotated[int, Field(gt=0)] = 5
+    nb_tasks: Annotated[int, Field(gt=0, le=100_000)] = 5
     """Number of tasks; class splits divide the classes as evenly as possible."""
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.25
     """Share of each class held out for testing when the dataset has no test split."""
     valid_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Share of each task's training data passed to `fit` as validation data."""
-    samples_per_class: Annotated[int, Field(ge=0)] = 0
+    samples_per_class: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
     """Keep at most this many training samples per class (0: all); for quick experiments."""
 
     # -- data ---------------------------------------------------------------------

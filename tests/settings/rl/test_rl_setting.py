@@ -59,6 +59,35 @@ def test_other_environments_and_unknown_ids():
         DQN().configure(prepared(IncrementalRLSetting(env="Pendulum-v1", nb_tasks=1, test_episodes=1)))
 
 
+def test_an_env_id_with_a_module_prefix_uses_the_registered_id():
+    setting = prepared(IncrementalRLSetting(env="gymnasium:CartPole-v1", nb_tasks=2, test_episodes=1))
+    assert setting.env_id == "CartPole-v1"
+    assert set(setting.task_physics[1]) == {"gravity", "length", "masspole", "masscart", "force_mag"}
+    assert "normalized_return" in setting.score(type("Random", (), {"act": lambda self, obs, task: None})(), 0, None)
+
+
+@pytest.mark.parametrize("env_id,message", [
+    ("no_such_module:Env-v0", "cannot import module 'no_such_module' \\(ModuleNotFoundError"),
+    ("CartPole", "names no version; name one, e.g. CartPole-v1"),
+    ("Taxi-v3", "gymnasium marks version v3 out of date; use Taxi-v4"),
+    ("Blackjack-v1", "its observations are Tuple\\(Discrete\\(32\\), Discrete\\(11\\), Discrete\\(2\\)\\)"),
+    ("CliffWalking-v1", "its observations are Discrete\\(48\\)"),
+])
+def test_env_ids_gymnasium_would_only_warn_about_or_that_no_learner_reads_are_refused(env_id, message, recwarn):
+    with pytest.raises(SequoiaError, match=message):
+        prepared(IncrementalRLSetting(env=env_id, test_episodes=1))
+    assert not [w for w in recwarn if "gymnasium" in str(w.filename)]  # refused before gymnasium warns
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"nb_tasks": 200, "steps_per_task": 10_000_000}, "200 tasks of --setting.steps_per_task 10000000 make 2e\\+09"),
+    ({"nb_tasks": 100, "test_episodes": 1000}, "100 tasks of --setting.test_episodes 1000 make 1.01e\\+07 test"),
+])
+def test_counts_that_no_run_can_finish_are_refused_before_any_episode(options, message):
+    with pytest.raises(SequoiaError, match=message):
+        prepared(IncrementalRLSetting(**options))
+
+
 def test_task_incremental_appends_a_one_hot_task_id():
     setting = prepared(TaskIncrementalRLSetting(nb_tasks=3, test_episodes=1))
     env = next(iter(setting.phases())).chunks[0]

@@ -67,3 +67,62 @@ def test_unknown_file_type(tmp_path):
     path.write_text("nope")
     with pytest.raises(SequoiaError, match="expected one of"):
         load_images(str(path))
+
+
+GOOD = [[0.0, 1.0], [1.0, 0.0]]
+BAD_ROWS = {
+    "a float label": ({"label": 1.5}, "row 2: label float 1.5 in column 'label' is not a class number"),
+    "a label past the largest class": ({"label": 10**9}, "row 2: label int 1000000000 in column 'label' is not a"),
+    "a null label": ({"label": None}, "row 2: label NoneType None"),
+    "a null image": ({"image": None}, "row 2: column 'image' holds NoneType None; expected an image"),
+    "a ragged image": ({"image": [[0, 1], [1]]}, "row 2: column 'image' holds list [[0.0, 1.0], [1.0]]"),
+    "an image of another size": ({"image": [[0.0, 1.0, 0.5]]}, "row 2: an image of shape (1, 3), but row 1's is (2, 2)"),
+    "an infinite pixel": ({"image": [[0.0, float("inf")], [1.0, 0.0]]}, "row 2: pixel values must be finite"),
+}
+
+
+@pytest.mark.parametrize("change,message", BAD_ROWS.values(), ids=list(BAD_ROWS))
+def test_a_bad_row_is_one_line_naming_it(change, message, tmp_path):
+    # Saved to disk, so each bad value reaches sequoia as datasets stores it (JSON cannot hold every case).
+    rows = [{"image": GOOD, "label": 0}, {"image": GOOD, "label": 1} | change, {"image": GOOD, "label": 1}]
+    datasets.Dataset.from_list(rows).save_to_disk(tmp_path / "ds")
+    with pytest.raises(SequoiaError) as error:
+        load_images(str(tmp_path / "ds"))
+    assert f"dataset {tmp_path / 'ds'} [train], {message}" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_numbers_for_images_are_refused(tmp_path):
+    datasets.Dataset.from_dict({"image": [3.0, 4.0], "label": [0, 1]}).save_to_disk(tmp_path / "ds")
+    with pytest.raises(SequoiaError, match="row 1: column 'image' holds float 3.0; expected an image"):
+        load_images(str(tmp_path / "ds"))
+
+
+def test_test_images_of_another_size_are_refused(tmp_path):
+    train = datasets.Dataset.from_dict({"image": [GOOD] * 2, "label": [0, 1]})
+    test = datasets.Dataset.from_dict({"image": [[[0.5] * 3] * 3] * 2, "label": [0, 1]})
+    datasets.DatasetDict({"train": train, "test": test}).save_to_disk(tmp_path / "ds")
+    with pytest.raises(SequoiaError, match=r"test images are \(3, 3\), train images \(2, 2\)"):
+        load_images(str(tmp_path / "ds"))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda ds: (ds / "state.json").write_text("[1, 2]"), "state.json must hold a JSON object, not a list"),
+    (lambda ds: (ds / "dataset_info.json").write_bytes(b"\xff"), "dataset_info.json is not UTF-8 text"),
+    (lambda ds: [shard.unlink() for shard in ds.glob("*.arrow")], "cannot be loaded as a saved dataset "
+                                                                  r"\(FileNotFoundError"),
+])
+def test_a_damaged_saved_dataset_is_one_line(damage, message, tmp_path):
+    datasets.Dataset.from_dict({"image": [GOOD] * 2, "label": [0, 1]}).save_to_disk(tmp_path / "ds")
+    damage(tmp_path / "ds")
+    with pytest.raises(SequoiaError, match=message):
+        load_images(str(tmp_path / "ds"))
+
+
+def test_an_empty_or_non_utf8_data_file_is_one_line(tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    with pytest.raises(SequoiaError, match="dataset file .*empty.jsonl is empty"):
+        load_images(str(tmp_path / "empty.jsonl"))
+    (tmp_path / "latin1.csv").write_bytes(b"image,label\ncaf\xe9,1\n")
+    with pytest.raises(SequoiaError, match=r"dataset file .*latin1.csv is not UTF-8 text \(byte 15 cannot"):
+        load_images(str(tmp_path / "latin1.csv"))
