@@ -196,14 +196,28 @@ def build_groups(request: Request, setting_cls: type | None, method_cls: type | 
 def _build_method_groups(method, setting_cls: type, request: Request, preset: dict, rest: list[str]) -> list[str]:
     """Build each option group the method takes beyond its own (``learner``) and hand it over."""
     for group, cls in method.option_groups(setting_cls).items():
-        config = request.config_values(group)
-        if (request.config.get(group) or {}).get("name", cls.name) != cls.name:
-            config = {}  # the config's options of this group belong to another class
+        config = _group_config(request, group, cls)
         parser = ArgumentParser()
         add_options(parser, cls, group)
         namespace, rest = parser.parse_known_args(rest)
         method.use_options(group, build(cls, _layers(group, cls, request, preset, given(namespace, group), config)))
     return rest
+
+
+def _group_config(request: Request, group: str, cls: type) -> dict[str, Any]:
+    """The config's options for the method's group ``group``, built as ``cls``.
+
+    A config whose ``learner.name`` is another learner than the one the method uses
+    contradicts itself unless ``--method.learner`` chose that other learner on the
+    command line; then the config's learner options belong to the learner replaced.
+    """
+    named = (request.config.get(group) or {}).get("name", cls.name)
+    if named == cls.name:
+        return request.config_values(group)
+    if any(arg.split("=")[0] == f"--method.{group}" for arg in request.rest):
+        return {}
+    raise SequoiaError(f"config {group}.name is {named!r}, but the method uses {group} {cls.name!r}; set "
+                       f"method.{group}: {named} in the config, or remove {group}.name")
 
 
 def help_text(setting_cls: type | None, method) -> str:

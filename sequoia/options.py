@@ -109,6 +109,7 @@ def build(cls: type, layers: list[tuple[str, dict[str, Any]]]) -> Any:
     (``"config setting."``, ``"--setting."``). An unknown name or an invalid value
     is a one-line :class:`SequoiaError` naming the layer it came from.
     """
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {field.name for field in dataclasses.fields(cls)}
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -117,8 +118,8 @@ def build(cls: type, layers: list[tuple[str, dict[str, Any]]]) -> Any:
         if unknown:
             raise SequoiaError(f"{where.rstrip('.')}: unknown option(s) {', '.join(sorted(map(str, unknown)))} "
                                f"for {cls.__name__}")
-        for name, value in values.items():
-            _check_number(value, f"{where}{name}")
+        values = {name: _checked(cls, name, _unwrap(hints[name]), value, f"{where}{name}")
+                  for name, value in values.items()}
         merged.update(values)
         origin.update(dict.fromkeys(values, where))
     try:
@@ -129,6 +130,29 @@ def build(cls: type, layers: list[tuple[str, dict[str, Any]]]) -> Any:
 
 LARGEST = 10**12
 """No option works beyond this magnitude (sizes, steps, rates): such a value is a typo."""
+
+
+def _checked(cls: type, name: str, kind: Any, value: Any, where: str) -> Any:
+    """``value`` for the field ``name`` of type ``kind``, where a config file's YAML types need a look first.
+
+    YAML gives ``true`` for a number pydantic would take as 1, and a list where a
+    comma-separated option is meant; the first is refused, the second joined.
+
+    Example:
+        >>> from sequoia.learners.lora import LoRALearner
+        >>> _checked(LoRALearner, "target_modules", str, ["q_proj", "v_proj"], "config learner.target_modules")
+        'q_proj,v_proj'
+        >>> _checked(LoRALearner, "lr", float, True, "config learner.lr")
+        Traceback (most recent call last):
+        sequoia.errors.SequoiaError: invalid value True for config learner.lr: expected a number, not true or false
+    """
+    if isinstance(value, bool) and kind in (int, float):
+        raise SequoiaError(f"invalid value {value!r} for {where}: expected a number, not true or false")
+    if kind is str and isinstance(value, list) and all(isinstance(item, str) for item in value) \
+            and "comma" in get_attribute_docstring(cls, name).help_string.lower():
+        return ",".join(value)
+    _check_number(value, where)
+    return value
 
 
 def _check_number(value: Any, where: str) -> None:

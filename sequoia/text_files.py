@@ -44,7 +44,7 @@ def read_utf8(path: str | Path, what: str, max_bytes: int | None = None) -> str:
     try:
         if max_bytes is not None and file.stat().st_size > max_bytes:
             raise SequoiaError(f"{what} {path} is over {max_bytes // 1024} KiB; a {what} is a short text file")
-        return file.read_bytes().decode("utf-8")
+        return file.read_bytes().decode("utf-8-sig")  # a leading byte-order mark, as some editors write, is dropped
     except UnicodeDecodeError as error:
         raise SequoiaError(f"{what} {path} is not UTF-8 text (byte {error.start} cannot be decoded)") from None
     except OSError as error:

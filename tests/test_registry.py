@@ -106,3 +106,27 @@ def test_each_domain_names_its_default_learner():
 
     assert [registry.default_learner(cls).name for cls in (IncrementalSLSetting, IncrementalRLSetting,
                                                            IncrementalPASetting)] == ["classifier", "dqn", "dpo_lora"]
+
+
+def test_every_count_option_has_an_upper_bound():
+    """A count without a ceiling lets a typo start a run that never ends (or a head of 10^12 outputs)."""
+    import dataclasses
+    import typing
+
+    import annotated_types
+
+    from sequoia import registry
+
+    unbounded = []
+    for cls in [*registry.settings().values(), *registry.methods().values(), *registry.learners().values()]:
+        if not dataclasses.is_dataclass(cls):
+            continue
+        hints = typing.get_type_hints(cls, include_extras=True)
+        for field in dataclasses.fields(cls):
+            hint = hints[field.name]
+            if typing.get_origin(hint) is not typing.Annotated or typing.get_args(hint)[0] is not int:
+                continue
+            bounds = [item for info in typing.get_args(hint)[1:] for item in getattr(info, "metadata", [])]
+            if not any(isinstance(item, (annotated_types.Le, annotated_types.Lt)) for item in bounds):
+                unbounded.append(f"{cls.__name__}.{field.name}")
+    assert not unbounded, unbounded

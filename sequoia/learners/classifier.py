@@ -47,7 +47,7 @@ class Classifier(Learner):
     """Passes over each `fit` call's data."""
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 32
     """Minibatch size."""
-    lr: Annotated[float, Field(gt=0)] = 1e-3
+    lr: Annotated[float, Field(gt=0, le=10)] = 1e-3
     """Learning rate."""
     optimizer: Literal["adam", "sgd"] = "adam"
     """Optimizer; its state carries over from task to task."""

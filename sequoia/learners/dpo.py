@@ -36,7 +36,7 @@ class DPOLoRA(LoRALearner):
 
     name: ClassVar[str] = "dpo_lora"
 
-    beta: Annotated[float, Field(gt=0)] = 0.1
+    beta: Annotated[float, Field(gt=0, le=1_000)] = 0.1
     """Strength of the KL regularisation to the reference (the temperature of the implicit reward)."""
     loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = "sigmoid"
     """DPO-family loss."""

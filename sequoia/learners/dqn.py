@@ -81,7 +81,7 @@ class DQN(Learner):
 
     hidden_size: Annotated[int, Field(gt=0, le=65_536)] = 128
     """Width of the Q-network's two hidden layers."""
-    lr: Annotated[float, Field(gt=0)] = 5e-4
+    lr: Annotated[float, Field(gt=0, le=10)] = 5e-4
     """Adam learning rate."""
     gamma: Annotated[float, Field(ge=0, le=1)] = 0.99
     """Discount factor."""

@@ -39,7 +39,7 @@ class LoRALearner(Learner):
     """Dropout on the LoRA input."""
     target_modules: str = "auto"
     """Comma-separated module names to adapt, `all-linear`, or `auto` (peft's default for the architecture)."""
-    lr: Annotated[float, Field(gt=0)] = 5e-4
+    lr: Annotated[float, Field(gt=0, le=10)] = 5e-4
     """AdamW learning rate."""
     epochs: Annotated[int, Field(gt=0, le=10_000)] = 1
     """Passes over each `fit` call's pairs."""

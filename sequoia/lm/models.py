@@ -108,6 +108,8 @@ def _resolve(spec: str) -> str:
 
 def _from_pretrained(auto_class, location: str, part: str, **kwargs):
     """``auto_class.from_pretrained``, a local directory checked first; any failure one line."""
+    if not location.strip():
+        raise SequoiaError("--setting.model is empty; expected a hub name or a local model directory")
     local = Path(location).expanduser()
     if is_local_path(location) and not local.exists():
         raise SequoiaError(f"model directory not found: {location}")

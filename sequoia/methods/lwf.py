@@ -85,7 +85,7 @@ class LwF(LearnerMethod):
 
     alpha: Annotated[float, Field(ge=0)] = 1.0
     """Weight of the distillation term (Li & Hoiem's lambda_o)."""
-    temperature: Annotated[float, Field(gt=0)] = 2.0
+    temperature: Annotated[float, Field(gt=0, le=1_000)] = 2.0
     """Softening temperature of the distributions compared (SL, PA)."""
 
     def make_plugins(self, view: SettingView) -> list[Plugin]:

@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sequoia.errors import SequoiaError
+from sequoia.errors import SequoiaError, first_line
 
 OPTIONAL_LOGGERS = ("tensorboard", "wandb")
 
@@ -92,7 +92,12 @@ class WandbLogger(MetricsLogger):
         import wandb
 
         directory.mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project="sequoia", dir=str(directory), id=run_id, resume="allow", config=config)
+        try:
+            self.run = wandb.init(project="sequoia", dir=str(directory), id=run_id, resume="allow", config=config)
+        except Exception as error:  # noqa: BLE001 - wandb fails in many types (no key, no network)
+            raise SequoiaError(f"logger 'wandb' could not start ({type(error).__name__}: {first_line(error)}); "
+                               "log in with `wandb login`, or set WANDB_MODE=offline to log on this machine "
+                               "(and `wandb sync` later)") from None
 
     def log(self, metrics: dict[str, float], step: int, phase: int) -> None:
         self.run.log({**metrics, "phase": phase}, step=step)
@@ -117,10 +122,15 @@ def check_logger_names(names: list[str]) -> None:
 def make_loggers(names: list[str], run_dir: Path, resume_step: int, config: dict[str, Any]) -> list[MetricsLogger]:
     """The JSONL logger plus the optional ones named, all writing into ``run_dir``."""
     loggers: list[MetricsLogger] = [JsonlLogger(run_dir / "metrics.jsonl")]
-    if "tensorboard" in names:
-        loggers.append(TensorBoardLogger(run_dir / "tensorboard", resume_step))
-    if "wandb" in names:
-        # The id follows the directory, so a resumed run continues its wandb run.
-        run_id = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
-        loggers.append(WandbLogger(run_dir, run_id=run_id, config=config))
+    try:
+        if "tensorboard" in names:
+            loggers.append(TensorBoardLogger(run_dir / "tensorboard", resume_step))
+        if "wandb" in names:
+            # The id follows the directory, so a resumed run continues its wandb run.
+            run_id = hashlib.sha1(str(run_dir.resolve()).encode()).hexdigest()[:16]
+            loggers.append(WandbLogger(run_dir, run_id=run_id, config=config))
+    except SequoiaError:
+        for logger in loggers:
+            logger.close()
+        raise
     return loggers

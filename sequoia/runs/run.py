@@ -147,11 +147,21 @@ class Run:
         if self.directory is not None and distributed.is_main():
             if saved is not None:
                 _truncate(self.directory, saved["metrics_bytes"])
-            self.monitor.loggers = make_loggers(self.config.get("loggers", []), self.directory, resume_step,
-                                                self.config)
+            self._start_loggers(resume_step)
         if saved is not None:
             checkpoint.set_random_state(saved["random"])  # last: nothing above may draw from it
         return loop
+
+    def _start_loggers(self, resume_step: int) -> None:
+        """The loggers of ``config.yaml``; one that cannot start takes a new run's directory with it."""
+        try:
+            self.monitor.loggers = make_loggers(self.config.get("loggers", []), self.directory, resume_step,
+                                                self.config)
+        except SequoiaError:
+            if not self.resuming:  # nothing ran yet: leave nothing behind, as for any bad input
+                self.close()
+                shutil.rmtree(self.directory, ignore_errors=True)
+            raise
 
     def _saved_state(self) -> dict[str, Any]:
         """The checkpoint :meth:`resume` verified, unpickled, with every key the loop needs."""

@@ -55,6 +55,23 @@ def evaluations(root) -> list[dict]:
     return [line for line in lines if any(key.startswith("eval/") for key in line)]
 
 
+def test_wandb_that_cannot_start_is_one_line_and_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
+    wandb = pytest.importorskip("wandb")
+
+    def no_account(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", no_account)
+    code = main(["--setting", "sl.incremental", "--method", "naive", "--setting.nb_tasks", "2",
+                 "--learner.epochs", "1", "--loggers", "wandb", "--output", str(tmp_path), "--quiet"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "sequoia: error: logger 'wandb' could not start (UsageError: No API key configured. Use `wandb login` to "
+        "log in.); log in with `wandb login`, or set WANDB_MODE=offline to log on this machine (and `wandb sync` "
+        "later)\n")
+    assert not [path for path in tmp_path.rglob("*") if path.is_file()]
+
+
 def test_every_pa_metric_reaches_the_logs_at_each_evaluation(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

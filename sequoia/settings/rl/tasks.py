@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from sequoia.errors import SequoiaError
+from sequoia.options import LARGEST
 from sequoia.yaml_file import read_yaml
 
 # The physical parameters each built-in environment exposes on `env.unwrapped`.
@@ -47,8 +48,9 @@ def sampled_schedule(env_id: str, nb_tasks: int, std: float, rng: np.random.Gene
 def load_schedule(path: str) -> list[dict[str, float]]:
     """A user's schedule ``{task: {attribute: value}}`` from a YAML or JSON file, tasks in key order.
 
-    Every value must be a finite, non-zero number: a physical constant of NaN, of
-    infinity or of zero stops the simulation or makes it meaningless.
+    Every value must be a finite, non-zero number no larger than ``options.LARGEST``:
+    a physical constant of NaN, of infinity, of zero or of 1e300 stops the simulation
+    or makes it meaningless.
     """
     loaded = read_yaml(path, "schedule file")  # JSON is YAML too
     if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, dict) for v in loaded.values()):
@@ -59,9 +61,10 @@ def load_schedule(path: str) -> list[dict[str, float]]:
 def _task_values(path: str, task: Any, values: dict) -> dict[str, float]:
     checked = {}
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value == 0:
-            raise SequoiaError(f"schedule file {path}, task {task}, {name}: expected a finite, non-zero number, "
-                               f"got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value == 0 or abs(value) > LARGEST:
+            raise SequoiaError(f"schedule file {path}, task {task}, {name}: expected a finite, non-zero number "
+                               f"(at most {LARGEST:.0e} in size), got {value!r}")
         checked[str(name)] = float(value)
     return checked
 

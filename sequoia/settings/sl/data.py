@@ -96,6 +96,8 @@ def _read_dataset(source: str):
     """The dataset ``source`` names, as ``datasets`` loads it; every failure one line."""
     import datasets
 
+    if not source.strip():
+        raise SequoiaError("--setting.dataset is empty; expected digits, a hub name or a local path")
     path = Path(source).expanduser()
     if is_local_path(source) and not path.exists():
         raise SequoiaError(f"dataset path not found: {source}")

@@ -94,7 +94,11 @@ class SLSetting(Setting):
             test_mask = np.zeros(len(y), dtype=bool)
             for label in np.unique(y):
                 members = self.rng.permutation(np.flatnonzero(y == label))
-                test_mask[members[: max(1, round(len(members) * self.test_fraction))]] = True
+                held_out = max(1, round(len(members) * self.test_fraction))
+                if held_out >= len(members):
+                    raise SequoiaError(f"--setting.test_fraction {self.test_fraction} holds out all {len(members)} "
+                                       f"images of class {label} of {self.dataset}, leaving none to train on")
+                test_mask[members[:held_out]] = True
             x, y, x_test, y_test = x[~test_mask], y[~test_mask], x[test_mask], y[test_mask]
         if self.samples_per_class:
             keep = np.concatenate([
