@@ -116,7 +116,9 @@ def _from_pretrained(auto_class, location: str, part: str, **kwargs):
     if local.exists():
         model_directory.check(local, part)
     try:
-        return auto_class.from_pretrained(location, **kwargs)
+        if part != "model":
+            return auto_class.from_pretrained(location, **kwargs)
+        model, info = auto_class.from_pretrained(location, output_loading_info=True, **kwargs)
     except Exception as error:  # noqa: BLE001 - loading fails in many types; the input is at fault
         if local.exists():
             raise SequoiaError(f"could not load the {part} in model directory {location} "
@@ -125,6 +127,12 @@ def _from_pretrained(auto_class, location: str, part: str, **kwargs):
             f"could not load model {location!r} ({first_line(error, 160)}); "
             "offline, pass a local directory with config.json and weights"
         ) from None
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        # transformers would fill these with random weights and only log a warning.
+        raise SequoiaError(f"the weights of {location} lack {len(missing)} tensors its config.json calls for "
+                           f"({', '.join(missing[:2])}, ...); the config and the weights do not belong together")
+    return model
 
 
 def default_checkpoint() -> Path:

@@ -94,6 +94,8 @@ DAMAGES = {
     "no weights": (lambda d: (d / "model.safetensors").unlink(), "model", "has no weights"),
     "damaged weights": (lambda d: (d / "model.safetensors").write_bytes(b"garbage"), "model",
                         "could not load the model in model directory .* \\(SafetensorError"),
+    "a config of more layers than the weights": (lambda d: edit_config(d, num_hidden_layers=3), "model",
+                                                 "the weights of .* lack 9 tensors its config.json calls for"),
     "no tokenizer files": (lambda d: (d / "tokenizer.json").unlink(), "tokenizer", "has no tokenizer files"),
 }
 

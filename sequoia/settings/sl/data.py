@@ -174,7 +174,7 @@ def _to_arrays(dataset, image_column: str, label_column: str, where: str) -> tup
 
 def _column(dataset, column: str, where: str) -> list:
     try:
-        return dataset[column]
+        return list(dataset[column])  # a lazy column in datasets 4: images decode while it is listed
     except Exception as error:  # noqa: BLE001 - decoding images can fail in PIL in many ways
         raise SequoiaError(f"{where}: column {column!r} cannot be read ({type(error).__name__}: "
                            f"{first_line(error)})") from None

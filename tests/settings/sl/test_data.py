@@ -119,6 +119,14 @@ def test_a_damaged_saved_dataset_is_one_line(damage, message, tmp_path):
         load_images(str(tmp_path / "ds"))
 
 
+def test_an_image_folder_with_a_file_that_is_no_image_is_one_line(tmp_path):
+    for label in ("cat", "dog"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        (tmp_path / "images" / label / "a.png").write_text("not a picture")
+    with pytest.raises(SequoiaError, match=r"\[train\]: column 'image' cannot be read \(UnidentifiedImageError"):
+        load_images(str(tmp_path / "images"))
+
+
 def test_an_empty_or_non_utf8_data_file_is_one_line(tmp_path):
     (tmp_path / "empty.jsonl").write_bytes(b"")
     with pytest.raises(SequoiaError, match="dataset file .*empty.jsonl is empty"):
