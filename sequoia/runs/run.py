@@ -85,8 +85,8 @@ class Run:
         self.checkpointed_phase: int | None = None
         """The phase the directory's checkpoint was taken after (0: the evaluation before training)."""
         self.lock: DirectoryLock | None = None
-        self._checkpoint_bytes: bytes | None = None
         self._saved: dict[str, Any] | None = None
+        """The checkpoint state :meth:`resume` loaded, until :meth:`open` restores it."""
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -116,11 +116,11 @@ class Run:
         run = cls(directory=path, config=config, resuming=True)
         # Checked before anything loads: a damaged checkpoint is refused in a second, not
         # after the model and data have loaded; and only one process resumes at a time.
-        run._checkpoint_bytes = checkpoint.verify(path, CHECKPOINT_FORMAT)
+        payload = checkpoint.verify(path, CHECKPOINT_FORMAT)
         if distributed.launched_rank() == 0:
             run.lock = DirectoryLock.take(path)
         try:
-            run._saved = run._saved_state()
+            run._saved = run._saved_state(payload)
             _check_config_unchanged(directory, run._saved["config"], config)
         except SequoiaError:
             run.close()  # the lock, for a caller that goes on in this process
@@ -132,7 +132,7 @@ class Run:
         """Make the directory (new run) or restore the checkpoint (resumed run); start the loggers."""
         loop, resume_step, saved = LoopState(), 0, None
         if self.resuming:
-            saved, self._saved = self._saved or self._saved_state(), None
+            saved, self._saved = self._saved, None  # loaded by resume(); the loop keeps no second copy
             self._check_matches(saved, setting, method)
         elif self.output_root is not None and distributed.is_main():
             self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name, self.config)
@@ -163,17 +163,13 @@ class Run:
                 shutil.rmtree(self.directory, ignore_errors=True)
             raise
 
-    def _saved_state(self) -> dict[str, Any]:
+    def _saved_state(self, payload: bytes) -> dict[str, Any]:
         """The checkpoint :meth:`resume` verified, unpickled, with every key the loop needs."""
-        payload = self._checkpoint_bytes
-        if payload is None:
-            payload = self._checkpoint_bytes = checkpoint.verify(self.directory, CHECKPOINT_FORMAT)
         saved = checkpoint.load(payload)
         missing = [key for key in CHECKPOINT_KEYS if key not in saved] if isinstance(saved, dict) else ["all"]
         if missing:
             raise SequoiaError(f"cannot resume {self.directory}: its checkpoint lacks {', '.join(missing)} "
                                "(not written by this sequoia); start the run again")
-        self._checkpoint_bytes = None  # the state is loaded; keep no second copy
         return saved
 
     def log_evaluation(self, row: dict[str, list[float]]) -> None:
