@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import errno
 import os
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sequoia import distributed
-from sequoia.errors import SequoiaError, TrainingError, first_line
+from sequoia.errors import SequoiaError, TrainingError, disk_full, summary
 from sequoia.options import add_options, build, given, known
 from sequoia.presets import preset_values
 from sequoia.registry import get_method, resolve_setting
@@ -242,7 +241,7 @@ def execute(request: Request, setting, method) -> int:
         error.recovery_hint = experiment.recovery_hint()
         raise
     except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if not disk_full(error):
             error.run_directory = experiment.directory
             raise
         # The checkpoint writer says which checkpoint survived; any other write (a metrics
@@ -340,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SEQUOIA_DEBUG") == "1":
             raise
         where = save_traceback(error, getattr(error, "run_directory", None))
-        print(f"sequoia: internal error: {type(error).__name__}: {first_line(error)} (a bug in sequoia; the "
+        print(f"sequoia: internal error: {summary(error)} (a bug in sequoia; the "
               f"traceback is in {where}, please report it)", file=sys.stderr)
         return 1
 

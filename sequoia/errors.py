@@ -9,6 +9,8 @@ directory keeps its last checkpoint.
 
 from __future__ import annotations
 
+import errno
+
 
 class SequoiaError(Exception):
     """A problem with the user's input (a name, an option value, a file), not a bug."""
@@ -34,6 +36,17 @@ class NonFiniteLossError(TrainingError):
     """A training loss was NaN or infinite."""
 
 
+def disk_full(error: OSError) -> bool:
+    """Whether ``error`` says the disk (or the user's quota) is full.
+
+    Example:
+        >>> import errno
+        >>> disk_full(OSError(errno.ENOSPC, "No space left on device")), disk_full(OSError(errno.EACCES, "no"))
+        (True, False)
+    """
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def first_line(error: BaseException, limit: int = 200) -> str:
     """The first line of ``error``'s message, at most ``limit`` characters: for one-line reports.
 
@@ -43,3 +56,13 @@ def first_line(error: BaseException, limit: int = 200) -> str:
     """
     lines = str(error).strip().splitlines()
     return lines[0][:limit] if lines else "(no message)"
+
+
+def summary(error: BaseException, limit: int = 200) -> str:
+    """``Type: first line`` of ``error``: how a one-line message quotes another library's failure.
+
+    Example:
+        >>> summary(KeyError("x"))
+        "KeyError: 'x'"
+    """
+    return f"{type(error).__name__}: {first_line(error, limit)}"

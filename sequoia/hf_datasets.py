@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sequoia.errors import SequoiaError, first_line
+from sequoia.errors import SequoiaError, summary
 from sequoia.text_files import read_json
 
 MARKERS = ("dataset_dict.json", "state.json")
@@ -70,7 +70,7 @@ def load_saved(path: Path, what: str) -> Any:
             return datasets.load_from_disk(str(path))
     except Exception as error:  # noqa: BLE001 - datasets raises many types for a damaged directory
         raise SequoiaError(f"{what} {path} cannot be loaded as a saved dataset "
-                           f"({type(error).__name__}: {first_line(error)})") from None
+                           f"({summary(error)})") from None
 
 
 def _check_metadata(file: Path, root: Path, what: str) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from sequoia.errors import SequoiaError, first_line
+from sequoia.errors import SequoiaError, first_line, summary
 from sequoia.lm import model_directory
 from sequoia.locations import is_local_path
 
@@ -122,7 +122,7 @@ def _from_pretrained(auto_class, location: str, part: str, **kwargs):
     except Exception as error:  # noqa: BLE001 - loading fails in many types; the input is at fault
         if local.exists():
             raise SequoiaError(f"could not load the {part} in model directory {location} "
-                               f"({type(error).__name__}: {first_line(error, 160)})") from None
+                               f"({summary(error, 160)})") from None
         raise SequoiaError(
             f"could not load model {location!r} ({first_line(error, 160)}); "
             "offline, pass a local directory with config.json and weights"

@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 
 from sequoia import distributed
-from sequoia.errors import SequoiaError, TrainingError
+from sequoia.errors import SequoiaError, TrainingError, disk_full
 from sequoia.runs import faults
 
 FILE = "checkpoint.pt"
@@ -68,7 +67,7 @@ def save(run_dir: Path, state: dict[str, Any], phase: int, file_format: int) -> 
             os.fsync(handle.fileno())
     except OSError as error:
         partial.unlink(missing_ok=True)
-        reason = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or str(error)
+        reason = "the disk is full" if disk_full(error) else error.strerror or str(error)
         kept = "the previous checkpoint is intact" if target.exists() else "there is no earlier checkpoint"
         raise TrainingError(f"could not write the checkpoint of phase {phase} in {run_dir} ({reason}); {kept}") \
             from error

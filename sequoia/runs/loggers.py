@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sequoia.errors import SequoiaError, first_line
+from sequoia.errors import SequoiaError, summary
 
 OPTIONAL_LOGGERS = ("tensorboard", "wandb")
 
@@ -95,7 +95,7 @@ class WandbLogger(MetricsLogger):
         try:
             self.run = wandb.init(project="sequoia", dir=str(directory), id=run_id, resume="allow", config=config)
         except Exception as error:  # noqa: BLE001 - wandb fails in many types (no key, no network)
-            raise SequoiaError(f"logger 'wandb' could not start ({type(error).__name__}: {first_line(error)}); "
+            raise SequoiaError(f"logger 'wandb' could not start ({summary(error)}); "
                                "log in with `wandb login`, or set WANDB_MODE=offline to log on this machine "
                                "(and `wandb sync` later)") from None
 

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import shutil
 import time
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sequoia import distributed
-from sequoia.errors import SequoiaError
+from sequoia.errors import SequoiaError, disk_full
 from sequoia.runs import checkpoint, faults
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
@@ -340,7 +339,7 @@ def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any]
     except OSError as error:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
-        reason = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else error.strerror or error
+        reason = "the disk is full" if disk_full(error) else error.strerror or error
         raise SequoiaError(f"--output {root}: cannot make a run directory there ({reason})") from None
     return directory
 

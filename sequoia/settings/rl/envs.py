@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib
 
-from sequoia.errors import SequoiaError, first_line
+from sequoia.errors import SequoiaError, first_line, summary
 
 
 def registered_id(env_id: str) -> str:
@@ -39,7 +39,7 @@ def registered_id(env_id: str) -> str:
             importlib.import_module(module)
         except Exception as error:  # noqa: BLE001 - importing a user's module can fail in any way
             raise SequoiaError(f"--setting.env {env_id}: cannot import module {module!r} "
-                               f"({type(error).__name__}: {first_line(error)})") from None
+                               f"({summary(error)})") from None
     try:
         namespace, base, version = registration.parse_env_id(name)
     except gym.error.Error as error:
@@ -64,7 +64,7 @@ def make(env_id: str):
         raise SequoiaError(f"unknown gymnasium environment {env_id!r}: {first_line(error)}") from None
     except Exception as error:  # noqa: BLE001 - an environment's constructor can fail in any way
         raise SequoiaError(f"could not make gymnasium environment {env_id!r} "
-                           f"({type(error).__name__}: {first_line(error)})") from None
+                           f"({summary(error)})") from None
 
 
 def check_observations(env, env_id: str) -> None:

@@ -11,7 +11,7 @@ import torch
 
 from sequoia import hf_datasets
 from sequoia.batching import Batch
-from sequoia.errors import SequoiaError, first_line
+from sequoia.errors import SequoiaError, summary
 from sequoia.locations import is_local_path
 from sequoia.text_files import check_utf8
 
@@ -114,8 +114,7 @@ def _read_dataset(source: str):
             return datasets.load_dataset(source)
     except Exception as error:  # noqa: BLE001 - datasets raises many types; all mean "cannot load"
         if path.exists():
-            raise SequoiaError(f"could not read dataset {source}: {type(error).__name__}: {first_line(error)}") \
-                from None
+            raise SequoiaError(f"could not read dataset {source}: {summary(error)}") from None
         raise SequoiaError(
             f"could not load dataset {source!r} from the Hugging Face hub ({type(error).__name__}); "
             "if you are offline, pass a local path (a save_to_disk directory, an image folder or a data file)"
@@ -176,8 +175,7 @@ def _column(dataset, column: str, where: str) -> list:
     try:
         return list(dataset[column])  # a lazy column in datasets 4: images decode while it is listed
     except Exception as error:  # noqa: BLE001 - decoding images can fail in PIL in many ways
-        raise SequoiaError(f"{where}: column {column!r} cannot be read ({type(error).__name__}: "
-                           f"{first_line(error)})") from None
+        raise SequoiaError(f"{where}: column {column!r} cannot be read ({summary(error)})") from None
 
 
 def _image(value, row: int, column: str, where: str) -> np.ndarray:
