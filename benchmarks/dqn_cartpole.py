@@ -27,7 +27,7 @@ def run(seed: int, steps: int, block: int) -> list[tuple[int, float]]:
     curve = []
     for done in range(block, steps + 1, block):
         learner.fit(setting._environment(block, lambda step, episode: setting.task_physics[0]), None)
-        curve.append((done, setting._mean_return(learner.act, 0)))
+        curve.append((done, float(np.mean(setting._returns(learner.act, 0)))))
     return curve
 
 

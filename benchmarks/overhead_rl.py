@@ -7,11 +7,17 @@ framework side is the `dqn` learner's `fit` inside the setting's task environmen
 (step budget, physics hook); the bare side is the same computation written inline.
 Prints steps per second of each and the ratio (target: at least 0.8).
 
-    python benchmarks/overhead_rl.py [--steps 20000]
+Then the thread policy (sequoia.threads) under load: ``--load N`` busy processes
+(pure-Python loops, one per core by default) keep the cores busy, as other runs of a
+sweep would, while the same `dqn` training runs with the policy's thread count (1
+for this small model) and with 2 torch threads. Prints steps per second of each.
+
+    python benchmarks/overhead_rl.py [--steps 20000] [--load 2] [--load-steps 2000]
 """
 
 import argparse
 import copy
+import multiprocessing
 import time
 
 import gymnasium as gym
@@ -22,6 +28,7 @@ from torch import nn
 from sequoia.learners import DQN
 from sequoia.seeding import seed_everything
 from sequoia.settings.rl import IncrementalRLSetting
+from sequoia.threads import available_cores, choose
 
 
 def framework(steps: int) -> float:
@@ -81,9 +88,41 @@ def bare(steps: int, hp: DQN) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def spin() -> None:
+    """A process that keeps one core busy until it is terminated."""
+    while True:
+        pass
+
+
+def under_load(processes: int, steps: int) -> None:
+    """DQN steps per second with the thread policy's count and with 2 threads, while ``processes`` spin."""
+    parameters = sum(p.numel() for p in nn.Sequential(nn.Linear(4, DQN().hidden_size), nn.ReLU(),
+                                                      nn.Linear(DQN().hidden_size, DQN().hidden_size), nn.ReLU(),
+                                                      nn.Linear(DQN().hidden_size, 2)).parameters())
+    policy = choose(parameters, workers=processes + 1, cores=available_cores())
+    load = [multiprocessing.Process(target=spin, daemon=True) for _ in range(processes)]
+    for process in load:
+        process.start()
+    try:
+        speeds = {}
+        for threads in (policy, 2):
+            torch.set_num_threads(threads)
+            speeds[threads] = framework(steps)
+    finally:
+        for process in load:
+            process.terminate()
+    print(f"\nunder load: {processes} busy processes on {available_cores()} cores, {steps} steps "
+          f"(learning from step 1000), DQN of {parameters:,} parameters")
+    print(f"thread policy ({policy} thread) : {speeds[policy]:,.0f} steps/s")
+    print(f"2 torch threads            : {speeds[2]:,.0f} steps/s")
+    print(f"policy / 2 threads         : {speeds[policy] / speeds[2]:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--load", type=int, default=available_cores(), help="busy processes for the thread test")
+    parser.add_argument("--load-steps", type=int, default=2000)
     args = parser.parse_args()
     framework(2000), bare(2000, DQN())  # warm-up
     ours, reference = framework(args.steps), bare(args.steps, DQN())
@@ -91,6 +130,8 @@ def main() -> None:
     print(f"sequoia dqn : {ours:,.0f} steps/s")
     print(f"bare loop   : {reference:,.0f} steps/s")
     print(f"ratio       : {ours / reference:.3f}  (target >= 0.8)")
+    if args.load:
+        under_load(args.load, args.load_steps)
 
 
 if __name__ == "__main__":

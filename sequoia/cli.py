@@ -1,9 +1,12 @@
 """The ``sequoia`` command line.
 
     sequoia --setting NAME --method NAME [--setting.X V] [--method.X V] [--learner.X V]
-            [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--loggers NAMES] [--quiet]
+            [--seed N] [--output DIR | --directory DIR] [--config FILE] [--preset NAME]
+            [--loggers NAMES] [--threads N] [--quiet]
     sequoia --resume RUN_DIR
     sequoia --setting NAME [--method NAME] --help
+    sequoia sweep ...        (many runs: sequoia.experiments.commands)
+    sequoia compare DIR...   (tables and plots over runs and sweeps)
     sequoia list
 
 Options of the setting, the method and the method's other groups (the base learner
@@ -40,13 +43,17 @@ from sequoia.registry import get_method, resolve_setting
 from sequoia.runs import Run, describe
 from sequoia.runs.loggers import check_logger_names
 from sequoia.runs.run import check_output_root
+from sequoia.threads import ThreadPolicy
 from sequoia.yaml_file import read_yaml
 
 USAGE = (
     "sequoia --setting NAME --method NAME [--setting.OPTION V] [--method.OPTION V] [--learner.OPTION V]"
-    " [--seed N] [--output DIR] [--config FILE] [--preset NAME] [--loggers NAMES] [--quiet]\n"
-    "       sequoia --resume RUN_DIR\n       sequoia list"
+    " [--seed N] [--output DIR | --directory DIR] [--config FILE] [--preset NAME] [--loggers NAMES]"
+    " [--threads N] [--quiet]\n"
+    "       sequoia --resume RUN_DIR [--threads N]\n       sequoia sweep ...\n       sequoia compare DIR...\n"
+    "       sequoia list"
 )
+MAX_THREADS = 1024
 CONFIG_KEYS = {"setting", "method", "learner", "seed", "loggers"}
 GROUP_KEYS = ("setting", "method", "learner")
 MAX_SEED = 2**64 - 1
@@ -73,6 +80,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                        help="a config.yaml from a run directory; options given here override it")
     group.add_argument("--seed", metavar="N", type=int, help="random seed (0 unless the config sets one)")
     group.add_argument("--output", metavar="DIR", help="where run directories go (`results` if not set)")
+    group.add_argument("--directory", metavar="DIR",
+                       help="the run directory itself, made new (instead of one under --output); for scripts and sweeps")
+    group.add_argument("--threads", metavar="N", type=int,
+                       help="torch threads for this run (default: 1 for small models, else the cores; docs/experiments.md)")
     group.add_argument("--preset", metavar="NAME", help="option defaults for the run: `default` or `smoke`")
     group.add_argument("--loggers", metavar="NAMES", default="",
                        help="comma-separated optional loggers: tensorboard, wandb (metrics.jsonl is always written)")
@@ -235,6 +246,7 @@ def help_text(setting_cls: type | None, method) -> str:
 def execute(request: Request, setting, method) -> int:
     """Run the experiment in a new (or the resumed) run directory; print its results."""
     experiment = request.resumed or new_run(request, setting, method)
+    experiment.thread_policy = ThreadPolicy(check_threads(request.options.threads))
     try:
         results = setting.apply(method, seed=run_seed(request), progress=not request.options.quiet, run=experiment)
     except KeyboardInterrupt as error:
@@ -266,13 +278,32 @@ def run_seed(request: Request) -> int:
     return check_seed(request.config.get("seed", 0), "the config")
 
 
+def check_threads(threads: int | None) -> int | None:
+    """``--threads``, checked: from 1 to :data:`MAX_THREADS`, or ``None`` (the thread policy decides)."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise SequoiaError(f"invalid --threads {threads}: expected an integer from 1 to {MAX_THREADS}")
+    return threads
+
+
+def check_placement(output: str | None, directory: str | None) -> None:
+    """``--output`` or ``--directory`` (a new one), in a place a run directory can be made."""
+    if directory and output:
+        raise SequoiaError("give --output (where run directories go) or --directory (the run directory), not both")
+    if directory and Path(directory).exists():
+        raise SequoiaError(f"--directory {directory} already exists: a run directory is made new "
+                           f"(`sequoia --resume {directory}` continues a run)")
+    check_output_root(Path(directory or output or "results"))
+
+
 def new_run(request: Request, setting, method) -> Run:
-    """A run to be made under ``--output``, its loggers and output location checked first."""
+    """A run to be made under ``--output`` (or at ``--directory``), its loggers and location checked first."""
     options = request.options
     loggers = [name for name in options.loggers.split(",") if name] or list(request.config.get("loggers", []))
     check_logger_names(loggers)
-    check_output_root(Path(options.output or "results"))
-    return Run.new(options.output or "results", describe(setting, method, run_seed(request), loggers))
+    check_placement(options.output, options.directory)
+    run = Run.new(options.output or "results", describe(setting, method, run_seed(request), loggers))
+    run.exact_directory = Path(options.directory) if options.directory else None
+    return run
 
 
 def run(argv: list[str]) -> int:
@@ -292,7 +323,7 @@ def run(argv: list[str]) -> int:
 def _changes_to_a_run(options: argparse.Namespace) -> list[str]:
     """The run options given that would change a run (which ``--resume`` refuses)."""
     given_values = (("--config", options.config), ("--seed", options.seed), ("--preset", options.preset),
-                    ("--output", options.output), ("--loggers", options.loggers))
+                    ("--output", options.output), ("--directory", options.directory), ("--loggers", options.loggers))
     return [flag for flag, value in given_values if value is not None and value != ""]
 
 
@@ -328,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["list"]:
             return list_command(argv[1:])
+        if argv[:1] in (["sweep"], ["compare"]):
+            from sequoia.experiments.commands import COMMANDS
+
+            return COMMANDS[argv[0]](argv[1:])
         return run(argv)
     except SequoiaError as error:
         print(f"sequoia: error: {one_line(error)}", file=sys.stderr)

@@ -36,6 +36,12 @@ class NonFiniteLossError(TrainingError):
     """A training loss was NaN or infinite."""
 
 
+class IncompleteSweepError(SequoiaError):
+    """Some runs of a sweep did not finish (each run's own error is in the sweep's index and logs)."""
+
+    exit_code = 1
+
+
 def disk_full(error: OSError) -> bool:
     """Whether ``error`` says the disk (or the user's quota) is full.
 

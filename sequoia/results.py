@@ -21,6 +21,10 @@ task ``i - 1``, so task ``j`` is first trained in row ``j + 1``.
 Forgetting, BWT and FWT need one phase per task; with a single joint phase
 (``multi_task``) they are ``None``.
 
+Every cell and every summary metric also gets a 95% interval: a paired bootstrap
+over the test items (:mod:`sequoia.intervals`), from the per-item scores the
+setting hands over in ``Results.items``.
+
 Example:
     >>> m = TransferMatrix([[0.1, 0.1], [0.9, 0.2], [0.5, 0.8]])
     >>> round(m.average_final(), 3), round(m.average_forgetting(), 3)
@@ -99,14 +103,29 @@ class TransferMatrix:
         per_task = self._one_phase_per_task()
         return ["before"] + [f"after {i - 1}" if per_task else f"phase {i}" for i in range(1, self.nb_phases + 1)]
 
-    def format(self, precision: int = 3) -> str:
-        """The matrix as an aligned text table with named rows and columns."""
+    def format(self, precision: int = 3, cells: list[list[list[float]]] | None = None) -> str:
+        """The matrix as an aligned text table with named rows and columns.
+
+        ``cells``: each cell's interval ``[low, high]``, shown as ``value ± half-width``.
+
+        Example:
+            >>> print(TransferMatrix([[0.5, 0.25]]).format(cells=[[[0.4, 0.6], [0.2, 0.3]]]))
+                          task 0        task 1
+            before  0.500 ± 0.10  0.250 ± 0.05
+        """
         header = ["", *[f"task {j}" for j in range(self.nb_tasks)]]
         lines = [header]
-        for label, row in zip(self.row_labels(), self.values):
-            lines.append([label, *[f"{v:.{precision}f}" for v in row]])
+        for i, (label, row) in enumerate(zip(self.row_labels(), self.values)):
+            shown = [f"{v:.{precision}f}" for v in row]
+            if cells is not None:
+                shown = [f"{text} ± {(high - low) / 2:.2f}" for text, (low, high) in zip(shown, cells[i])]
+            lines.append([label, *shown])
         widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
         return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
+
+
+PRIMARY_STATISTICS = ("average_final", "average_forgetting", "bwt", "fwt")
+"""The summary metrics computed from the primary metric's transfer matrix."""
 
 
 @dataclass
@@ -120,7 +139,9 @@ class Results:
     ``metrics()`` reports under their names; ``extra`` other numbers a domain adds
     (RL: the random policy's return); ``curves`` per-step series, such as the online
     performance of each stream chunk; ``samples`` example outputs (PA: generated
-    replies), saved as ``samples.jsonl``.
+    replies), saved as ``samples.jsonl``. ``items`` holds, per metric, the score of
+    every test item in every cell (``items[metric][row][task]``) and ``online_items``
+    those of the online evaluation; :meth:`intervals` bootstraps them.
     """
 
     setting: str
@@ -133,6 +154,9 @@ class Results:
     curves: dict[str, list[float]] = field(default_factory=dict)
     matrices: dict[str, list[list[float]]] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    items: dict[str, list[list[list[float]]]] = field(default_factory=dict)
+    online_items: list[float] = field(default_factory=list)
+    _intervals: dict[str, Any] | None = field(default=None, repr=False)
 
     def metrics(self) -> dict[str, Any]:
         """The seed-determined metrics, by name."""
@@ -148,11 +172,28 @@ class Results:
             **self.extra,
         }
 
+    def intervals(self) -> dict[str, Any]:
+        """95% bootstrap intervals over the test items (see :mod:`sequoia.intervals`).
+
+        Returns ``{"cells": {metric: [[[low, high], ...], ...]}, "metrics": {name: [low, high]}}``;
+        a metric whose tasks have fewer than 2 test items has no entry (or ``None``).
+
+        Example:
+            >>> r = Results("sl.incremental", "naive", TransferMatrix([[0.5], [1.0]]),
+            ...             items={"accuracy": [[[0.0, 1.0]], [[1.0, 1.0]]]})
+            >>> r.intervals()["cells"]["accuracy"][1][0], r.intervals()["metrics"]["average_final"]
+            ([1.0, 1.0], [1.0, 1.0])
+        """
+        if self._intervals is None:
+            self._intervals = _bootstrap_intervals(self)
+        return self._intervals
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "setting": self.setting,
             "method": self.method,
             "metrics": self.metrics(),
+            "intervals": self.intervals(),
             "runtime_s": self.runtime_s,
             "transfer_matrix": self.matrix.to_list(),
             "curves": self.curves,
@@ -160,11 +201,40 @@ class Results:
         }
 
     def summary(self) -> str:
-        """A printable report: the matrix, then one metric per line."""
-        lines = [f"{self.setting} / {self.method}  ({self.matrix.metric})", self.matrix.format(), ""]
+        """A printable report: the matrix (each cell ``value ± half-width``), then one metric per line."""
+        intervals = self.intervals()
+        cells = intervals["cells"].get(self.matrix.metric)
+        lines = [f"{self.setting} / {self.method}  ({self.matrix.metric}, ± half the 95% bootstrap interval "
+                 "over test items)" if cells else f"{self.setting} / {self.method}  ({self.matrix.metric})",
+                 self.matrix.format(cells=cells), ""]
         for name, value in {**self.metrics(), "runtime_s": self.runtime_s}.items():
             if name == "metric":
                 continue
             shown = "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+            interval = intervals["metrics"].get(name)
+            if interval is not None and value is not None:
+                shown += f" ± {(interval[1] - interval[0]) / 2:.4f}"
             lines.append(f"{name:>22}: {shown}")
         return "\n".join(lines)
+
+
+def _bootstrap_intervals(results: Results) -> dict[str, Any]:
+    """The cell and summary-metric intervals of ``results`` (the work behind :meth:`Results.intervals`)."""
+    from sequoia import intervals
+
+    cells: dict[str, Any] = {}
+    metrics: dict[str, list[float] | None] = {}
+    for name, items in results.items.items():
+        if not intervals.resamplable(items):
+            continue
+        replicates = intervals.bootstrap_matrices(items)
+        cells[name] = intervals.cell_intervals(replicates)
+        if name == results.matrix.metric:
+            for statistic in PRIMARY_STATISTICS:
+                metrics[statistic] = intervals.statistic_interval(
+                    replicates, lambda m, s=statistic: getattr(TransferMatrix(m), s)())
+        else:
+            metrics[name] = intervals.statistic_interval(replicates, lambda m: float(m[-1].mean()))
+    if results.online_items:
+        metrics["online_performance"] = intervals.mean_interval(results.online_items)
+    return {"cells": cells, "metrics": metrics}

@@ -60,7 +60,9 @@ def test_options_on_the_command_line_override_the_config(tmp_path):
 def test_dpo_lora_on_class_incremental_runs_the_pa_branch(tmp_path, capsys):
     assert main(["--setting", "class_incremental", "--method", "dpo_lora", "--preset", "smoke",
                  "--output", str(tmp_path), "--quiet"]) == 0
-    assert "pa.incremental / dpo_lora  (preference_accuracy)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "pa.incremental / dpo_lora  (preference_accuracy, ± half the 95% bootstrap interval" in printed
+    assert " ± " in printed.splitlines()[2]  # every cell with its interval
     [run_dir] = run_dirs(tmp_path)
     assert (run_dir / "samples.jsonl").exists()
     results = json.loads((run_dir / "results.json").read_text())

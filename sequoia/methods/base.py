@@ -122,6 +122,10 @@ class Method:
         """How many parameters training changes; ``None`` if the method cannot say."""
         return None
 
+    def num_parameters(self) -> int | None:
+        """How many parameters the method's models hold in all (the thread policy reads it); ``None``: unknown."""
+        return None
+
     # -- configuration --------------------------------------------------------------
     def option_groups(self, setting_type: type[Setting]) -> dict[str, type]:
         """Option groups beyond ``method`` that this method takes on ``setting_type``, by name.

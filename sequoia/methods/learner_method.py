@@ -121,6 +121,11 @@ class LearnerMethod(Method):
     def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
         return self.base_learner.generate(prompts, max_new_tokens)
 
+    def num_parameters(self) -> int | None:
+        if self.base_learner is None or self.base_learner.model is None:
+            return None
+        return sum(p.numel() for p in self.base_learner.model.parameters())
+
     def num_trainable_parameters(self) -> int | None:
         if self.base_learner is None or self.base_learner.model is None:
             return None

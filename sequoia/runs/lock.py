@@ -43,11 +43,11 @@ class DirectoryLock:
         self._file = file  # a file object, so that a lock its owner forgot still ends when it is collected
 
     @classmethod
-    def take(cls, directory: Path) -> "DirectoryLock":
-        """Lock ``directory`` (which holds ``config.yaml``), or a one-line error naming the holder."""
+    def take(cls, directory: Path, locked_file: str = LOCKED_FILE) -> "DirectoryLock":
+        """Lock ``directory`` (which holds ``locked_file``), or a one-line error naming the holder."""
         if fcntl is None:
             return cls(directory, None)
-        file = (directory / LOCKED_FILE).open("rb")
+        file = (directory / locked_file).open("rb")
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -34,6 +34,7 @@ from sequoia.runs import checkpoint, faults
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
 from sequoia.runs.monitor import TrainingMonitor
+from sequoia.threads import ThreadPolicy
 from sequoia.yaml_file import read_yaml
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
     from sequoia.results import Results
     from sequoia.settings.base import Setting
 
-CHECKPOINT_FORMAT = 4
+CHECKPOINT_FORMAT = 5
 """Version of the checkpoint layout; 2: evaluation rows hold every metric; 3: a header with a digest;
-4: the run's config, so that a resume can tell an edited ``config.yaml``."""
+4: the run's config, so that a resume can tell an edited ``config.yaml``; 5: rows hold per-item scores."""
 CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "config", "loop", "setting", "method", "monitor",
                    "random", "metrics_bytes")
 
@@ -52,10 +53,10 @@ CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "config", "loop", "s
 class LoopState:
     """How far the setting's loop got: what a checkpoint needs beyond the method's state."""
 
-    rows: list[dict[str, list[float]]] = dataclasses.field(default_factory=list)
-    """Every evaluation so far (0: before training): each metric's scores, one per task."""
-    online_total: float = 0.0
-    online_count: int = 0
+    rows: list[dict[str, list[list[float]]]] = dataclasses.field(default_factory=list)
+    """Every evaluation so far (0: before training): each metric's scores, per task, per test item."""
+    online_items: list[float] = dataclasses.field(default_factory=list)
+    """The online evaluation's score of each item, in order."""
     online_curve: list[float] = dataclasses.field(default_factory=list)
     elapsed_s: float = 0.0
     """Run time before this process started (earlier attempts of a resumed run)."""
@@ -86,6 +87,10 @@ class Run:
         self.lock: DirectoryLock | None = None
         self._saved: dict[str, Any] | None = None
         """The checkpoint state :meth:`resume` loaded, until :meth:`open` restores it."""
+        self.thread_policy: ThreadPolicy | None = None
+        """Sets torch's thread count once the method has built its model (``None``: torch's own)."""
+        self.exact_directory: Path | None = None
+        """Where a new run goes when it must go to one given place (``--directory``); made by :meth:`open`."""
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -130,11 +135,14 @@ class Run:
     def open(self, setting: "Setting", method: "Method") -> LoopState:
         """Make the directory (new run) or restore the checkpoint (resumed run); start the loggers."""
         loop, resume_step, saved = LoopState(), 0, None
+        if self.thread_policy is not None:
+            self.thread_policy.apply(method.num_parameters())
         if self.resuming:
             saved, self._saved = self._saved, None  # loaded by resume(); the loop keeps no second copy
             self._check_matches(saved, setting, method)
         elif self.output_root is not None and distributed.is_main():
-            self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name, self.config)
+            self.directory = _new_directory(self.output_root, setting.qualified_name(), method.name, self.config,
+                                            self.exact_directory)
             self.lock = DirectoryLock.take(self.directory)
         if saved is not None:
             loop = LoopState(**saved["loop"])
@@ -171,10 +179,11 @@ class Run:
                                "(not written by this sequoia); start the run again")
         return saved
 
-    def log_evaluation(self, row: dict[str, list[float]]) -> None:
+    def log_evaluation(self, row: dict[str, list[list[float]]]) -> None:
         """Every metric of one evaluation, per task and averaged, as one line of ``metrics.jsonl``."""
         logged: dict[str, float] = {}
-        for metric, scores in row.items():
+        for metric, items in row.items():
+            scores = [sum(task_items) / len(task_items) for task_items in items]
             logged |= {f"eval/{metric}/task_{j}": score for j, score in enumerate(scores)}
             logged[f"eval/{metric}/mean"] = sum(scores) / len(scores)
         self.monitor.log(logged)
@@ -327,20 +336,28 @@ def check_output_root(root: Path) -> None:
         raise SequoiaError(f"--output {root}: {existing} {why}")
 
 
-def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any]) -> Path:
-    """A new run directory holding ``config.yaml``; a failure removes what it made and is one line."""
+def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any], exact: Path | None = None) -> Path:
+    """A new run directory holding ``config.yaml`` (at ``exact`` if given); a failure removes what it made.
+
+    A failure is one line.
+    """
     from sequoia.report import new_run_dir
 
     directory = None
     try:
-        directory = new_run_dir(root, setting, method)
+        if exact is not None:
+            exact.mkdir(parents=True)  # FileExistsError if it exists: never write into another run
+            directory = exact
+        else:
+            directory = new_run_dir(root, setting, method)
         faults.at("start", 0)
         _write_yaml(directory / "config.yaml", config)
     except OSError as error:
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
         reason = "the disk is full" if disk_full(error) else error.strerror or error
-        raise SequoiaError(f"--output {root}: cannot make a run directory there ({reason})") from None
+        where = f"--directory {exact}" if exact is not None else f"--output {root}"
+        raise SequoiaError(f"{where}: cannot make a run directory there ({reason})") from None
     return directory
 
 

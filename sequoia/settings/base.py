@@ -102,15 +102,19 @@ class Setting(ContinualAssumption):
         """Held-out training data of ``tasks`` passed to ``fit`` as ``valid``; ``None`` by default."""
         return None
 
-    def score(self, method: "Method", task: int, task_id: int | None) -> dict[str, float]:
+    def score(self, method: "Method", task: int, task_id: int | None) -> dict[str, Any]:
         """Every metric of ``method`` on task ``task``'s test set, the primary one included.
 
+        Each metric's value is one score per test item (a sequence: per image, pair or
+        episode), in the same item order every time the task is scored; the loop
+        averages them into the transfer matrices and bootstraps their intervals. A
+        single number is taken as one item (a cell without an interval).
         ``task_id`` is what the method may be told (``None`` where the level hides it).
         """
         raise NotImplementedError
 
-    def online_score(self, method: "Method", chunk: Any) -> tuple[float, int]:
-        """Score the method on ``chunk`` before it trains on it: (sum of scores, count)."""
+    def online_score(self, method: "Method", chunk: Any) -> Any:
+        """Score the method on ``chunk`` before it trains on it: one score per item."""
         raise NotImplementedError
 
     def view(self) -> SettingView:
@@ -150,13 +154,13 @@ class Setting(ContinualAssumption):
                       self.validation_data(plan.valid_tasks) if plan.valid_tasks else None)
                 for plan in self.phase_plans()]
 
-    def evaluate(self, method: "Method") -> dict[str, list[float]]:
-        """Every metric on every task: one row of each metric's transfer matrix."""
-        rows: dict[str, list[float]] = {}
+    def evaluate(self, method: "Method") -> dict[str, list[list[float]]]:
+        """Every metric on every task, one score per test item: one row of each metric's matrix."""
+        rows: dict[str, list[list[float]]] = {}
         for task in range(self.nb_tasks_total):
             task_id = task if self.task_labels_at_test else None
             for name, value in self.score(method, task, task_id).items():
-                rows.setdefault(name, []).append(value)
+                rows.setdefault(name, []).append(item_scores(value))
         return rows
 
     # -- the loop -----------------------------------------------------------------
@@ -205,16 +209,19 @@ class Setting(ContinualAssumption):
         return results
 
     def _results(self, method: "Method", loop: LoopState) -> Results:
-        matrices = {name: [row[name] for row in loop.rows] for name in loop.rows[0]}
+        items = {name: [row[name] for row in loop.rows] for name in loop.rows[0]}
+        matrices = {name: [[float(np.mean(scores)) for scores in row] for row in rows] for name, rows in items.items()}
         primary = matrices.pop(self.metric_name)
         return Results(
             setting=self.qualified_name(),
             method=method.name,
             matrix=TransferMatrix(primary, metric=self.metric_name),
-            online_performance=loop.online_total / loop.online_count if loop.online_count else None,
+            online_performance=float(np.mean(loop.online_items)) if loop.online_items else None,
             trainable_parameters=method.num_trainable_parameters(),
             curves={"online": loop.online_curve} if loop.online_curve else {},
             matrices=matrices,
+            items=items,
+            online_items=loop.online_items,
         )
 
     def _loop(self, method: "Method", phases: list[Phase], loop: LoopState, run: Run) -> None:
@@ -235,20 +242,34 @@ class Setting(ContinualAssumption):
                     method.fit(chunk, phase.valid)
                 self._evaluate_into(method, loop, run)
             bar.update()
-            primary = loop.rows[-1][self.metric_name]
+            primary = [float(np.mean(scores)) for scores in loop.rows[-1][self.metric_name]]
             bar.set_postfix({self.metric_name: f"{sum(primary) / len(primary):.3f}"})
         bar.close()
 
     def _score_online(self, method: "Method", chunk: Any, loop: LoopState) -> None:
-        total, count = self.online_score(method, chunk)
-        loop.online_total, loop.online_count = loop.online_total + total, loop.online_count + count
-        loop.online_curve.append(total / max(count, 1))
+        scores = item_scores(self.online_score(method, chunk))
+        loop.online_items.extend(scores)
+        loop.online_curve.append(float(np.mean(scores)) if scores else 0.0)
 
     def _evaluate_into(self, method: "Method", loop: LoopState, run: Run) -> None:
         loop.rows.append(self.evaluate(method))
         run.monitor.fault_point("evaluate")
         run.log_evaluation(loop.rows[-1])
         run.save_checkpoint(self, method, loop)
+
+
+def item_scores(value: Any) -> list[float]:
+    """A score hook's value as a list of per-item floats (a single number is one item).
+
+    Example:
+        >>> item_scores(0.5), item_scores(torch.tensor([1.0, 0.0])), item_scores(np.array([True, False]))
+        ([0.5], [1.0, 0.0], [1.0, 0.0])
+    """
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+    return np.asarray(value, dtype=float).reshape(-1).tolist()
 
 
 def progress_enabled(wanted: bool) -> bool:

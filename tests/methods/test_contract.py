@@ -67,6 +67,25 @@ def test_method_learns_on_setting(method_name, setting_name):
         assert metrics["online_performance"] is not None
     assert metrics["trainable_parameters"] > 0
     assert results.runtime_s > 0
+    check_intervals(results, metrics)
+
+
+def check_intervals(results, metrics) -> None:
+    """Every cell of every matrix and every defined summary metric has a 95% interval around its value."""
+    intervals = results.intervals()
+    for name in [results.matrix.metric, *results.matrices]:
+        values = results.matrix.values if name == results.matrix.metric else np.asarray(results.matrices[name])
+        cells = np.asarray(intervals["cells"][name])
+        assert cells.shape == (*values.shape, 2)
+        assert np.all(cells[..., 0] <= values + 1e-9) and np.all(values <= cells[..., 1] + 1e-9), name
+    for name in ["average_final", "average_forgetting", "bwt", "fwt", "online_performance", *results.matrices]:
+        if metrics[name] is None:
+            continue
+        low, high = intervals["metrics"][name]
+        # Means of items lie inside their percentile interval; the max-based forgetting
+        # is biased up in resamples, so only its order is checked.
+        inside = name == "average_forgetting" or low - 1e-9 <= metrics[name] <= high + 1e-9
+        assert low <= high and inside, (name, metrics[name], low, high)
 
 
 @pytest.mark.parametrize(("method_name", "setting_name"), CHANGING, ids=[f"{m}-{s}" for m, s in CHANGING])

@@ -193,7 +193,7 @@ class PreferenceSetting(Setting):
         unshuffled[torch.as_tensor(order)] = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
         return unshuffled[: len(pairs)], unshuffled[len(pairs):]
 
-    def score(self, method, task: int, task_id: int | None) -> dict[str, float]:
+    def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
         test = self._test[task]
         chosen, rejected = self._score_pairs(method, test, task_id)
         if len(self._base_test) == task:  # row 0: the untrained method is the reference
@@ -202,11 +202,11 @@ class PreferenceSetting(Setting):
         base_chosen, base_rejected = self._base_test[task]
         margin = (chosen - base_chosen) - (rejected - base_rejected)
         chosen_tokens, rejected_tokens = self._test_tokens[task]
-        return {
-            "preference_accuracy": float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean()),
-            "mean_margin": float(margin.mean()),
-            "length_normalized_accuracy": float((chosen / chosen_tokens > rejected / rejected_tokens).float().mean()),
-            "drift": float((chosen - base_chosen).mean()),
+        return {  # one score per test pair
+            "preference_accuracy": (margin > 0).float() + 0.5 * (margin == 0).float(),
+            "mean_margin": margin,
+            "length_normalized_accuracy": (chosen / chosen_tokens > rejected / rejected_tokens).float(),
+            "drift": chosen - base_chosen,
         }
 
     def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,11 +222,11 @@ class PreferenceSetting(Setting):
         return (torch.tensor([count(p.chosen) for p in pairs], dtype=torch.float32),
                 torch.tensor([count(p.rejected) for p in pairs], dtype=torch.float32))
 
-    def online_score(self, method, chunk: PreferenceData) -> tuple[float, int]:
+    def online_score(self, method, chunk: PreferenceData) -> torch.Tensor:
         # Reference-free, as the base log-probs of training pairs are not computed:
-        # the share of pairs whose chosen reply the method already finds more likely.
+        # whether the method already finds each pair's chosen reply more likely.
         chosen, rejected = self._score_pairs(method, chunk.pairs, None)
-        return float((chosen > rejected).float().sum() + 0.5 * (chosen == rejected).float().sum()), len(chunk)
+        return (chosen > rejected).float() + 0.5 * (chosen == rejected).float()
 
     def finish(self, method, results: Results) -> None:
         if self.generations_per_task:

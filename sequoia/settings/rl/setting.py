@@ -90,7 +90,8 @@ class RLSetting(Setting):
         finally:
             probe.close()
         self._online_episodes = 0
-        self.random_returns = [self._mean_return(lambda obs, task: None, task) for task in range(self.nb_tasks_total)]
+        self.random_returns = [float(np.mean(self._returns(lambda obs, task: None, task)))
+                               for task in range(self.nb_tasks_total)]
 
     def _prepare_tasks(self, probe) -> None:
         """Each task's physics, checked on ``probe``, and the spaces the methods see."""
@@ -169,42 +170,44 @@ class RLSetting(Setting):
                                  task_of)
 
     # -- evaluation ---------------------------------------------------------------
-    def _mean_return(self, act, task: int, physics: dict[str, float] | None = None, episodes: int | None = None,
-                     seed_base: int = 1_000_000, task_id: int | None = None) -> float:
-        """Mean return of ``act`` (told ``task_id``) on ``task`` or on the given ``physics``.
+    def _returns(self, act, task: int, physics: dict[str, float] | None = None, episodes: int | None = None,
+                 seed_base: int = 1_000_000, task_id: int | None = None) -> list[float]:
+        """The return of each test episode of ``act`` (told ``task_id``) on ``task`` or on the given ``physics``.
 
         ``act`` returning None acts randomly.
         """
         physics = self.task_physics[task] if physics is None else physics
         env = self._environment(10**9, lambda step, episode_start: physics, lambda step, episode_start: task)
         env.action_space.seed(seed_base + task)
-        total, episodes = 0.0, episodes or self.test_episodes
+        returns, episodes = [], episodes or self.test_episodes
         for episode in range(episodes):
             # Test episodes have their own seeds, apart from anything used in training.
             obs, _ = env.reset(seed=seed_base + 1000 * task + episode)
-            done = False
+            done, total = False, 0.0
             while not done:
                 action = act(obs[None], task_id)
                 action = env.action_space.sample() if action is None else np.asarray(action)[0]
                 obs, reward, terminated, truncated, _ = env.step(action)
                 total += float(reward)
                 done = terminated or truncated
+            returns.append(total)
         env.close()
-        return total / episodes
+        return returns
 
-    def score(self, method, task: int, task_id: int | None) -> dict[str, float]:
-        scores = {"mean_return": self._mean_return(method.act, task, task_id=task_id)}
+    def score(self, method, task: int, task_id: int | None) -> dict[str, np.ndarray]:
+        returns = np.asarray(self._returns(method.act, task, task_id=task_id))
+        scores = {"mean_return": returns}  # one score per test episode
         solved = SOLVED_RETURN.get(self.env_id)
         if solved is not None:
             random = self.random_returns[task]
-            scores["normalized_return"] = (scores["mean_return"] - random) / (solved - random)
+            scores["normalized_return"] = (returns - random) / (solved - random)
         return scores
 
-    def online_score(self, method, chunk) -> tuple[float, int]:
+    def online_score(self, method, chunk) -> list[float]:
         # One greedy episode under the physics the chunk starts with, before training on it.
         self._online_episodes += 1
-        return self._mean_return(method.act, 0, physics=chunk.physics(0, 0), episodes=1,
-                                 seed_base=2_000_000 + self._online_episodes), 1
+        return self._returns(method.act, 0, physics=chunk.physics(0, 0), episodes=1,
+                             seed_base=2_000_000 + self._online_episodes)
 
     def finish(self, method, results: Results) -> None:
         # The baseline of the normalised matrix, so that a reader can undo the normalisation.

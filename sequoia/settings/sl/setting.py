@@ -164,14 +164,14 @@ class SLSetting(Setting):
         parts = [self._splits[task][1] for task in tasks if self._splits[task][1] is not None]
         return _concat(parts) if parts else None
 
-    def score(self, method, task: int, task_id: int | None) -> dict[str, float]:
+    def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
         _, (x, y) = self._tasks[task]
         predicted = distributed.map_shards(lambda part: method.predict(part, task_id), x)
-        return {"accuracy": float((torch.as_tensor(predicted) == y).float().mean())}
+        return {"accuracy": (torch.as_tensor(predicted) == y).float()}
 
-    def online_score(self, method, chunk: SupervisedData) -> tuple[float, int]:
+    def online_score(self, method, chunk: SupervisedData) -> torch.Tensor:
         predicted = distributed.map_shards(lambda part: method.predict(part, None), chunk.x)
-        return float((torch.as_tensor(predicted) == chunk.y).sum()), len(chunk)
+        return (torch.as_tensor(predicted) == chunk.y).float()
 
 
 def _concat(parts: list[SupervisedData]) -> SupervisedData:

@@ -1,0 +1,232 @@
+"""``sequoia sweep`` and ``sequoia compare``.
+
+    sequoia sweep [SWEEP_FILE] [--setting NAME] [--method A,B] [--GROUP.OPTION V1,V2 ...] [--seeds 0-4]
+                  [--workers N] [--threads N] [--launcher local|slurm|submitit_local] [--slurm.OPTION V ...]
+                  [--output DIR | --directory DIR] [--baseline METHOD] [--quiet]
+    sequoia sweep --resume SWEEP_DIR [--workers N] [--threads N] [--launcher ...] [--quiet]
+    sequoia compare DIR... [--baseline METHOD_OR_LABEL] [--output DIR]
+
+Input errors are one line and exit code 2, as for a run; a sweep whose runs did
+not all finish exits with code 1 after its summary of those that did.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sequoia.cli import ArgumentParser
+from sequoia.errors import IncompleteSweepError, SequoiaError
+from sequoia.experiments import report
+from sequoia.experiments.spec import SweepSpec
+from sequoia.experiments.summary import collect, find_baseline, group_runs, paired_tests
+from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions, Sweep, read_definition
+from sequoia.yaml_file import read_yaml
+
+SWEEP_USAGE = __doc__.split("\n\n")[1].split("    sequoia compare")[0].strip()
+COMPARE_USAGE = "sequoia compare DIR... [--baseline METHOD_OR_LABEL] [--output DIR]"
+
+
+def _sweep_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="sequoia sweep", usage=SWEEP_USAGE)
+    parser.add_argument("--seeds", metavar="SEEDS", help="seeds of every configuration: 0-4, 0,2,5 or 0-2,7 (0)")
+    parser.add_argument("--workers", metavar="N", type=int, help="runs at once on this machine (1)")
+    parser.add_argument("--threads", metavar="N", type=int, help="torch threads per run (the thread policy if unset)")
+    parser.add_argument("--launcher", metavar="NAME", help="local (default), slurm, or submitit_local")
+    for key in SLURM_PARAMETERS:
+        parser.add_argument(f"--slurm.{key}", dest=f"slurm_{key}", metavar="V",
+                            type=str if key in ("partition", "account") else int)
+    parser.add_argument("--output", metavar="DIR", help="where sweep directories go (`sweeps`)")
+    parser.add_argument("--directory", metavar="DIR", help="the sweep directory itself, made new")
+    parser.add_argument("--resume", metavar="SWEEP_DIR", help="continue the sweep in SWEEP_DIR")
+    parser.add_argument("--baseline", metavar="METHOD", help="the method the paired tests compare with (naive)")
+    parser.add_argument("--quiet", action="store_true", help="no line per finished run")
+    parser.add_argument("-h", "--help", action="store_true")
+    return parser
+
+
+def option_pairs(tokens: list[str]) -> dict[str, str]:
+    """``--key value`` and ``--key=value`` tokens as a mapping, in order; anything else is refused.
+
+    Example:
+        >>> option_pairs(["--method", "naive,replay", "--learner.lr=0.1"])
+        {'method': 'naive,replay', 'learner.lr': '0.1'}
+    """
+    pairs: dict[str, str] = {}
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if not token.startswith("--") or len(token) == 2:
+            raise SequoiaError(f"unrecognized argument {token!r} (options take the form --name value)")
+        key, equals, value = token[2:].partition("=")
+        if not equals:
+            if index + 1 >= len(tokens) or tokens[index + 1].startswith("--"):
+                raise SequoiaError(f"--{key} needs a value")
+            value, index = tokens[index + 1], index + 1
+        if key in pairs:
+            raise SequoiaError(f"--{key} is given twice")
+        pairs[key], index = value, index + 1
+    return pairs
+
+
+def comma_options() -> set[str]:
+    """Options whose own value is a comma list (never an axis on the command line), from every registered class."""
+    from simple_parsing.docstring import get_attribute_docstring
+
+    from sequoia import registry
+
+    found = {"loggers"}
+    for group, classes in (("setting", registry.settings()), ("method", registry.methods()),
+                           ("learner", registry.learners())):
+        for cls in classes.values():
+            for name in getattr(cls, "__dataclass_fields__", {}):
+                if "comma" in (get_attribute_docstring(cls, name).help_string or "").lower():
+                    found.add(f"{group}.{name}")
+    return found
+
+
+def _launch_overrides(options: Any) -> dict[str, Any]:
+    overrides: dict[str, Any] = {key: getattr(options, key) for key in ("launcher", "workers", "threads")
+                                 if getattr(options, key) is not None}
+    slurm = {key: getattr(options, f"slurm_{key}") for key in SLURM_PARAMETERS
+             if getattr(options, f"slurm_{key}") is not None}
+    if slurm:
+        overrides["slurm"] = slurm
+    return overrides
+
+
+def _new_sweep(options: Any, pairs: dict[str, str], sweep_file: str | None) -> Sweep:
+    """The spec from a sweep file and the command line, checked run by run, in a new directory."""
+    if sweep_file is not None:
+        spec, launch = read_definition(read_yaml(sweep_file, "sweep file"), f"sweep file {sweep_file}")
+        cli_spec = SweepSpec.from_options(pairs, options.seeds, comma_options()) if pairs else None
+        spec = _merge(spec, cli_spec, options.seeds)
+    else:
+        spec, launch = SweepSpec.from_options(pairs, options.seeds, comma_options()), LaunchOptions()
+    overrides = _launch_overrides(options)
+    launch = LaunchOptions(**{**launch.__dict__, **overrides,
+                              "slurm": {**launch.slurm, **overrides.get("slurm", {})}})
+    launch.check("sequoia sweep")
+    check_runs(spec)
+    if options.directory and options.output:
+        raise SequoiaError("give --output (where sweep directories go) or --directory (the sweep directory), not both")
+    directory = Path(options.directory or Path(options.output or "sweeps") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    return Sweep.create(directory, spec, launch)
+
+
+def _merge(spec: SweepSpec, cli_spec: SweepSpec | None, seeds: str | None) -> SweepSpec:
+    """A sweep file's spec with the command line's options on top (an option given there replaces the file's)."""
+    if cli_spec is None:
+        return spec
+    base = {k: v for k, v in spec.base.items() if k not in cli_spec.axes} | cli_spec.base
+    axes = {k: v for k, v in spec.axes.items() if k not in cli_spec.base} | cli_spec.axes
+    merged = SweepSpec(base, axes, cli_spec.seeds if seeds is not None else spec.seeds)
+    merged.check()
+    return merged
+
+
+def check_runs(spec: SweepSpec) -> None:
+    """Build the setting and method of every configuration now: a typo fails in a second, not in run 17."""
+    from sequoia import cli
+
+    seen: set[str] = set()
+    for run in spec.runs():
+        key = json.dumps(run.values, sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            request = cli.read_request(run.argv)
+            setting_cls, method_cls = cli.choose_classes(request)
+            _, _, rest = cli.build_groups(request, setting_cls, method_cls)
+            if rest:
+                raise SequoiaError(f"unrecognized arguments: {' '.join(rest)}")
+        except SequoiaError as error:
+            raise SequoiaError(f"sweep run {run.name}: {error}") from None
+
+
+def sweep_command(argv: list[str]) -> int:
+    """``sequoia sweep``: run a sweep (or resume one), then print and write its summary."""
+    sweep_file = argv[0] if argv and not argv[0].startswith("-") else None
+    options, rest = _sweep_parser().parse_known_args(argv[1:] if sweep_file else argv)
+    if options.help:
+        print(_sweep_parser().format_help())
+        return 0
+    pairs = option_pairs(rest)
+    sweep = _resumed_sweep(options, pairs, sweep_file) if options.resume else _new_sweep(options, pairs, sweep_file)
+    try:
+        return _execute(sweep, options)
+    finally:
+        sweep.close()
+
+
+def _resumed_sweep(options: Any, pairs: dict[str, str], sweep_file: str | None) -> Sweep:
+    """The sweep ``--resume`` names; it takes launch options only (what runs is as defined)."""
+    given = [key for key in ("seeds", "output", "directory") if getattr(options, key) is not None]
+    if pairs or sweep_file or given:
+        what = sweep_file or (f"--{given[0]}" if given else f"--{next(iter(pairs))}")
+        raise SequoiaError(f"--resume continues a sweep as it was defined; it takes no {what}")
+    return Sweep.open(Path(options.resume), _launch_overrides(options))
+
+
+def _execute(sweep: Sweep, options: Any) -> int:
+    launch = sweep.launch
+    print(f"sweep {sweep.directory}: {len(sweep.runs)} runs ({sweep.spec.count() // len(sweep.spec.seeds)} "
+          f"configurations x {len(sweep.spec.seeds)} seeds), launcher {launch.launcher}"
+          + (f", {launch.workers} workers" if launch.launcher == "local" else ""), file=sys.stderr)
+    try:
+        unfinished = sweep.execute(progress=not options.quiet)
+    except KeyboardInterrupt as error:
+        error.recovery_hint = f"; `sequoia sweep --resume {sweep.directory}` continues the sweep"
+        raise
+    runs = list(_finished_runs(sweep))
+    if runs:
+        configurations = group_runs(runs)
+        baseline = find_baseline(configurations, options.baseline)
+        tests = paired_tests(configurations, baseline)
+        report.write(configurations, tests, sweep.directory, "summary", baseline)
+        print(report.printed(configurations, tests))
+    print(f"\nsweep directory: {sweep.directory}")
+    if unfinished:
+        names = ", ".join(entry["name"] for entry in unfinished[:3]) + (", ..." if len(unfinished) > 3 else "")
+        raise IncompleteSweepError(f"{len(unfinished)} of {len(sweep.runs)} runs did not finish ({names}; index.json "
+                                   f"and logs/ say why); `sequoia sweep --resume {sweep.directory}` retries them")
+    return 0
+
+
+def _finished_runs(sweep: Sweep):
+    from sequoia.experiments.summary import load_run
+
+    for run in sweep.runs:
+        directory = sweep.directory / "runs" / run.name
+        if (directory / "results.json").is_file():
+            yield load_run(directory)
+
+
+def compare_command(argv: list[str]) -> int:
+    """``sequoia compare DIR...``: the table, paired tests and plots of the runs under the directories."""
+    parser = ArgumentParser(prog="sequoia compare", usage=COMPARE_USAGE)
+    parser.add_argument("directories", nargs="*")
+    parser.add_argument("--baseline", metavar="METHOD_OR_LABEL")
+    parser.add_argument("--output", metavar="DIR")
+    parser.add_argument("-h", "--help", action="store_true")
+    options = parser.parse_args(argv)
+    if options.help or not options.directories:
+        if not options.help:
+            raise SequoiaError(f"sequoia compare needs run or sweep directories; usage: {COMPARE_USAGE}")
+        print(parser.format_help())
+        return 0
+    configurations = group_runs(collect(options.directories))
+    baseline = find_baseline(configurations, options.baseline)
+    tests = paired_tests(configurations, baseline)
+    output = Path(options.output or Path("comparisons") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    written = report.write(configurations, tests, output, "comparison", baseline)
+    print(report.printed(configurations, tests))
+    print(f"\nwritten: {', '.join(str(path) for path in written)}")
+    return 0
+
+
+COMMANDS = {"sweep": sweep_command, "compare": compare_command}

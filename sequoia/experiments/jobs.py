@@ -1,0 +1,115 @@
+"""One run of a sweep as a job: a picklable call that a worker process or a cluster node executes.
+
+A job is idempotent, which is what lets a sweep resume after anything: it looks at
+its run directory first. A finished run (``results.json``) is kept as it is; a run
+with a checkpoint is resumed (``sequoia --resume``); a run that never reached its
+first checkpoint is started again from nothing. Its output goes to
+``logs/<name>.log`` in the sweep directory.
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> sweep_dir = Path(tempfile.mkdtemp())
+    >>> job = RunJob("000-a", ["--setting", "sl.incremental", "--method", "naive", "--setting.nb_tasks", "2",
+    ...              "--learner.epochs", "1"], str(sweep_dir))
+    >>> job()["state"]
+    'finished'
+    >>> job()  # a second call keeps what the first made
+    {'state': 'finished', 'message': 'already finished'}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sequoia.errors import SequoiaError
+from sequoia.runs.lock import DirectoryLock
+from sequoia.threads import WORKERS_VARIABLE
+
+FINISHED, FAILED, INTERRUPTED, PENDING, STARTED = "finished", "failed", "interrupted", "pending", "started"
+
+
+def disk_state(run_dir: Path) -> str:
+    """What a run directory says of its run: finished, interrupted (resumable), started (no checkpoint) or pending."""
+    if (run_dir / "results.json").is_file():
+        return FINISHED
+    if (run_dir / "checkpoint.pt").is_file():
+        return INTERRUPTED
+    return STARTED if run_dir.exists() else PENDING
+
+
+@dataclass
+class RunJob:
+    """Run (or resume, or keep) the run ``name`` of the sweep in ``sweep_dir``.
+
+    Attributes:
+        name: the run's directory name under ``runs/``.
+        argv: the run's ``sequoia`` arguments (without ``--directory``).
+        sweep_dir: the sweep directory.
+        workers: how many runs share this machine's cores (the thread policy reads it).
+        threads: ``--threads`` for the run, or ``None`` for the thread policy.
+    """
+
+    name: str
+    argv: list[str]
+    sweep_dir: str
+    workers: int = 1
+    threads: int | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.sweep_dir) / "runs" / self.name
+
+    def command(self) -> list[str]:
+        """The ``sequoia`` arguments that bring the run to its end from where its directory is."""
+        state = disk_state(self.run_dir)
+        threads = ["--threads", str(self.threads)] if self.threads else []
+        if state == INTERRUPTED:
+            return ["--resume", str(self.run_dir), "--quiet", *threads]
+        if state == STARTED:
+            # Stopped before its first checkpoint: nothing in it can be continued. The
+            # lock refuses a directory another process still runs in (one line).
+            if (self.run_dir / "config.yaml").is_file():
+                DirectoryLock.take(self.run_dir).release()
+            shutil.rmtree(self.run_dir)
+        return [*self.argv, "--directory", str(self.run_dir), "--quiet", *threads]
+
+    def __call__(self) -> dict[str, Any]:
+        """Execute the run in this process; return its state and a one-line message."""
+        if disk_state(self.run_dir) == FINISHED:
+            return {"state": FINISHED, "message": "already finished"}
+        from sequoia.cli import main
+
+        os.environ[WORKERS_VARIABLE] = str(self.workers)
+        log = Path(self.sweep_dir) / "logs" / f"{self.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as handle, contextlib.redirect_stdout(handle), \
+                contextlib.redirect_stderr(handle):
+            try:
+                command = self.command()
+            except SequoiaError as error:
+                return {"state": FAILED, "message": str(error)}
+            print(f"$ sequoia {' '.join(command)}", flush=True)
+            code = main(command)
+        if code == 0:
+            return {"state": FINISHED, "message": ""}
+        state = INTERRUPTED if code in (130, 143) else FAILED
+        return {"state": state, "message": last_error(log) or f"exit code {code}"}
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's hook on a timeout or preemption: submit the same job again (it resumes its run)."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self)
+
+
+def last_error(log: Path) -> str:
+    """The last ``sequoia:`` line of a run's log: its one-line error."""
+    lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.startswith("sequoia:")]
+    return lines[-1] if lines else ""

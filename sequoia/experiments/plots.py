@@ -1,0 +1,145 @@
+"""The plots of a comparison: summary metrics with intervals, mean transfer matrices, average performance."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from sequoia.experiments.summary import Configuration
+from sequoia.report import _pyplot
+from sequoia.results import TransferMatrix
+
+PRIMARY = ("average_final", "average_forgetting", "bwt", "fwt", "online_performance")
+
+
+def write_all(configurations: list[Configuration], directory: Path) -> list[Path]:
+    """Every plot that the runs allow, into ``directory``; return their paths."""
+    written = []
+    for name, plot in (("metrics.png", metric_bars), ("transfer_matrices.png", mean_matrices),
+                       ("average_performance.png", performance_bands)):
+        if plot(configurations, directory / name):
+            written.append(directory / name)
+    return written
+
+
+def _metrics_to_plot(configurations: list[Configuration]) -> list[str]:
+    names: list[str] = []
+    for configuration in configurations:
+        names += [name for name in configuration.metric_names() if name not in names]
+    return sorted(names, key=lambda name: (PRIMARY.index(name) if name in PRIMARY else len(PRIMARY), name))
+
+
+def metric_bars(configurations: list[Configuration], path: Path) -> bool:
+    """One panel per metric: a horizontal bar per configuration, its 95% interval, a dot per seed."""
+    metrics = _metrics_to_plot(configurations)
+    if not metrics:
+        return False
+    plt = _pyplot()
+    columns = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / columns)
+    height = 0.45 * len(configurations) + 1.2
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, height * rows), squeeze=False)
+    labels = [c.label for c in configurations]
+    colours = plt.get_cmap("tab10")(np.arange(len(configurations)) % 10)
+    for index, metric in enumerate(metrics):
+        ax = axes[index // columns][index % columns]
+        for y, (configuration, colour) in enumerate(zip(configurations, colours)):
+            stat = configuration.statistics().get(metric)
+            if stat is None:
+                continue
+            error = None if stat["low"] is None else [[stat["mean"] - stat["low"]], [stat["high"] - stat["mean"]]]
+            ax.barh(y, stat["mean"], xerr=error, color=colour, alpha=0.55, capsize=4, height=0.6)
+            seeds = list(stat["seeds"].values())
+            ax.scatter(seeds, [y] * len(seeds), color="black", s=10, zorder=3)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_yticks(range(len(labels)), labels if index % columns == 0 else [""] * len(labels), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(metric, fontsize=10)
+    for index in range(len(metrics), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    fig.suptitle("mean over seeds, 95% t interval (bars), one dot per seed", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _mean_matrix(configuration: Configuration) -> np.ndarray | None:
+    matrices = [np.asarray(run.results["transfer_matrix"], dtype=float) for run in configuration.runs
+                if run.results.get("transfer_matrix")]
+    if not matrices or len({m.shape for m in matrices}) != 1:
+        return None
+    return np.mean(matrices, axis=0)
+
+
+def mean_matrices(configurations: list[Configuration], path: Path) -> bool:
+    """The mean transfer matrix of each configuration, side by side, on one colour scale."""
+    shown = [(c, m) for c in configurations if (m := _mean_matrix(c)) is not None]
+    if not shown:
+        return False
+    plt = _pyplot()
+    low = min(float(m.min()) for _, m in shown)
+    high = max(float(m.max()) for _, m in shown)
+    columns = min(3, len(shown))
+    rows = math.ceil(len(shown) / columns)
+    tasks, phases = shown[0][1].shape[1], shown[0][1].shape[0]
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 + 0.85 * tasks * columns, (0.9 + 0.45 * phases) * rows),
+                             squeeze=False)
+    image = None
+    for index, (configuration, matrix) in enumerate(shown):
+        ax = axes[index // columns][index % columns]
+        image = ax.imshow(matrix, cmap="viridis", vmin=low, vmax=high, aspect="auto")
+        _annotate(ax, matrix, low, high)
+        ax.set_xticks(range(matrix.shape[1]), [f"task {j}" for j in range(matrix.shape[1])], fontsize=7)
+        first_column = index % columns == 0  # the rows are the same in every panel: labelled once per line
+        ax.set_yticks(range(matrix.shape[0]), TransferMatrix(matrix).row_labels() if first_column else
+                      [""] * matrix.shape[0], fontsize=7)
+        ax.set_title(f"{configuration.label} ({len(configuration.runs)} seeds)", fontsize=8)
+    for index in range(len(shown), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    fig.colorbar(image, ax=axes, shrink=0.8, label=_metric_name(configurations))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def _annotate(ax, matrix: np.ndarray, low: float, high: float) -> None:
+    """Each cell's value, in black on light cells and white on dark ones (readable on viridis)."""
+    for (i, j), value in np.ndenumerate(matrix):
+        shade = (value - low) / (high - low) if high > low else 0.0
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="black" if shade > 0.6 else "white")
+
+
+def _metric_name(configurations: list[Configuration]) -> str:
+    for configuration in configurations:
+        for run in configuration.runs:
+            return str(run.metrics.get("metric", "score"))
+    return "score"
+
+
+def performance_bands(configurations: list[Configuration], path: Path) -> bool:
+    """Average performance on the tasks seen so far after each task: mean over seeds, 95% interval band."""
+    from sequoia.experiments.report import performance_band
+
+    bands = [(c, band) for c in configurations if (band := performance_band(c)) is not None]
+    if not bands:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for configuration, (mean, low, high) in bands:
+        phases = range(1, len(mean) + 1)
+        line, = ax.plot(phases, mean, marker="o", label=f"{configuration.label} ({len(configuration.runs)} seeds)")
+        if not any(math.isnan(value) for value in low):
+            ax.fill_between(phases, low, high, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("after training phase")
+    ax.set_ylabel(f"average {_metric_name(configurations)} on tasks seen so far")
+    ax.set_xticks(range(1, max(len(band[0]) for _, band in bands) + 1))
+    ax.set_title("average performance after each task (mean over seeds, 95% t interval)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

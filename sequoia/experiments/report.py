@@ -1,0 +1,163 @@
+"""A comparison written out: tables (Markdown, CSV, JSON) and plots (PNG).
+
+Files, for a stem of ``summary`` (a sweep) or ``comparison`` (``sequoia compare``):
+
+* ``<stem>.md``: configurations x metrics, ``mean ± half-width`` of the 95% t interval
+  over seeds, then the paired tests against the baseline;
+* ``<stem>.csv``: one row per configuration and metric: n, mean, std, interval ends;
+* ``<stem>.json``: the same, with every seed's value and the paired tests;
+* ``paired_tests.csv``: configuration, baseline, metric, seeds, mean difference, p;
+* ``metrics.png``: each summary metric, one bar per configuration with its interval and
+  a dot per seed;
+* ``transfer_matrices.png``: the mean transfer matrix of each configuration;
+* ``average_performance.png``: the average performance on the tasks seen so far after
+  each task (Chaudhry et al. 2018's average accuracy ``A_i``), mean over seeds with its
+  interval as a band.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sequoia.experiments.summary import Configuration
+from sequoia.intervals import t_interval
+
+TEST_NAME = "paired t-test, two-sided (scipy.stats.ttest_rel), over the seeds both configurations ran"
+
+
+def cell(stat: dict[str, Any], precision: int = 3) -> str:
+    """``mean ± half-width`` (or the mean alone with one seed).
+
+    Example:
+        >>> cell({"mean": 0.65612, "low": 0.57, "high": 0.74, "n": 3})
+        '0.656 ± 0.085'
+    """
+    if stat["low"] is None:
+        return f"{stat['mean']:.{precision}f}"
+    return f"{stat['mean']:.{precision}f} ± {(stat['high'] - stat['low']) / 2:.{precision}f}"
+
+
+def table_rows(configurations: list[Configuration]) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the configurations x metrics table."""
+    metrics: list[str] = []
+    for configuration in configurations:
+        metrics += [name for name in configuration.metric_names() if name not in metrics]
+    header = ["configuration", "seeds", *metrics]
+    rows = []
+    for configuration in configurations:
+        stats = configuration.statistics()
+        rows.append([configuration.label, str(len(configuration.runs)),
+                     *[cell(stats[name]) if name in stats else "n/a" for name in metrics]])
+    return header, rows
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """An aligned plain-text table for the terminal."""
+    widths = [max(len(line[c]) for line in [header, *rows]) for c in range(len(header))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in [header, *rows]]
+    return "\n".join([lines[0], "  ".join("-" * width for width in widths), *lines[1:]])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    header = ["configuration", "baseline", "metric", "seeds", "mean difference", "p"]
+    rows = [[t["configuration"], t["baseline"], t["metric"], str(t["n"]),
+             "n/a" if t["difference"] is None else f"{t['difference']:+.4f}",
+             "n/a" if t["p"] is None else f"{t['p']:.2g}"] for t in tests]
+    return header, rows
+
+
+def printed(configurations: list[Configuration], tests: list[dict[str, Any]], primary_only: bool = True) -> str:
+    """What the terminal shows: the table, then the paired tests of the summary metrics."""
+    header, rows = table_rows(configurations)
+    text = ("mean ± half the 95% t interval over seeds\n" + text_table(header, rows))
+    shown = [t for t in tests if not primary_only or t["metric"] in ("average_final", "average_forgetting")]
+    if shown:
+        text += f"\n\n{TEST_NAME}\n" + text_table(*tests_rows(shown))
+    return text
+
+
+def write(configurations: list[Configuration], tests: list[dict[str, Any]], directory: Path, stem: str,
+          baseline: str | None) -> list[Path]:
+    """Write the tables and plots into ``directory``; return the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    header, rows = table_rows(configurations)
+    markdown = [f"# {stem.capitalize()}", "", "Mean ± half the 95% Student's t interval over seeds.", "",
+                markdown_table(header, rows)]
+    if tests:
+        markdown += ["", f"## Against the baseline `{baseline}`", "", f"Test: {TEST_NAME}.", "",
+                     markdown_table(*tests_rows(tests))]
+    paths = [directory / f"{stem}.md", directory / f"{stem}.csv", directory / f"{stem}.json"]
+    paths[0].write_text("\n".join(markdown) + "\n")
+    _write_csv(configurations, paths[1])
+    paths[2].write_text(json.dumps(_as_json(configurations, tests, baseline), indent=1, sort_keys=True) + "\n")
+    if tests:
+        paths.append(directory / "paired_tests.csv")
+        with paths[-1].open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p"])
+            writer.writerows([t["configuration"], t["baseline"], t["metric"], t["n"], t["difference"], t["p"]]
+                             for t in tests)
+    from sequoia.experiments import plots
+
+    paths += plots.write_all(configurations, directory)
+    return paths
+
+
+def _write_csv(configurations: list[Configuration], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["configuration", "metric", "n", "mean", "std", "ci_low", "ci_high"])
+        for configuration in configurations:
+            for name, stat in configuration.statistics().items():
+                writer.writerow([configuration.label, name, stat["n"], stat["mean"], stat["std"], stat["low"],
+                                 stat["high"]])
+
+
+def _as_json(configurations: list[Configuration], tests: list[dict[str, Any]], baseline: str | None) -> dict[str, Any]:
+    return {
+        "interval": "95% Student's t interval of the mean over seeds",
+        "configurations": [{"label": c.label, "options": {k: v for k, v in c.options.items()},
+                            "runs": [Path(run.directory).name for run in c.runs], "metrics": c.statistics()}
+                           for c in configurations],
+        "baseline": baseline,
+        "test": TEST_NAME if tests else None,
+        "paired_tests": tests,
+    }
+
+
+def average_performance(matrix: list[list[float]]) -> list[float]:
+    """``A_i``: mean of row ``i`` over the tasks trained so far (one phase per task), else over all tasks.
+
+    Example:
+        >>> average_performance([[0.1, 0.1], [0.9, 0.2], [0.5, 0.8]])
+        [0.9, 0.65]
+    """
+    values = np.asarray(matrix, dtype=float)
+    phases, tasks = values.shape[0] - 1, values.shape[1]
+    if phases == tasks:
+        return [float(values[i, :i].mean()) for i in range(1, phases + 1)]
+    return [float(row.mean()) for row in values[1:]]
+
+
+def performance_band(configuration: Configuration) -> tuple[list[float], list[float], list[float]] | None:
+    """Mean, low and high of ``A_i`` over seeds, per phase; ``None`` if the runs' matrices differ in shape."""
+    curves = [average_performance(matrix) for matrix in _matrices(configuration)]
+    if not curves or len({len(curve) for curve in curves}) != 1:
+        return None
+    stats = [t_interval(values) for values in zip(*curves)]
+    means, _, bounds = zip(*stats)
+    return list(means), [low for low, _ in bounds], [high for _, high in bounds]
+
+
+def _matrices(configuration: Configuration) -> list[list[list[float]]]:
+    return [run.results["transfer_matrix"] for run in configuration.runs if run.results.get("transfer_matrix")]

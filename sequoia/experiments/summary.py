@@ -1,0 +1,247 @@
+"""Runs grouped into configurations, statistics over seeds, and paired tests against a baseline.
+
+A configuration is everything in a run's ``config.yaml`` but its seed (and loggers):
+runs that differ only in their seed are repetitions of one configuration. Its
+label names what sets it apart from the other configurations compared
+(``method=replay``, ``method=ewc learner.lr=0.01``).
+
+Per configuration and summary metric: the mean over seeds, the sample standard
+deviation, and the 95% Student's t interval of the mean (:func:`sequoia.intervals.t_interval`).
+
+The paired test: for a configuration and the baseline configuration it is compared
+with (the same options outside the ``method`` group, with the baseline's method), the
+runs with the same seed form pairs, and a two-sided paired t-test
+(``scipy.stats.ttest_rel``) asks whether the mean difference is zero. A seed fixes the
+data splits, orders and initial weights, so a pair differs only by the method; with
+few seeds, a small p says the difference is consistent across them.
+
+Example:
+    >>> runs = [RunRecord(f"r{m}{s}", {"seed": s, "method": {"name": m}}, {"average_final": a})
+    ...         for m, s, a in [("naive", 0, 0.2), ("naive", 1, 0.21), ("naive", 2, 0.19),
+    ...                         ("replay", 0, 0.8), ("replay", 1, 0.82), ("replay", 2, 0.85)]]
+    >>> groups = group_runs(runs)
+    >>> [group.label for group in groups]
+    ['method=naive', 'method=replay']
+    >>> round(groups[1].statistics()["average_final"]["mean"], 3)
+    0.823
+    >>> test = paired_tests(groups, "naive")[0]
+    >>> test["configuration"], test["n"], round(test["difference"], 3), test["p"] < 0.01
+    ('method=replay', 3, 0.623, True)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sequoia.errors import SequoiaError
+from sequoia.intervals import t_interval
+from sequoia.yaml_file import read_yaml
+
+SKIPPED_METRICS = ("metric", "trainable_parameters")
+"""Entries of ``results.json``'s metrics that are not compared (a name; a count that does not vary by seed)."""
+SKIPPED_KEYS = ("seed", "loggers")
+
+
+@dataclass
+class RunRecord:
+    """One finished run: where it is, its config, its metrics; ``results`` holds all of ``results.json``."""
+
+    directory: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0))
+
+    @property
+    def method(self) -> str:
+        return str((self.config.get("method") or {}).get("name", "?"))
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"learner": {"lr": 0.1}}`` -> ``{"learner.lr": 0.1}`` (the seed and loggers left out)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if not prefix and key in SKIPPED_KEYS:
+            continue
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _label_key(key: str) -> str:
+    return key[: -len(".name")] if key.endswith(".name") else key
+
+
+@dataclass
+class Configuration:
+    """The runs of one configuration (one per seed), and what sets it apart."""
+
+    label: str
+    options: dict[str, Any]
+    runs: list[RunRecord]
+
+    @property
+    def method(self) -> str:
+        return str(self.options.get("method.name", "?"))
+
+    def metric_names(self) -> list[str]:
+        names: list[str] = []
+        for run in self.runs:
+            names += [name for name, value in run.metrics.items()
+                      if name not in SKIPPED_METRICS and name not in names and _is_number(value)]
+        return names
+
+    def statistics(self) -> dict[str, dict[str, Any]]:
+        """Per metric: n, mean, std, the 95% t interval, and the value of each seed."""
+        stats = {}
+        for name in self.metric_names():
+            values = {run.seed: float(run.metrics[name]) for run in self.runs if _is_number(run.metrics.get(name))}
+            mean, sd, (low, high) = t_interval(list(values.values()))
+            stats[name] = {"n": len(values), "mean": mean, "std": _finite(sd), "low": _finite(low),
+                           "high": _finite(high), "seeds": values}
+        return stats
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def group_runs(runs: list[RunRecord]) -> list[Configuration]:
+    """Runs grouped by configuration, labelled by the options that differ between configurations."""
+    groups: dict[str, list[RunRecord]] = {}
+    options: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        flat = flatten(run.config)
+        key = json.dumps(flat, sort_keys=True, default=str)
+        groups.setdefault(key, []).append(run)
+        options[key] = flat
+    varying = sorted(_varying_keys(list(options.values())),
+                     key=lambda k: (not k.startswith("method."), not k.startswith("setting."), k))
+    configurations = []
+    for key, members in groups.items():
+        flat = options[key]
+        label = " ".join(f"{_label_key(k)}={flat.get(k, '-')}" for k in varying) or f"method={flat.get('method.name')}"
+        configurations.append(Configuration(label, flat, sorted(members, key=lambda run: run.seed)))
+    _check_seeds_unique(configurations)
+    return sorted(configurations, key=lambda c: c.label)
+
+
+def _varying_keys(options: list[dict[str, Any]]) -> set[str]:
+    """Keys whose value differs among the configurations that have them.
+
+    A key only some configurations have (one method's own options) is implied by
+    the name that chose the class, so it does not label them by its absence.
+    """
+    keys = {key for flat in options for key in flat}
+    return {key for key in keys if len({json.dumps(flat[key], default=str) for flat in options if key in flat}) > 1}
+
+
+def _check_seeds_unique(configurations: list[Configuration]) -> None:
+    for configuration in configurations:
+        seeds = [run.seed for run in configuration.runs]
+        if len(seeds) != len(set(seeds)):
+            twice = sorted({seed for seed in seeds if seeds.count(seed) > 1})[0]
+            directories = [run.directory for run in configuration.runs if run.seed == twice]
+            raise SequoiaError(f"configuration {configuration.label} has seed {twice} twice ({', '.join(directories)});"
+                               " compare each copy apart, or remove one")
+
+
+def find_baseline(configurations: list[Configuration], baseline: str | None) -> str | None:
+    """The baseline's method name or label: as given (checked), else ``naive`` where present."""
+    methods = {c.method for c in configurations}
+    labels = {c.label for c in configurations}
+    if baseline is None:
+        return "naive" if "naive" in methods and len(configurations) > 1 else None
+    if baseline not in methods and baseline not in labels:
+        raise SequoiaError(f"--baseline {baseline}: no configuration has that method or label; the methods are "
+                           f"{', '.join(sorted(methods))}")
+    return baseline
+
+
+def _partner(candidate: Configuration, configurations: list[Configuration], baseline: str) -> Configuration | None:
+    """The baseline configuration ``candidate`` is compared with: the label, or the same options outside ``method``."""
+    named = [c for c in configurations if c.label == baseline]
+    if named:
+        return named[0] if named[0] is not candidate else None
+    same_context = [c for c in configurations if c.method == baseline and c is not candidate
+                    and _context(c) == _context(candidate)]
+    return same_context[0] if same_context else None
+
+
+def _context(configuration: Configuration) -> dict[str, Any]:
+    """A configuration's options outside the ``method`` group."""
+    return {k: v for k, v in configuration.options.items() if not k.startswith("method.")}
+
+
+def paired_tests(configurations: list[Configuration], baseline: str | None) -> list[dict[str, Any]]:
+    """A paired t-test (two-sided) of every configuration against its baseline, per metric, over shared seeds."""
+    tests = []
+    for candidate in configurations if baseline else []:
+        partner = _partner(candidate, configurations, baseline)
+        if partner is None:
+            continue
+        ours, theirs = candidate.statistics(), partner.statistics()
+        for metric in [name for name in ours if name in theirs]:
+            tests.append({"configuration": candidate.label, "baseline": partner.label, "metric": metric,
+                          **paired_t_test(ours[metric]["seeds"], theirs[metric]["seeds"])})
+    return tests
+
+
+def paired_t_test(ours: dict[int, float], theirs: dict[int, float]) -> dict[str, Any]:
+    """``n``, the mean difference and the two-sided p of a paired t-test over the seeds both have.
+
+    Example:
+        >>> result = paired_t_test({0: 0.8, 1: 0.9, 2: 0.85}, {0: 0.2, 1: 0.25, 2: 0.3})
+        >>> result["n"], round(result["difference"], 3), result["p"] < 0.01
+        (3, 0.6, True)
+    """
+    from scipy import stats
+
+    seeds = sorted(set(ours) & set(theirs))
+    differences = [ours[s] - theirs[s] for s in seeds]
+    p = None
+    if len(seeds) >= 2:
+        pvalue = stats.ttest_rel([ours[s] for s in seeds], [theirs[s] for s in seeds]).pvalue
+        # Identical differences give no variance: p is 1 when they are all 0, else 0.
+        p = float(pvalue) if math.isfinite(pvalue) else (1.0 if not any(differences) else 0.0)
+    return {"n": len(seeds), "difference": sum(differences) / len(seeds) if seeds else None, "p": p}
+
+
+def load_run(directory: Path) -> RunRecord:
+    """A finished run directory's config and metrics."""
+    try:
+        results = json.loads((directory / "results.json").read_text(encoding="utf-8"))
+        metrics = results["metrics"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SequoiaError(f"{directory}: results.json cannot be read ({error})") from None
+    config = read_yaml(directory / "config.yaml", f"{directory}: config.yaml")
+    if not isinstance(config, dict) or not isinstance(metrics, dict):
+        raise SequoiaError(f"{directory}: config.yaml and results.json must hold mappings")
+    return RunRecord(str(directory), config, metrics, results)
+
+
+def collect(paths: list[str]) -> list[RunRecord]:
+    """The finished runs in ``paths``: run directories, sweep directories, or folders holding either."""
+    runs: list[RunRecord] = []
+    for text in paths:
+        path = Path(text)
+        if not path.is_dir():
+            raise SequoiaError(f"{text}: not a directory (expected a run or sweep directory)")
+        found = sorted({result.parent for result in path.rglob("results.json")})
+        if not found:
+            raise SequoiaError(f"{text}: holds no finished run (no results.json under it)")
+        runs += [load_run(directory) for directory in found if (directory / "config.yaml").is_file()]
+    return runs

@@ -1,0 +1,216 @@
+"""A sweep directory: its runs, their index, and the driver that brings them all to an end.
+
+Layout::
+
+    <sweep>/
+      sweep.yaml        the sweep (base, axes, seeds) and how it launches; `sequoia sweep <sweep>/sweep.yaml`
+                        runs it again elsewhere
+      index.json        every run: name, seed, axis values, state, last message, cluster job id
+      runs/<name>/      an ordinary run directory (config.yaml, checkpoint.pt, results.json...)
+      logs/<name>.log   what the run printed
+      summary.*         statistics over seeds per configuration (sequoia.experiments.report)
+
+The run directories are the truth: a run is finished when its ``results.json``
+exists, resumable when its ``checkpoint.pt`` does. ``index.json`` is rewritten
+after every run ends; after a crash of the driver :meth:`Sweep.states` reads the
+directories again, so ``sequoia sweep --resume`` keeps what finished, resumes what
+was interrupted and runs nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sequoia.errors import SequoiaError
+from sequoia.experiments.jobs import FINISHED, RunJob, disk_state
+from sequoia.experiments.spec import RunSpec, SweepSpec
+from sequoia.runs.lock import DirectoryLock
+from sequoia.yaml_file import read_yaml
+
+SWEEP_FILE, INDEX_FILE = "sweep.yaml", "index.json"
+LAUNCHERS = ("local", "slurm", "submitit_local")
+MAX_WORKERS = 256
+
+
+@dataclass
+class LaunchOptions:
+    """How a sweep's runs execute.
+
+    Attributes:
+        launcher: ``local`` (worker processes here), ``slurm`` (a job array through submitit),
+            ``submitit_local`` (the slurm code path in local subprocesses: to try a sweep before a cluster).
+        workers: runs at once on this machine (``local``).
+        threads: torch threads per run; ``None``: the thread policy (docs/experiments.md).
+        slurm: submitit parameters for ``slurm``: ``partition``, ``time`` (minutes), ``gpus_per_run``,
+            ``cpus_per_run``, ``mem_gb``, ``array_parallelism``, ``account``.
+    """
+
+    launcher: str = "local"
+    workers: int = 1
+    threads: int | None = None
+    slurm: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        if self.launcher not in LAUNCHERS:
+            raise SequoiaError(f"{where}: unknown launcher {self.launcher!r}; expected one of {', '.join(LAUNCHERS)}")
+        for name, value, high in (("workers", self.workers, MAX_WORKERS), ("threads", self.threads, 1024)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high):
+                raise SequoiaError(f"{where}: {name} must be an integer from 1 to {high}, not {value!r}")
+        unknown = set(self.slurm) - set(SLURM_PARAMETERS)
+        if unknown:
+            raise SequoiaError(f"{where}: unknown slurm options {', '.join(sorted(unknown))}; expected "
+                               f"{', '.join(SLURM_PARAMETERS)}")
+
+    def submitit_parameters(self) -> dict[str, Any]:
+        """The ``slurm`` options as submitit's ``update_parameters`` names them."""
+        return {SLURM_PARAMETERS[key]: value for key, value in self.slurm.items() if value is not None}
+
+
+SLURM_PARAMETERS = {"partition": "slurm_partition", "time": "timeout_min", "gpus_per_run": "gpus_per_node",
+                    "cpus_per_run": "cpus_per_task", "mem_gb": "mem_gb", "array_parallelism": "slurm_array_parallelism",
+                    "account": "slurm_account"}
+
+
+class Sweep:
+    """The runs of a sweep, in ``directory``."""
+
+    def __init__(self, directory: Path, spec: SweepSpec, launch: LaunchOptions) -> None:
+        self.directory, self.spec, self.launch = directory, spec, launch
+        self.runs: list[RunSpec] = spec.runs()
+        self.lock: DirectoryLock | None = None
+        self._recorded: dict[str, dict[str, Any]] = {}
+
+    # -- making and opening -------------------------------------------------------
+    @classmethod
+    def create(cls, directory: Path, spec: SweepSpec, launch: LaunchOptions) -> "Sweep":
+        """A new sweep directory holding ``sweep.yaml`` and an index of pending runs."""
+        if directory.exists() and any(directory.iterdir()):
+            raise SequoiaError(f"sweep directory {directory} already exists and is not empty "
+                               f"(`sequoia sweep --resume {directory}` continues a sweep)")
+        try:
+            (directory / "runs").mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SequoiaError(f"cannot make the sweep directory {directory} ({error.strerror or error})") from None
+        sweep = cls(directory, spec, launch)
+        sweep.write_definition()
+        sweep.lock = DirectoryLock.take(directory, SWEEP_FILE)
+        sweep.write_index()
+        return sweep
+
+    @classmethod
+    def open(cls, directory: Path, overrides: dict[str, Any]) -> "Sweep":
+        """The sweep in ``directory`` (``--resume``), with launch ``overrides`` (workers, launcher...)."""
+        path = directory / SWEEP_FILE
+        if not path.is_file():
+            raise SequoiaError(f"cannot resume {directory}: not a sweep directory (no {SWEEP_FILE})")
+        loaded = read_yaml(path, f"cannot resume {directory}: {SWEEP_FILE}")
+        spec, launch = read_definition(loaded, f"cannot resume {directory}: {SWEEP_FILE}")
+        launch = LaunchOptions(**{**asdict(launch), **overrides})
+        launch.check("sequoia sweep --resume")
+        sweep = cls(directory, spec, launch)
+        sweep.lock = DirectoryLock.take(directory, SWEEP_FILE)
+        sweep._recorded = sweep._read_index()
+        return sweep
+
+    def write_definition(self) -> None:
+        definition = {**self.spec.to_dict(), "launch": asdict(self.launch)}
+        (self.directory / SWEEP_FILE).write_text(yaml.safe_dump(definition, sort_keys=False))
+
+    # -- the index ------------------------------------------------------------------
+    def states(self) -> list[dict[str, Any]]:
+        """Every run's entry: the state its directory shows, with what the index last recorded."""
+        entries = []
+        for run in self.runs:
+            recorded = self._recorded.get(run.name, {})
+            state = disk_state(self.directory / "runs" / run.name)
+            if state != FINISHED and recorded.get("state") in ("failed", "interrupted"):
+                state = recorded["state"]
+            entries.append({"name": run.name, "seed": run.seed, "values": run.values, "state": state,
+                            "message": recorded.get("message", "") if state != FINISHED else "",
+                            "job_id": recorded.get("job_id")})
+        return entries
+
+    def record(self, name: str, **values: Any) -> None:
+        """Note an outcome (state, message) or a cluster job id for run ``name``; rewrite the index."""
+        self._recorded.setdefault(name, {}).update(values)
+        self.write_index()
+
+    def write_index(self) -> None:
+        partial = self.directory / f"{INDEX_FILE}.tmp"
+        partial.write_text(json.dumps({"runs": self.states()}, indent=1) + "\n")
+        partial.replace(self.directory / INDEX_FILE)
+
+    def _read_index(self) -> dict[str, dict[str, Any]]:
+        try:
+            runs = json.loads((self.directory / INDEX_FILE).read_text())["runs"]
+            return {entry["name"]: entry for entry in runs if isinstance(entry, dict) and "name" in entry}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}  # rebuilt from the run directories, which are the truth
+
+    # -- running ----------------------------------------------------------------------
+    def jobs(self) -> list[RunJob]:
+        """A job for every run not finished yet."""
+        workers = self.launch.workers if self.launch.launcher == "local" else 1
+        return [RunJob(run.name, run.argv, str(self.directory), workers, self.launch.threads)
+                for run in self.runs if disk_state(self.directory / "runs" / run.name) != FINISHED]
+
+    def launcher(self):
+        from sequoia.experiments.launchers import LocalLauncher, SubmititLauncher
+
+        if self.launch.launcher == "local":
+            return LocalLauncher(self.launch.workers)
+        cluster = "slurm" if self.launch.launcher == "slurm" else "local"
+        return SubmititLauncher(self.directory / "submitit", cluster, self.launch.submitit_parameters())
+
+    def execute(self, progress: bool = True) -> list[dict[str, Any]]:
+        """Bring every run to its end; return the entries of those that did not finish."""
+        jobs = self.jobs()
+        done, total, started = len(self.runs) - len(jobs), len(self.runs), time.perf_counter()
+        if done:
+            _say(f"{done} of {total} runs already finished; {len(jobs)} to go", progress)
+
+        def on_done(job: RunJob, outcome: dict[str, Any]) -> None:
+            nonlocal done
+            done += 1
+            self.record(job.name, state=outcome["state"], message=outcome.get("message", ""))
+            detail = f": {outcome['message']}" if outcome.get("message") and outcome["state"] != FINISHED else ""
+            _say(f"[{done}/{total}] {job.name}: {outcome['state']}{detail} "
+                 f"({time.perf_counter() - started:.0f} s)", progress)
+
+        self.launcher().launch(jobs, on_done, lambda job, job_id: self.record(job.name, job_id=job_id))
+        return [entry for entry in self.states() if entry["state"] != FINISHED]
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def read_definition(loaded: Any, where: str) -> tuple[SweepSpec, LaunchOptions]:
+    """A sweep file's (or ``sweep.yaml``'s) sweep and launch options, checked."""
+    if not isinstance(loaded, dict):
+        raise SequoiaError(f"{where} must hold a mapping with keys base, axes, seeds (and launch)")
+    launch_values = loaded.get("launch") or {}
+    if not isinstance(launch_values, dict):
+        raise SequoiaError(f"{where}: `launch` must be a mapping (launcher, workers, threads, slurm)")
+    unknown = set(map(str, launch_values)) - {"launcher", "workers", "threads", "slurm"}
+    if unknown:
+        raise SequoiaError(f"{where}: unknown launch keys {', '.join(sorted(unknown))}")
+    launch = LaunchOptions(**launch_values)
+    if not isinstance(launch.slurm, dict):
+        raise SequoiaError(f"{where}: `launch.slurm` must be a mapping of slurm options")
+    launch.check(where)
+    spec = SweepSpec.from_file({key: value for key, value in loaded.items() if key != "launch"}, where)
+    return spec, launch
+
+
+def _say(line: str, progress: bool) -> None:
+    if progress:
+        print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,159 @@
+"""Sweeps: the grid, the job engine (local processes and submitit), resuming after SIGKILL, the summary."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sequoia.errors import SequoiaError
+from sequoia.experiments.commands import comma_options, option_pairs
+from sequoia.experiments.spec import SweepSpec, parse_seeds
+from sequoia.experiments.sweep import Sweep
+from sequoia.runs.lock import DirectoryLock
+from tests.conftest import sequoia_environment
+from tests.experiments.conftest import GRID, summary_metrics, sweep
+
+
+# -- the grid ---------------------------------------------------------------------------
+def test_comma_lists_make_axes_and_seeds_vary_innermost():
+    spec = SweepSpec.from_options(option_pairs(["--setting", "class_incremental", "--method", "naive,replay",
+                                                "--learner.lr", "1e-4,5e-4"]), "0-1", comma_options())
+    runs = spec.runs()
+    assert len(runs) == 8 and [run.seed for run in runs[:2]] == [0, 1]
+    assert runs[-1].values == {"method": "replay", "learner.lr": "5e-4"}
+    assert runs[-1].argv[-4:] == ["--learner.lr", "5e-4", "--seed", "1"]
+
+
+def test_an_option_whose_value_is_a_list_is_not_split():
+    spec = SweepSpec.from_options({"setting": "pa.incremental", "method": "dpo_lora",
+                                   "learner.target_modules": "q_proj,v_proj"}, None, comma_options())
+    assert spec.axes == {} and spec.base["learner.target_modules"] == "q_proj,v_proj"
+    assert {"setting.tasks", "learner.target_modules", "loggers"} <= comma_options()
+
+
+def test_a_sweep_file_varies_a_list_option_and_the_command_line_overrides_it(tmp_path):
+    loaded = {"base": {"setting": "pa.incremental", "method": "dpo_lora"},
+              "axes": {"setting.tasks": [["harmlessness", "helpfulness"], ["helpfulness", "harmlessness"]]},
+              "seeds": "0-2"}
+    spec = SweepSpec.from_file(loaded, "sweep file")
+    assert spec.count() == 6 and spec.runs()[3].argv[:6] == [
+        "--setting", "pa.incremental", "--method", "dpo_lora", "--setting.tasks", "helpfulness,harmlessness"]
+    with pytest.raises(SequoiaError, match="unknown keys colour"):
+        SweepSpec.from_file({**loaded, "colour": 1}, "sweep file")
+    with pytest.raises(SequoiaError, match="both fixed"):
+        SweepSpec({"method": "naive", "setting": "x"}, {"method": ["a", "b"]}).check()
+
+
+@pytest.mark.parametrize("text", ["", "a", "2-1", "0-99999999", "-1"])
+def test_bad_seeds_are_refused(text):
+    with pytest.raises(SequoiaError, match="invalid seeds"):
+        parse_seeds(text, "--seeds")
+
+
+# -- running, killing, resuming -------------------------------------------------------------
+def test_a_sweep_writes_its_files_and_an_index_of_finished_runs(uninterrupted):
+    index = json.loads((uninterrupted / "index.json").read_text())["runs"]
+    assert len(index) == 9 and {entry["state"] for entry in index} == {"finished"}
+    for name in ("sweep.yaml", "summary.md", "summary.csv", "summary.json", "metrics.png",
+                 "transfer_matrices.png", "average_performance.png", "paired_tests.csv"):
+        assert (uninterrupted / name).is_file(), name
+    # Each run is an ordinary run directory, re-runnable from its config.yaml.
+    config = yaml.safe_load((uninterrupted / "runs" / index[4]["name"] / "config.yaml").read_text())
+    assert config["method"]["name"] == "replay" and config["seed"] == 1
+    stats = {c["label"]: c["metrics"]["average_final"] for c in summary_metrics(uninterrupted)}
+    assert stats["method=replay"]["n"] == 3
+    assert stats["method=replay"]["mean"] > stats["method=naive"]["mean"] + 0.2
+
+
+def _in_flight(directory: Path) -> bool:
+    """Whether some run has started (its config.yaml written) and not finished."""
+    return any((run / "config.yaml").is_file() and not (run / "results.json").is_file()
+               for run in (directory / "runs").glob("*"))
+
+
+def test_a_sweep_killed_with_sigkill_resumes_to_the_same_summary(tmp_path, uninterrupted):
+    directory = tmp_path / "killed"
+    driver = subprocess.Popen([sys.executable, "-m", "sequoia", "sweep", *GRID, "--seeds", "0-2", "--workers", "2",
+                               "--directory", str(directory), "--quiet"], env=sequoia_environment(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (directory / "runs").is_dir() or not _in_flight(directory) or not any(
+            (run / "results.json").is_file() for run in (directory / "runs").glob("*")):
+        assert driver.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    time.sleep(1.0)
+    # The workers died with the driver: every run directory can be locked again.
+    finished_before = {}
+    for run in sorted((directory / "runs").glob("*")):
+        if (run / "config.yaml").is_file():
+            DirectoryLock.take(run).release()
+        if (run / "results.json").is_file():
+            finished_before[run.name] = (run / "results.json").read_bytes()
+    assert 0 < len(finished_before) < 9
+
+    resumed = sweep(["--resume", str(directory)])
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary_metrics(directory) == summary_metrics(uninterrupted)
+    for name, content in finished_before.items():  # kept, not run again
+        assert (directory / "runs" / name / "results.json").read_bytes() == content
+        assert (directory / "logs" / f"{name}.log").read_text().count("$ sequoia") == 1
+    index = json.loads((directory / "index.json").read_text())["runs"]
+    assert {entry["state"] for entry in index} == {"finished"}
+
+
+def test_the_slurm_code_path_through_submitits_local_executor_gives_the_local_summary(tmp_path):
+    grid = ["--setting", "sl.incremental", "--setting.nb_tasks", "2", "--learner.epochs", "2",
+            "--method", "naive,replay,ewc"]
+    local = sweep([*grid, "--directory", str(tmp_path / "local")])
+    through_submitit = sweep([*grid, "--launcher", "submitit_local", "--slurm.time", "10",
+                              "--directory", str(tmp_path / "submitit")])
+    assert local.returncode == 0 and through_submitit.returncode == 0, through_submitit.stderr
+    assert summary_metrics(tmp_path / "local") == summary_metrics(tmp_path / "submitit")
+    assert list((tmp_path / "submitit" / "submitit").glob("*_submitted.pkl"))  # submitit ran the jobs
+    index = json.loads((tmp_path / "submitit" / "index.json").read_text())["runs"]
+    assert all(entry["job_id"] for entry in index)
+
+
+def test_runs_that_fail_are_reported_and_retried_by_resume(tmp_path):
+    directory = tmp_path / "failing"
+    failed = sweep(["--setting", "sl.incremental", "--method", "naive", "--setting.nb_tasks", "2",
+                    "--setting.dataset", f"digits,{tmp_path / 'missing'}", "--learner.epochs", "1",
+                    "--directory", str(directory)])
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1].startswith("sequoia: error: 1 of 2 runs did not finish")
+    index = {entry["values"]["setting.dataset"]: entry for entry in
+             json.loads((directory / "index.json").read_text())["runs"]}
+    assert index["digits"]["state"] == "finished"
+    assert index[str(tmp_path / "missing")]["state"] == "failed"
+    assert "missing" in index[str(tmp_path / "missing")]["message"]
+    assert (directory / "summary.json").is_file()  # the runs that finished are summarised
+    again = sweep(["--resume", str(directory)])
+    assert again.returncode == 1 and "1 of 2 runs did not finish" in again.stderr
+
+
+def test_a_second_driver_on_the_same_sweep_is_refused(uninterrupted):
+    sweep_object = Sweep.open(uninterrupted, {})
+    try:
+        with pytest.raises(SequoiaError, match="another sequoia process"):
+            Sweep.open(uninterrupted, {})
+    finally:
+        sweep_object.close()
+
+
+def test_the_example_sweep_file_builds_every_configuration():
+    from sequoia.experiments.commands import check_runs
+    from sequoia.experiments.sweep import read_definition
+    from sequoia.yaml_file import read_yaml
+
+    path = Path(__file__).parents[2] / "examples" / "sweep_sl_methods.yaml"
+    spec, launch = read_definition(read_yaml(path, "sweep file"), str(path))
+    check_runs(spec)
+    assert spec.count() == 15 and launch.workers == 2
