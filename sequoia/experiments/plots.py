@@ -67,8 +67,7 @@ def metric_bars(configurations: list[Configuration], path: Path) -> bool:
 
 
 def _mean_matrix(configuration: Configuration) -> np.ndarray | None:
-    matrices = [np.asarray(run.results["transfer_matrix"], dtype=float) for run in configuration.runs
-                if run.results.get("transfer_matrix")]
+    matrices = [np.asarray(matrix, dtype=float) for matrix in configuration.transfer_matrices()]
     if not matrices or len({m.shape for m in matrices}) != 1:
         return None
     return np.mean(matrices, axis=0)

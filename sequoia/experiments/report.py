@@ -151,13 +151,9 @@ def average_performance(matrix: list[list[float]]) -> list[float]:
 
 def performance_band(configuration: Configuration) -> tuple[list[float], list[float], list[float]] | None:
     """Mean, low and high of ``A_i`` over seeds, per phase; ``None`` if the runs' matrices differ in shape."""
-    curves = [average_performance(matrix) for matrix in _matrices(configuration)]
+    curves = [average_performance(matrix) for matrix in configuration.transfer_matrices()]
     if not curves or len({len(curve) for curve in curves}) != 1:
         return None
     stats = [t_interval(values) for values in zip(*curves)]
     means, _, bounds = zip(*stats)
     return list(means), [low for low, _ in bounds], [high for _, high in bounds]
-
-
-def _matrices(configuration: Configuration) -> list[list[list[float]]]:
-    return [run.results["transfer_matrix"] for run in configuration.runs if run.results.get("transfer_matrix")]

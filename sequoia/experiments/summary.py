@@ -88,6 +88,7 @@ class Configuration:
     label: str
     options: dict[str, Any]
     runs: list[RunRecord]
+    _statistics: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def method(self) -> str:
@@ -100,8 +101,17 @@ class Configuration:
                       if name not in SKIPPED_METRICS and name not in names and _is_number(value)]
         return names
 
+    def transfer_matrices(self) -> list[list[list[float]]]:
+        """The primary transfer matrix of each run that has one, in seed order."""
+        return [run.results["transfer_matrix"] for run in self.runs if run.results.get("transfer_matrix")]
+
     def statistics(self) -> dict[str, dict[str, Any]]:
-        """Per metric: n, mean, std, the 95% t interval, and the value of each seed."""
+        """Per metric: n, mean, std, the 95% t interval, and the value of each seed (computed once)."""
+        if self._statistics is None:
+            self._statistics = self._compute_statistics()
+        return self._statistics
+
+    def _compute_statistics(self) -> dict[str, dict[str, Any]]:
         stats = {}
         for name in self.metric_names():
             values = {run.seed: float(run.metrics[name]) for run in self.runs if _is_number(run.metrics.get(name))}
