@@ -1,15 +1,28 @@
 """One DPO training step of sequoia's dpo_lora learner against TRL's DPOTrainer, in one process.
 
-Both train the same model with the same LoRA config (rank 8, alpha 16, peft's default
-target modules) on the same 8 preference pairs with beta 0.1, each with its own
-defaults otherwise: TRL runs a reference forward pass (adapters disabled) inside every
-step, sequoia computes reference log-probs once per task and reads them from the
-rows. A step is forward + backward + optimizer step. Prints the median step time and
-the peak extra memory of a step (resident memory sampled every millisecond, above
-the level just before the step), and the ratios ours / TRL (targets: time at most
-0.8, memory at most 1.0).
+All train the same model with the same LoRA config (rank 8, alpha 16, peft's default
+target modules) on the same preference pairs (8 per step) with beta 0.1. Three
+configurations run on the same batch:
+
+* sequoia: reference log-probs computed once per task and read from the rows;
+* TRL as configured by default: a reference forward pass (adapters disabled) in every step;
+* TRL at its best for this case: ``precompute_ref_log_probs=True``, the reference
+  log-probs computed once before training and read from the batch, as sequoia does.
+  (``padding_free`` needs FlashAttention and is off in TRL's current DPO trainer; no other
+  option of ``DPOConfig`` changes the cost of a LoRA step.)
+
+A step is forward + backward + optimizer step. The script prints tokens per second, the
+median step time, the peak extra memory of a step (resident memory sampled every
+millisecond above the level before it; on a GPU, torch's peak allocated memory), and
+the ratios sequoia / TRL for both TRL configurations (targets: time at most 0.8 of TRL's
+default and at most 1.0 of its best; memory at most 1.0).
+
+Then sequoia in bfloat16 against float32 (``--compare-dtypes``, on by default): step time,
+and how far the bf16 losses stray from the fp32 ones over the same steps from the same
+initial adapters.
 
     python benchmarks/dpo_step.py [--model smollm2-135m-instruct|tiny-random|PATH] [--steps 5]
+        [--dtype float32|bfloat16] [--device auto|cpu|cuda] [--quantization none|4bit]
 """
 
 import argparse
@@ -27,6 +40,10 @@ class PeakMemory:
     """Peak resident memory (MB) above the level at entry, sampled from /proc on a thread."""
 
     def __enter__(self):
+        if torch.cuda.is_available():  # on a GPU the step's memory is the device's
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.gpu_start = torch.cuda.memory_allocated()
         self.start = self._rss()
         self.peak = self.start
         self._running = True
@@ -40,6 +57,9 @@ class PeakMemory:
 
     @property
     def extra_mb(self) -> float:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+            return (torch.cuda.max_memory_allocated() - self.gpu_start) / 2**20
         return (self.peak - self.start) / 2**20
 
     def _sample(self):
@@ -60,40 +80,45 @@ def measure(step, steps: int) -> tuple[float, float]:
         with PeakMemory() as memory:
             start = time.perf_counter()
             step()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
         peaks.append(memory.extra_mb)
     return statistics.median(times), max(peaks)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--pairs", type=int, default=8)
-    args = parser.parse_args()
+def tokens_per_step(rows) -> int:
+    """Tokens of both sequences of each pair, prompt included."""
+    return sum(2 * len(p) + len(c) + len(r) for p, c, r in zip(rows["prompt_ids"], rows["chosen_ids"],
+                                                              rows["rejected_ids"]))
 
+
+def sequoia_learner(setting, pairs):
+    """A fresh dpo_lora learner (seeded adapters) and the rows of ``pairs`` with their reference log-probs."""
+    from sequoia.learners import DPOLoRA
+
+    torch.manual_seed(0)
+    learner = DPOLoRA(batch_size=len(pairs))
+    learner.configure(setting.view())
+    rows = learner.prepare_rows(learner.encode_pairs(pairs))  # once per task, outside the step
+    learner.model.train()
+    return learner, rows
+
+
+def time_sequoia(setting, pairs, steps: int) -> tuple[float, float, int]:
+    learner, rows = sequoia_learner(setting, pairs)
+    seconds, memory = measure(lambda: learner.optimize(rows), steps)
+    return seconds, memory, tokens_per_step(rows)
+
+
+def trl_trainer(args, setting, pairs, precompute: bool):
+    """TRL's DPOTrainer on the same pairs and model, and one collated batch of them."""
     import datasets
     import peft
     import trl
 
-    from sequoia.learners import DPOLoRA
     from sequoia.lm.models import load_model, load_tokenizer
     from sequoia.lm.tokens import is_chat, render_prompt
-    from sequoia.settings.pa import IncrementalPASetting
-
-    setting = IncrementalPASetting(model=args.model, tasks="harmlessness", train_pairs_per_task=args.pairs)
-    setting.rng, setting.progress = np.random.default_rng(0), False
-    setting.prepare()
-    pairs = setting._train[0][: args.pairs]
-
-    torch.manual_seed(0)
-    learner = DPOLoRA(batch_size=args.pairs)
-    learner.configure(setting)
-    rows = learner.prepare_rows(learner.encode_pairs(pairs))  # once per task, outside the step
-    learner.model.train()
-    tokens = sum(2 * len(p) + len(c) + len(r) for p, c, r in zip(rows["prompt_ids"], rows["chosen_ids"],
-                                                             rows["rejected_ids"]))
-    ours_time, ours_memory = measure(lambda: learner.optimize(rows), args.steps)
 
     tokenizer = load_tokenizer(args.model)
     if is_chat(tokenizer):
@@ -102,31 +127,128 @@ def main() -> None:
     else:  # TRL's text format, with the prompt rendered as sequoia renders it
         records = [{"prompt": render_prompt(tokenizer, p.prompt), "chosen": " " + p.chosen,
                     "rejected": " " + p.rejected} for p in pairs]
-    config = trl.DPOConfig(output_dir=tempfile.mkdtemp(), beta=0.1, per_device_train_batch_size=args.pairs,
-                           use_cpu=True, report_to=[], max_length=setting.max_prompt_length
-                           + setting.max_completion_length, learning_rate=learner.lr, seed=0)
-    trainer = trl.DPOTrainer(model=load_model(args.model), args=config, train_dataset=datasets.Dataset.from_list(records),
+    on_cpu = setting.device == "cpu" or not torch.cuda.is_available()
+    config = trl.DPOConfig(output_dir=tempfile.mkdtemp(), beta=0.1, per_device_train_batch_size=len(pairs),
+                           use_cpu=on_cpu, report_to=[], max_length=setting.max_prompt_length
+                           + setting.max_completion_length, learning_rate=5e-4, seed=0,
+                           precompute_ref_log_probs=precompute, bf16=args.dtype == "bfloat16" and not on_cpu)
+    model = load_model(args.model, args.dtype, setting.device, setting.quantization)
+    torch.manual_seed(0)
+    trainer = trl.DPOTrainer(model=model, args=config, train_dataset=datasets.Dataset.from_list(records),
                              processing_class=tokenizer,
                              peft_config=peft.LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM"))
     trainer.create_optimizer()
     trainer.current_gradient_accumulation_steps = 1  # normally set by Trainer.train()
-    batch = next(iter(trainer.get_train_dataloader()))
-    trl_tokens = int(batch["attention_mask"].sum())
+    return trainer, next(iter(trainer.get_train_dataloader()))
 
-    def trl_step():
+
+def time_trl(args, setting, pairs, precompute: bool) -> tuple[float, float, int]:
+    trainer, batch = trl_trainer(args, setting, pairs, precompute)
+
+    def step():
         trainer.training_step(trainer.model, batch)
         trainer.optimizer.step()
         trainer.optimizer.zero_grad()
 
-    trl_time, trl_memory = measure(trl_step, args.steps)
+    seconds, memory = measure(step, args.steps)
+    return seconds, memory, int(batch["attention_mask"].sum())
 
-    print(f"model {args.model}, {args.pairs} pairs per step, {args.steps} timed steps, "
-          f"{torch.get_num_threads()} threads")
-    print(f"tokens per step : sequoia {tokens}, TRL {trl_tokens} (both sequences of each pair, prompt included)")
-    print(f"step time       : sequoia {ours_time:.3f} s, TRL {trl_time:.3f} s, ratio {ours_time / trl_time:.3f} "
-          "(target <= 0.8)")
-    print(f"peak memory     : sequoia {ours_memory:.0f} MB, TRL {trl_memory:.0f} MB, ratio "
-          f"{ours_memory / max(trl_memory, 1e-9):.3f} (target <= 1.0)")
+
+def compare_dtypes(args) -> dict:
+    """sequoia's step in bfloat16 against float32: time, and the losses of the same steps."""
+    results = {}
+    for dtype in ("float32", "bfloat16"):
+        setting, pairs = pairs_of(args, dtype)
+        learner, rows = sequoia_learner(setting, pairs)
+        results[f"{dtype}_losses"] = [float(learner.optimize(rows)) for _ in range(args.steps)]
+        results[f"{dtype}_seconds"], _ = measure(lambda: learner.optimize(rows), args.steps)
+    return results
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--task", default="moral_stories", help="whose first pairs make the batch")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--quantization", default="none", choices=["none", "4bit", "8bit"])
+    parser.add_argument("--compare-dtypes", default=True, action=argparse.BooleanOptionalAction)
+    parser.add_argument("--only", choices=["sequoia", "trl", "trl_precompute", "dtypes"],
+                        help=argparse.SUPPRESS)  # one measurement, in a process of its own
+    return parser.parse_args()
+
+
+def pairs_of(args: argparse.Namespace, dtype: str):
+    """The setting and the batch's pairs; the limits are wide enough that neither library truncates."""
+    from sequoia.settings.pa import IncrementalPASetting
+    from sequoia.settings.pa.evaluation import PAEvaluation
+
+    setting = IncrementalPASetting(model=args.model, tasks=args.task, train_pairs_per_task=args.pairs,
+                                   dtype=dtype, device=args.device, quantization=args.quantization,
+                                   max_prompt_length=512, max_completion_length=256, truncation_side="error")
+    setting.rng, setting.progress = np.random.default_rng(0), False
+    setting.use_options("eval", PAEvaluation(capability="none"))
+    setting.prepare()
+    return setting, setting._train[0][: args.pairs]
+
+
+def measure_one(args: argparse.Namespace) -> dict:
+    """The measurement ``--only`` names, as a dict (printed as one JSON line)."""
+    if args.only == "dtypes":
+        return compare_dtypes(args)
+    setting, pairs = pairs_of(args, args.dtype)
+    if args.only == "sequoia":
+        seconds, memory, tokens = time_sequoia(setting, pairs, args.steps)
+    else:
+        seconds, memory, tokens = time_trl(args, setting, pairs, precompute=args.only == "trl_precompute")
+    return {"seconds": seconds, "memory": memory, "tokens": tokens, "threads": torch.get_num_threads()}
+
+
+def run_isolated(only: str) -> dict:
+    """One measurement in a fresh process: peak memory then starts from the same clean slate for each."""
+    import json
+    import subprocess
+    import sys
+
+    argv = [arg for arg in sys.argv[1:]]
+    proc = subprocess.run([sys.executable, __file__, *argv, "--only", only], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{only} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report(args: argparse.Namespace, results: dict) -> None:
+    ours = results["sequoia"]
+    print(f"model {args.model} ({args.dtype}, quantization {args.quantization}), {args.pairs} pairs of "
+          f"{args.task} per step, {args.steps} timed steps, {ours['threads']} threads, each in its own process")
+    names = {"sequoia": "sequoia", "trl": "TRL default", "trl_precompute": "TRL precomputed reference"}
+    for key, name in names.items():
+        row = results[key]
+        print(f"{name:<26}: {row['seconds']:.3f} s/step, {row['tokens'] / row['seconds']:,.0f} tokens/s "
+              f"({row['tokens']} tokens a step), peak {row['memory']:.0f} MB")
+    for key, target in (("trl", 0.8), ("trl_precompute", 1.0)):
+        row = results[key]
+        print(f"ratio to {names[key]:<26}: time {ours['seconds'] / row['seconds']:.3f} (target <= {target}), "
+              f"memory {ours['memory'] / max(row['memory'], 1e-9):.3f} (target <= 1.0)")
+
+
+def main() -> None:
+    import json
+
+    args = parse_args()
+    if args.only:
+        print(json.dumps(measure_one(args)))
+        return
+    report(args, {key: run_isolated(key) for key in ("sequoia", "trl", "trl_precompute")})
+    if args.compare_dtypes:
+        d = run_isolated("dtypes")
+        gaps = [abs(a - b) for a, b in zip(d["float32_losses"], d["bfloat16_losses"])]
+        print(f"bf16 vs fp32 (sequoia): step {d['bfloat16_seconds']:.3f} s vs {d['float32_seconds']:.3f} s, ratio "
+              f"{d['bfloat16_seconds'] / d['float32_seconds']:.3f}; losses of the same {args.steps} steps from the "
+              f"same adapters: fp32 {' '.join(f'{x:.4f}' for x in d['float32_losses'])}, bf16 "
+              f"{' '.join(f'{x:.4f}' for x in d['bfloat16_losses'])}; largest gap {max(gaps):.4f}")
 
 
 if __name__ == "__main__":

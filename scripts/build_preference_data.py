@@ -3,7 +3,7 @@
     python scripts/build_preference_data.py PATH_TO_SOURCE_DATA
 
 PATH_TO_SOURCE_DATA holds one folder per source, as published (hh_rlhf_harmless,
-oasst_helpful, ethics_utilitarianism, moral_stories, anthropic_evals_ai_risk), each
+hh_rlhf_helpful, oasst_helpful, ethics_utilitarianism, moral_stories, anthropic_evals_ai_risk), each
 with its LICENSE and SOURCE.md. Each task gets train.jsonl and test.jsonl in TRL's
 explicit conversational format, plus the source's LICENSE and a SOURCE.md. The
 selection is seeded, so the output is the same every time.
@@ -21,11 +21,14 @@ from pathlib import Path
 from sequoia.settings.pa.pairs import PreferencePair, from_hh_record, pairs_from_oasst_tree
 
 OUT = Path(__file__).resolve().parent.parent / "sequoia" / "data" / "preferences"
-TRAIN, TEST = 256, 64
+TRAIN, TEST = 256, 128
 MAX_PROMPT_CHARS, MAX_REPLY_CHARS = 600, 800
 # OpenAssistant replies are long; training truncates completions anyway, so allow
 # longer ones there rather than keep only a few dozen pairs.
-LIMITS = {"helpfulness": (1500, 2000)}
+LIMITS = {"oasst": (1500, 2000)}
+HELD_OUT_TREES = 30
+"""OpenAssistant trees the ``oasst`` task leaves out: the general-text capability probe's
+(``build_capability_data.py``), so training on ``oasst`` never sees the probe's text."""
 
 
 def hh(source: Path) -> list[PreferencePair]:
@@ -33,9 +36,15 @@ def hh(source: Path) -> list[PreferencePair]:
         return [from_hh_record(json.loads(line)) for line in handle]
 
 
+def oasst_trees(source: Path) -> tuple[list[dict], list[dict]]:
+    """The OpenAssistant trees split, with a fixed seed, into (held out for the text probe, the rest)."""
+    trees = [json.loads(line) for line in (source / "en_100_tree.jsonl").read_text(encoding="utf-8").splitlines()]
+    random.Random(0).shuffle(trees)
+    return trees[:HELD_OUT_TREES], trees[HELD_OUT_TREES:]
+
+
 def oasst(source: Path) -> list[PreferencePair]:
-    lines = (source / "en_100_tree.jsonl").read_text(encoding="utf-8").splitlines()
-    return [pair for line in lines for pair in pairs_from_oasst_tree(json.loads(line))]
+    return [pair for tree in oasst_trees(source)[1] for pair in pairs_from_oasst_tree(tree)]
 
 
 def ethics(source: Path) -> list[PreferencePair]:
@@ -72,7 +81,8 @@ def corrigibility(source: Path) -> list[PreferencePair]:
 
 TASKS = {
     "harmlessness": ("hh_rlhf_harmless", hh),
-    "helpfulness": ("oasst_helpful", oasst),
+    "helpfulness": ("hh_rlhf_helpful", hh),
+    "oasst": ("oasst_helpful", oasst),
     "utilitarianism": ("ethics_utilitarianism", ethics),
     "moral_stories": ("moral_stories", moral_stories),
     "corrigibility": ("anthropic_evals_ai_risk", corrigibility),
@@ -91,7 +101,8 @@ def main(root: Path) -> None:
         max_prompt, max_reply = LIMITS.get(task, (MAX_PROMPT_CHARS, MAX_REPLY_CHARS))
         pairs = [p for p in convert(source) if keep(p, max_prompt, max_reply)]
         random.Random(0).shuffle(pairs)
-        test, train = pairs[:TEST], pairs[TEST : TEST + TRAIN]
+        n_test = min(TEST, len(pairs) // 4)  # oasst has fewer pairs than the others
+        test, train = pairs[:n_test], pairs[n_test : n_test + TRAIN]
         target = OUT / task
         target.mkdir(parents=True, exist_ok=True)
         for name, rows in (("train", train), ("test", test)):

@@ -1,6 +1,6 @@
 """The ``sequoia`` command line.
 
-    sequoia --setting NAME --method NAME [--setting.X V] [--method.X V] [--learner.X V]
+    sequoia --setting NAME --method NAME [--setting.X V] [--eval.X V] [--method.X V] [--learner.X V]
             [--seed N] [--output DIR | --directory DIR] [--config FILE] [--preset NAME]
             [--loggers NAMES] [--threads N] [--quiet]
     sequoia --resume RUN_DIR
@@ -9,9 +9,9 @@
     sequoia compare DIR...   (tables and plots over runs and sweeps)
     sequoia list
 
-Options of the setting, the method and the method's other groups (the base learner
-of methods built on one) come from their dataclass fields, under the prefixes
-``--setting.``, ``--method.`` and ``--learner.``. Values come in layers, each
+Options of the setting, the method and their other groups (the base learner of
+methods built on one, a PA setting's evaluation) come from their dataclass fields,
+under the prefixes ``--setting.``, ``--method.``, ``--learner.`` and ``--eval.``. Values come in layers, each
 overriding the one before: a preset (``--preset``), a config file (the
 ``config.yaml`` of a run directory), the command line. Every input error prints
 one line on stderr and exits with code 2 (docs/errors.md lists them); a run that
@@ -54,8 +54,8 @@ USAGE = (
     "       sequoia list"
 )
 MAX_THREADS = 1024
-CONFIG_KEYS = {"setting", "method", "learner", "seed", "loggers"}
-GROUP_KEYS = ("setting", "method", "learner")
+CONFIG_KEYS = {"setting", "eval", "method", "learner", "seed", "loggers"}
+GROUP_KEYS = ("setting", "eval", "method", "learner")
 MAX_SEED = 2**64 - 1
 """The largest seed: numpy and torch take any integer from 0 to 2**64 - 1."""
 
@@ -198,19 +198,27 @@ def build_groups(request: Request, setting_cls: type | None, method_cls: type | 
     built = {group: build(cls, _layers(group, cls, request, preset, given(namespace, group)))
              for group, cls in classes.items()}
     setting, method = built.get("setting"), built.get("method")
+    if setting is not None:
+        rest = _build_extra_groups(setting, setting.option_groups(), request, preset, rest)
     if method is not None and setting_cls is not None:
-        rest = _build_method_groups(method, setting_cls, request, preset, rest)
+        rest = _build_extra_groups(method, method.option_groups(setting_cls), request, preset, rest,
+                                   lambda group, cls: _group_config(request, group, cls))
     return setting, method, rest
 
 
-def _build_method_groups(method, setting_cls: type, request: Request, preset: dict, rest: list[str]) -> list[str]:
-    """Build each option group the method takes beyond its own (``learner``) and hand it over."""
-    for group, cls in method.option_groups(setting_cls).items():
-        config = _group_config(request, group, cls)
+def _build_extra_groups(owner, groups: dict[str, type], request: Request, preset: dict, rest: list[str],
+                        config=None) -> list[str]:
+    """Build each option group a setting or method takes beyond its own (``eval``, ``learner``) and hand it over.
+
+    ``config(group, cls)`` gives the config layer of a group where it needs more than the
+    config's section of that name (a method's learner; see :func:`_group_config`).
+    """
+    for group, cls in groups.items():
+        layer = config(group, cls) if config else None
         parser = ArgumentParser()
         add_options(parser, cls, group)
         namespace, rest = parser.parse_known_args(rest)
-        method.use_options(group, build(cls, _layers(group, cls, request, preset, given(namespace, group), config)))
+        owner.use_options(group, build(cls, _layers(group, cls, request, preset, given(namespace, group), layer)))
     return rest
 
 
@@ -236,6 +244,8 @@ def help_text(setting_cls: type | None, method) -> str:
     add_run_options(parser)
     if setting_cls is not None:
         add_options(parser, setting_cls, "setting")
+        for group, cls in setting_cls.option_groups().items():
+            add_options(parser, cls, group)
     if method is not None:
         add_options(parser, type(method), "method")
         for group, cls in (method.option_groups(setting_cls) if setting_cls else {}).items():

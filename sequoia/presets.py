@@ -23,7 +23,7 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "learner": {"learning_starts": 500, "epsilon_decay_steps": 2000},
         },
         "pa": {
-            "setting": {"model": "tiny-random", "train_pairs_per_task": 16, "test_pairs_per_task": 8,
+            "setting": {"model": "tiny-random", "dtype": "float32", "train_pairs_per_task": 16, "test_pairs_per_task": 8,
                         "max_prompt_length": 64, "max_completion_length": 32, "generations_per_task": 1,
                         "max_new_tokens": 16},
             "method": {"fisher_samples": 8},

@@ -73,11 +73,20 @@ class TransferMatrix:
         Task ``j``'s best score is taken over the rows from its own training (row
         ``j + 1``) to the last, so a score measured before it was trained never counts.
         """
+        forgetting = self.forgetting_by_task()
+        return None if forgetting is None else float(np.mean(forgetting))
+
+    def forgetting_by_task(self) -> list[float] | None:
+        """``f_j`` of each task but the last (see :meth:`average_forgetting`); ``None`` without per-task phases.
+
+        Example:
+            >>> TransferMatrix([[0.5, 0.5, 0.5], [0.9, 0.5, 0.5], [0.7, 0.8, 0.5], [0.6, 0.8, 0.9]]).forgetting_by_task()
+            [0.30000000000000004, 0.0]
+        """
         if not self._one_phase_per_task():
             return None
         final = self.values[-1]
-        forgetting = [self.values[j + 1 :, j].max() - final[j] for j in range(self.nb_tasks - 1)]
-        return float(np.mean(forgetting))
+        return [float(self.values[j + 1 :, j].max() - final[j]) for j in range(self.nb_tasks - 1)]
 
     def bwt(self) -> float | None:
         """Backward transfer (Lopez-Paz & Ranzato 2017)."""
@@ -142,6 +151,12 @@ class Results:
     replies), saved as ``samples.jsonl``. ``items`` holds, per metric, the score of
     every test item in every cell (``items[metric][row][task]``) and ``online_items``
     those of the online evaluation; :meth:`intervals` bootstraps them.
+
+    ``capability`` names the capability probes (PA: ``mmlu``...), each with whether
+    higher is better. A probe's matrix ``capability_<probe>`` has one column, and its
+    ``alignment_tax_<probe>`` is what the base model (row 0) could do and the final
+    model no longer does: ``base - final``, or ``final - base`` for a loss, so that a
+    positive tax is always a loss of capability.
     """
 
     setting: str
@@ -156,7 +171,21 @@ class Results:
     samples: list[dict[str, Any]] = field(default_factory=list)
     items: dict[str, list[list[list[float]]]] = field(default_factory=dict)
     online_items: list[float] = field(default_factory=list)
+    capability: dict[str, bool] = field(default_factory=dict)
     _intervals: dict[str, Any] | None = field(default=None, repr=False)
+
+    def alignment_tax(self) -> dict[str, float]:
+        """Per probe, the capability lost from row 0 to the last row (positive: lost).
+
+        Example:
+            >>> r = Results("pa.incremental", "dpo_lora", TransferMatrix([[0.5], [0.6]]),
+            ...             matrices={"capability_mmlu": [[0.40], [0.35]], "capability_text_nll": [[2.0], [2.5]]},
+            ...             capability={"mmlu": True, "text_nll": False})
+            >>> {name: round(tax, 2) for name, tax in r.alignment_tax().items()}
+            {'mmlu': 0.05, 'text_nll': 0.5}
+        """
+        return {probe: tax_of(self.matrices[f"capability_{probe}"], higher)
+                for probe, higher in self.capability.items() if f"capability_{probe}" in self.matrices}
 
     def metrics(self) -> dict[str, Any]:
         """The seed-determined metrics, by name."""
@@ -169,6 +198,7 @@ class Results:
             "online_performance": self.online_performance,
             "trainable_parameters": self.trainable_parameters,
             **{name: float(np.mean(rows[-1])) for name, rows in self.matrices.items()},
+            **{f"alignment_tax_{probe}": tax for probe, tax in self.alignment_tax().items()},
             **self.extra,
         }
 
@@ -198,6 +228,8 @@ class Results:
             "transfer_matrix": self.matrix.to_list(),
             "curves": self.curves,
             "matrices": self.matrices,
+            "capability": {probe: {"higher_is_better": higher, "matrix": f"capability_{probe}"}
+                           for probe, higher in self.capability.items()},
         }
 
     def summary(self) -> str:
@@ -207,15 +239,57 @@ class Results:
         lines = [f"{self.setting} / {self.method}  ({self.matrix.metric}, ± half the 95% bootstrap interval "
                  "over test items)" if cells else f"{self.setting} / {self.method}  ({self.matrix.metric})",
                  self.matrix.format(cells=cells), ""]
-        for name, value in {**self.metrics(), "runtime_s": self.runtime_s}.items():
-            if name == "metric":
-                continue
-            shown = "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
-            interval = intervals["metrics"].get(name)
-            if interval is not None and value is not None:
-                shown += f" ± {(interval[1] - interval[0]) / 2:.4f}"
-            lines.append(f"{name:>22}: {shown}")
+        shown_metrics = {name: value for name, value in {**self.metrics(), "runtime_s": self.runtime_s}.items()
+                         if name != "metric"}
+        width = max(len(name) for name in shown_metrics)
+        lines += [f"{name:>{width}}: {self._metric_text(name, value)}" for name, value in shown_metrics.items()]
+        if self.matrix.forgetting_by_task():
+            lines.append(f"{'forgetting by task':>{width}}: {self._forgetting_text()}")
+        if self.capability:
+            lines += ["", self.capability_table()]
         return "\n".join(lines)
+
+    def _metric_text(self, name: str, value: Any) -> str:
+        """A metric as printed: ``0.6250 ± 0.0677``, ``n/a``, or the value as it is."""
+        shown = "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+        interval = self.intervals()["metrics"].get(name)
+        if interval is not None and value is not None:
+            shown += f" ± {(interval[1] - interval[0]) / 2:.4f}"
+        return shown
+
+    def _forgetting_text(self) -> str:
+        """Each task's forgetting with its 95% interval: ``task 0 0.125 [0.031, 0.219], ...``."""
+        shown = []
+        for task, value in enumerate(self.matrix.forgetting_by_task()):
+            interval = self.intervals()["metrics"].get(f"forgetting_task_{task}")
+            shown.append(f"task {task} {value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""))
+        return ", ".join(shown)
+
+    def capability_table(self) -> str:
+        """The capability probes before training and after each phase, each ``value ± half-width``."""
+        probes = [probe for probe in self.capability if f"capability_{probe}" in self.matrices]
+        better = {True: "higher", False: "lower"}
+        header = ["capability", *[f"{probe} ({better[self.capability[probe]]} is better)" for probe in probes]]
+        lines = [header] + [[label, *[self._probe_cell(f"capability_{probe}", row) for probe in probes]]
+                            for row, label in enumerate(self.matrix.row_labels())]
+        widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
+        return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
+
+    def _probe_cell(self, name: str, row: int) -> str:
+        """One cell of a one-column matrix as ``value ± half-width`` (the value alone without an interval)."""
+        text = f"{self.matrices[name][row][0]:.3f}"
+        cells = self.intervals()["cells"].get(name)
+        if cells is not None:
+            low, high = cells[row][0]
+            text += f" ± {(high - low) / 2:.3f}"
+        return text
+
+
+def tax_of(rows: Any, higher_is_better: bool) -> float:
+    """``base - final`` of a one-column matrix (``final - base`` for a loss): the capability lost."""
+    rows = np.asarray(rows, dtype=float)
+    lost = rows[0].mean() - rows[-1].mean()
+    return float(lost if higher_is_better else -lost)
 
 
 def _bootstrap_intervals(results: Results) -> dict[str, Any]:
@@ -230,11 +304,19 @@ def _bootstrap_intervals(results: Results) -> dict[str, Any]:
         replicates = intervals.bootstrap_matrices(items)
         cells[name] = intervals.cell_intervals(replicates)
         if name == results.matrix.metric:
+            forgetting = results.matrix.forgetting_by_task()
+            for task in range(len(forgetting or [])):
+                metrics[f"forgetting_task_{task}"] = intervals.statistic_interval(
+                    replicates, lambda m, j=task: TransferMatrix(m).forgetting_by_task()[j])
             for statistic in PRIMARY_STATISTICS:
                 metrics[statistic] = intervals.statistic_interval(
                     replicates, lambda m, s=statistic: getattr(TransferMatrix(m), s)())
         else:
             metrics[name] = intervals.statistic_interval(replicates, lambda m: float(m[-1].mean()))
+        probe = name.removeprefix("capability_")
+        if name.startswith("capability_") and probe in results.capability:
+            metrics[f"alignment_tax_{probe}"] = intervals.statistic_interval(
+                replicates, lambda m, higher=results.capability[probe]: tax_of(m, higher))
     if results.online_items:
         metrics["online_performance"] = intervals.mean_interval(results.online_items)
     return {"cells": cells, "metrics": metrics}

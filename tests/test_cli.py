@@ -66,7 +66,8 @@ def test_dpo_lora_on_class_incremental_runs_the_pa_branch(tmp_path, capsys):
     [run_dir] = run_dirs(tmp_path)
     assert (run_dir / "samples.jsonl").exists()
     results = json.loads((run_dir / "results.json").read_text())
-    assert set(results["matrices"]) == {"mean_margin", "length_normalized_accuracy", "drift"}
+    assert set(results["matrices"]) == {"mean_margin", "length_normalized_accuracy", "drift", "capability_mmlu",
+                                        "capability_truthfulqa_mc1", "capability_text_nll"}
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["setting"]["model"] == "tiny-random"
 
 

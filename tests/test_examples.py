@@ -57,3 +57,12 @@ def test_resume_after_crash_matches_the_uninterrupted_run():
     assert "first attempt killed by SIGKILL: True" in out
     assert "'checkpoint.pt'" in out and "'results.json'" not in out
     assert "resumed run equals the uninterrupted run: True" in out
+
+
+def test_alignment_tax_prints_each_probe_with_its_interval():
+    out = run_example("alignment_tax.py", "--items", "8")
+    taxes = re.findall(r"  (\w+): ([+-][\d.]+)  \[([+-][\d.]+), ([+-][\d.]+)\]", out)
+    assert {name for name, *_ in taxes} == {"mmlu", "truthfulqa_mc1", "text_nll"}
+    for _, tax, low, high in taxes:
+        assert float(low) <= float(tax) <= float(high)
+    assert "preference_accuracy@helpfulness" in out

@@ -79,8 +79,10 @@ def comma_options() -> set[str]:
     from sequoia import registry
 
     found = {"loggers"}
+    setting_groups = [(group, {cls.__name__: cls}) for setting in registry.settings().values()
+                      for group, cls in setting.option_groups().items()]
     for group, classes in (("setting", registry.settings()), ("method", registry.methods()),
-                           ("learner", registry.learners())):
+                           ("learner", registry.learners()), *setting_groups):
         for cls in classes.values():
             for name in getattr(cls, "__dataclass_fields__", {}):
                 if "comma" in (get_attribute_docstring(cls, name).help_string or "").lower():
@@ -102,7 +104,7 @@ def _new_sweep(options: Any, pairs: dict[str, str], sweep_file: str | None) -> S
     """The spec from a sweep file and the command line, checked run by run, in a new directory."""
     if sweep_file is not None:
         spec, launch = read_definition(read_yaml(sweep_file, "sweep file"), f"sweep file {sweep_file}")
-        cli_spec = SweepSpec.from_options(pairs, options.seeds, comma_options()) if pairs else None
+        cli_spec = SweepSpec.from_options(pairs, options.seeds, comma_options(), complete=False) if pairs else None
         spec = _merge(spec, cli_spec, options.seeds)
     else:
         spec, launch = SweepSpec.from_options(pairs, options.seeds, comma_options()), LaunchOptions()

@@ -16,6 +16,15 @@ file::
 An option whose own value is a comma list (``setting.tasks``, ``learner.target_modules``,
 ``loggers``) is never split on the command line; vary it in a sweep file, one list per value.
 
+In a sweep file, an axis whose values are mappings varies several options together
+(the arms of a study); its name is only a label::
+
+    axes:
+      arm:
+        - {method: lora_sft}
+        - {method: dpo_lora, learner.sft_steps: 0}
+        - {method: dpo_lora, learner.sft_steps: 16}
+
 Example:
     >>> spec = SweepSpec.from_options({"setting": "class_incremental", "method": "naive,replay"}, "0-1")
     >>> [run.name for run in spec.runs()]
@@ -35,7 +44,7 @@ from sequoia.errors import SequoiaError
 
 RUN_KEYS = ("setting", "method", "preset", "config", "loggers")
 """Run options a sweep may set or vary (beyond the ``setting.``, ``method.`` and ``learner.`` options)."""
-GROUP_OPTION = re.compile(r"^(setting|method|learner)\.[A-Za-z_][A-Za-z0-9_]*$")
+GROUP_OPTION = re.compile(r"^(setting|eval|method|learner)\.[A-Za-z_][A-Za-z0-9_]*$")
 SWEEP_FILE_KEYS = {"base", "axes", "seeds"}
 MAX_RUNS = 100_000
 MAX_SEED = 2**32 - 1
@@ -66,9 +75,13 @@ class SweepSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
 
     @classmethod
-    def from_options(cls, options: dict[str, str], seeds: str | None, comma_options: set[str] = frozenset()
-                     ) -> "SweepSpec":
-        """A sweep from command-line options: a value with commas is an axis, unless its option takes a list."""
+    def from_options(cls, options: dict[str, str], seeds: str | None, comma_options: set[str] = frozenset(),
+                     complete: bool = True) -> "SweepSpec":
+        """A sweep from command-line options: a value with commas is an axis, unless its option takes a list.
+
+        ``complete=False``: the options only override a sweep file's, so they need not name a
+        setting or a method (the merged sweep is checked whole).
+        """
         base, axes = {}, {}
         for key, text in options.items():
             check_key(key, f"--{key}")
@@ -80,8 +93,13 @@ class SweepSpec:
             else:
                 base[key] = text
         spec = cls(base, axes, parse_seeds(seeds if seeds is not None else "0", "--seeds"))
-        spec.check()
+        spec.check() if complete else spec.check_keys()
         return spec
+
+    def check_keys(self) -> None:
+        """Only the option names (options that override a sweep file's need not name a setting or method)."""
+        for key in [*self.base, *self.axes]:
+            check_key(str(key), f"--{key}")
 
     @classmethod
     def from_file(cls, loaded: Any, where: str) -> "SweepSpec":
@@ -98,16 +116,25 @@ class SweepSpec:
         spec.check(where)
         return spec
 
+    def varied_options(self) -> set[str]:
+        """The options the axes set: each plain axis, and every option of a bundle axis's mappings."""
+        varied = set()
+        for key, values in self.axes.items():
+            varied |= {str(k) for value in values for k in value} if _is_bundle(values) else {key}
+        return varied
+
     def check(self, where: str = "the sweep") -> None:
         """Option names known, no option both fixed and varied, and a run count that fits."""
-        for key in [*self.base, *self.axes]:
+        _check_bundles(self.axes, where)
+        varied = self.varied_options()
+        for key in [*self.base, *varied]:
             check_key(str(key), f"{where}: option `{key}`")
-        both = set(self.base) & set(self.axes)
+        both = set(self.base) & varied
         if both:
             raise SequoiaError(f"{where}: `{sorted(both)[0]}` is both fixed (base) and varied (axes)")
-        if "setting" not in self.base and "setting" not in self.axes and "config" not in self.base:
+        if "setting" not in self.base and "setting" not in varied and "config" not in self.base:
             raise SequoiaError(f"{where}: no setting (give --setting, or `setting` in base or axes)")
-        if "method" not in self.base and "method" not in self.axes and "config" not in self.base:
+        if "method" not in self.base and "method" not in varied and "config" not in self.base:
             raise SequoiaError(f"{where}: no method (give --method, or `method` in base or axes)")
         if self.count() > MAX_RUNS:
             raise SequoiaError(f"{where}: {self.count()} runs; a sweep holds at most {MAX_RUNS}")
@@ -127,7 +154,7 @@ class SweepSpec:
             values = dict(zip(keys, combination))
             for seed in self.seeds:
                 name = run_name(len(runs), values, seed)
-                argv = [*arguments({**self.base, **values}), "--seed", str(seed)]
+                argv = [*arguments({**self.base, **expand(values)}), "--seed", str(seed)]
                 runs.append(RunSpec(name, seed, values, argv))
         return runs
 
@@ -135,6 +162,31 @@ class SweepSpec:
         """The sweep as a sweep file holds it."""
         return {"base": dict(self.base), "axes": {key: list(values) for key, values in self.axes.items()},
                 "seeds": list(self.seeds)}
+
+
+def _check_bundles(axes: dict[str, list[Any]], where: str) -> None:
+    """An axis is all mappings (options varied together) or all plain values."""
+    for key, values in axes.items():
+        if any(isinstance(value, dict) for value in values) and not _is_bundle(values):
+            raise SequoiaError(f"{where}: axis `{key}` mixes mappings (options varied together) and plain values")
+
+
+def _is_bundle(values: list[Any]) -> bool:
+    """Whether an axis varies several options together: every value a mapping of options."""
+    return all(isinstance(value, dict) and value for value in values)
+
+
+def expand(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's axis values as options: a bundle axis contributes its mapping's options.
+
+    Example:
+        >>> expand({"arm": {"method": "dpo_lora", "learner.sft_steps": 8}, "learner.lr": 0.1})
+        {'method': 'dpo_lora', 'learner.sft_steps': 8, 'learner.lr': 0.1}
+    """
+    options: dict[str, Any] = {}
+    for key, value in values.items():
+        options |= value if isinstance(value, dict) else {key: value}
+    return options
 
 
 def _checked_parts(loaded: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -150,12 +202,12 @@ def _checked_parts(loaded: dict[str, Any], where: str) -> tuple[dict[str, Any], 
 
 
 def check_key(key: str, where: str) -> None:
-    """A sweep option: a run option of :data:`RUN_KEYS` or ``setting.X`` / ``method.X`` / ``learner.X``."""
+    """A sweep option: a run option of :data:`RUN_KEYS` or ``setting.X`` / ``eval.X`` / ``method.X`` / ``learner.X``."""
     if key in ("seed", "seeds"):
         raise SequoiaError(f"{where}: seeds are the sweep's own axis (--seeds 0-4, or `seeds:` in a sweep file)")
     if key not in RUN_KEYS and not GROUP_OPTION.match(key):
         raise SequoiaError(f"{where}: not a run option; a sweep sets {', '.join(RUN_KEYS)} and the "
-                           "setting., method. and learner. options")
+                           "setting., eval., method. and learner. options")
 
 
 def parse_seeds(text: str, where: str) -> list[int]:
@@ -202,6 +254,6 @@ def argument_text(value: Any) -> str:
 
 def run_name(index: int, values: dict[str, Any], seed: int) -> str:
     """A run's directory name: its index, its axis values and its seed, in characters safe in paths."""
-    parts = [f"{index:03d}", *(f"{key.split('.')[-1]}-{argument_text(value)}" for key, value in values.items()),
-             f"seed-{seed}"]
+    shown = [f"{key.split('.')[-1]}-{argument_text(value)}" for key, value in expand(values).items()]
+    parts = [f"{index:03d}", *shown, f"seed-{seed}"]
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts))[:120]

@@ -153,7 +153,7 @@ class Learner:
         """PA: summed log-probabilities of each response given its prompt."""
         raise NotImplementedError(f"learner {self.name!r} does not score replies (a PA call)")
 
-    def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
+    def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str] | None:
         """PA: replies to prompts, for learners of generative models; ``None`` otherwise."""
         return None
 

@@ -39,9 +39,9 @@ class LoRALearner(Learner):
     """Dropout on the LoRA input."""
     target_modules: str = "auto"
     """Comma-separated module names to adapt, `all-linear`, or `auto` (peft's default for the architecture)."""
-    lr: Annotated[float, Field(gt=0, le=10)] = 5e-4
+    lr: Annotated[float, Field(gt=0, le=10)] = 1e-3
     """AdamW learning rate."""
-    epochs: Annotated[int, Field(gt=0, le=10_000)] = 1
+    epochs: Annotated[int, Field(gt=0, le=10_000)] = 2
     """Passes over each `fit` call's pairs."""
     batch_size: Annotated[int, Field(gt=0, le=65_536)] = 8
     """Pairs per step."""
@@ -168,13 +168,14 @@ class LoRALearner(Learner):
         return out
 
     @torch.no_grad()
-    def generate(self, prompts: list, max_new_tokens: int) -> list[str]:
+    def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str]:
         self.model.eval()
+        how = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0} if sample else {"do_sample": False}
         replies = []
         for prompt in prompts:
             ids, mask = pad_left([encode_prompt(self.tokenizer, prompt, self.encoding)], self.tokenizer.pad_token_id)
             ids, mask = ids.to(self.model.device), mask.to(self.model.device)
             out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+                                      pad_token_id=self.tokenizer.pad_token_id, **how)
             replies.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
         return replies

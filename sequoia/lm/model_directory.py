@@ -29,7 +29,11 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.mo
 
 
 def check(path: Path, part: str) -> None:
-    """Refuse a directory that lacks what loading its ``part`` (``model`` or ``tokenizer``) needs."""
+    """Refuse a directory that lacks what loading its ``part`` needs.
+
+    ``part``: ``model`` (a causal LM), ``classifier`` (a sequence classifier: a reward
+    model) or ``tokenizer``.
+    """
     where = f"model directory {path}"
     if not path.is_dir():
         raise SequoiaError(f"{where} is a file; expected a directory (config.json, weights and tokenizer files)")
@@ -42,11 +46,15 @@ def check(path: Path, part: str) -> None:
             raise SequoiaError(f"{where} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}); "
                                "save the tokenizer there too (tokenizer.save_pretrained)")
         return
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from transformers.models.auto import modeling_auto
 
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise SequoiaError(f"{where}: model type {model_type!r} is not a causal language model "
-                           "(transformers has no AutoModelForCausalLM for it)")
+    kinds = {"model": ("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES", "a causal language model", "AutoModelForCausalLM"),
+             "classifier": ("MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES", "a sequence classifier",
+                            "AutoModelForSequenceClassification")}
+    mapping, kind, auto_class = kinds[part]
+    if model_type not in getattr(modeling_auto, mapping):
+        raise SequoiaError(f"{where}: model type {model_type!r} is not {kind} (transformers has no {auto_class} "
+                           "for it)")
     if not any((path / name).exists() for name in WEIGHT_FILES):
         raise SequoiaError(f"{where} has no weights ({' or '.join(WEIGHT_FILES[::2])}, or their sharded index)")
 

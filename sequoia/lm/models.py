@@ -116,7 +116,7 @@ def _from_pretrained(auto_class, location: str, part: str, **kwargs):
     if local.exists():
         model_directory.check(local, part)
     try:
-        if part != "model":
+        if part == "tokenizer":
             return auto_class.from_pretrained(location, **kwargs)
         model, info = auto_class.from_pretrained(location, output_loading_info=True, **kwargs)
     except Exception as error:  # noqa: BLE001 - loading fails in many types; the input is at fault

@@ -95,8 +95,12 @@ class Method:
         """PA: summed log-probabilities of each response given its prompt."""
         raise NotImplementedError(f"{type(self).__name__} does not implement logprobs(), which PA settings need")
 
-    def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
-        """PA: a reply to each prompt (chat messages), or ``None`` if the method cannot generate."""
+    def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str] | None:
+        """PA: a reply to each prompt (chat messages), or ``None`` if the method cannot generate.
+
+        Greedy by default; ``sample=True`` asks for a reply sampled from the method's own
+        distribution (temperature 1), which the sampled-KL estimate needs.
+        """
         return None
 
     @property

@@ -118,8 +118,8 @@ class LearnerMethod(Method):
     def logprobs(self, prompts: list[str], responses: list[str], task_id: int | None) -> torch.Tensor:
         return self.base_learner.logprobs(prompts, responses, task_id)
 
-    def generate(self, prompts: list, max_new_tokens: int) -> list[str] | None:
-        return self.base_learner.generate(prompts, max_new_tokens)
+    def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str] | None:
+        return self.base_learner.generate(prompts, max_new_tokens, sample)
 
     def num_parameters(self) -> int | None:
         if self.base_learner is None or self.base_learner.model is None:

@@ -261,17 +261,13 @@ class Run:
 
 
 def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str] = ()) -> dict[str, Any]:
-    """The ``config.yaml`` of a run: every option of the setting and of the method's groups.
+    """The ``config.yaml`` of a run: every option of the setting's and the method's groups.
 
-    The method describes its own groups (``Method.config``: ``method``, and ``learner``
-    for methods built on a learner). ``sequoia --config`` re-runs it, and
-    ``sequoia --resume`` rebuilds the run from it.
+    Each describes its own groups (``Setting.config``: ``setting``, and ``eval`` for PA;
+    ``Method.config``: ``method``, and ``learner`` for methods built on a learner).
+    ``sequoia --config`` re-runs it, and ``sequoia --resume`` rebuilds the run from it.
     """
-    config: dict[str, Any] = {
-        "seed": seed,
-        "setting": {"name": setting.qualified_name(), **dataclasses.asdict(setting)},
-        **method.config(),
-    }
+    config: dict[str, Any] = {"seed": seed, **setting.config(), **method.config()}
     if loggers:
         config["loggers"] = list(loggers)
     return config

@@ -1,5 +1,6 @@
 """The root of the setting tree and the loop every setting shares."""
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass as plain_dataclass
@@ -117,12 +118,41 @@ class Setting(ContinualAssumption):
         """Score the method on ``chunk`` before it trains on it: one score per item."""
         raise NotImplementedError
 
+    def probe_names(self) -> list[str]:
+        """Metrics measured once per evaluation rather than per task (PA: capability probes); none by default.
+
+        Each becomes a one-column matrix named as here; :meth:`score_probe` scores it.
+        """
+        return []
+
+    def score_probe(self, method: "Method", name: str) -> Any:
+        """One score per item of probe ``name`` (see :meth:`probe_names`)."""
+        raise NotImplementedError
+
     def view(self) -> SettingView:
         """What a method may know about this setting (see :mod:`sequoia.settings.view`)."""
         return SettingView.of(self)
 
     def finish(self, method: "Method", results: Results) -> None:
         """Add what is not a metric once training is over (samples, baselines). Default: nothing."""
+
+    # -- configuration --------------------------------------------------------------
+    @classmethod
+    def option_groups(cls) -> dict[str, type]:
+        """Option groups beyond ``setting`` that this setting takes, by name (PA: ``eval``).
+
+        Each is a dataclass whose fields become ``--<group>.<field>`` options and a
+        section of ``config.yaml``, as a method's ``learner`` group does.
+        """
+        return {}
+
+    def use_options(self, group: str, options: Any) -> None:
+        """Take a built instance of one of :meth:`option_groups`."""
+        raise KeyError(f"{type(self).__name__} has no option group {group!r}")
+
+    def config(self) -> dict[str, dict[str, Any]]:
+        """This setting's part of ``config.yaml``: its options by group (``setting`` with its name)."""
+        return {"setting": {"name": self.qualified_name(), **dataclasses.asdict(self)}}
 
     # -- checkpoints --------------------------------------------------------------
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng",)
@@ -155,12 +185,22 @@ class Setting(ContinualAssumption):
                 for plan in self.phase_plans()]
 
     def evaluate(self, method: "Method") -> dict[str, list[list[float]]]:
-        """Every metric on every task, one score per test item: one row of each metric's matrix."""
+        """Every metric on every task, one score per test item: one row of each metric's matrix.
+
+        Probes (:meth:`probe_names`) add a row of one column each.
+        """
         rows: dict[str, list[list[float]]] = {}
-        for task in range(self.nb_tasks_total):
-            task_id = task if self.task_labels_at_test else None
-            for name, value in self.score(method, task, task_id).items():
-                rows.setdefault(name, []).append(item_scores(value))
+        probes = self.probe_names()
+        with tqdm(total=self.nb_tasks_total + len(probes), desc="evaluation", unit="part", leave=False,
+                  disable=not self.progress) as bar:
+            for task in range(self.nb_tasks_total):
+                task_id = task if self.task_labels_at_test else None
+                for name, value in self.score(method, task, task_id).items():
+                    rows.setdefault(name, []).append(item_scores(value))
+                bar.update()
+            for name in probes:
+                rows[name] = [item_scores(self.score_probe(method, name))]
+                bar.update()
         return rows
 
     # -- the loop -----------------------------------------------------------------

@@ -50,6 +50,46 @@ def test_a_sweep_file_varies_a_list_option_and_the_command_line_overrides_it(tmp
         SweepSpec({"method": "naive", "setting": "x"}, {"method": ["a", "b"]}).check()
 
 
+def test_an_axis_of_mappings_varies_several_options_together():
+    loaded = {"base": {"setting": "pa.incremental"},
+              "axes": {"arm": [{"method": "lora_sft"}, {"method": "dpo_lora", "learner.sft_steps": 4}],
+                       "setting.tasks": ["harmlessness", "harmlessness+helpfulness"]}}
+    spec = SweepSpec.from_file(loaded, "sweep file")
+    runs = spec.runs()
+    assert spec.count() == 4 and spec.varied_options() == {"method", "learner.sft_steps", "setting.tasks"}
+    assert runs[2].argv == ["--setting", "pa.incremental", "--method", "dpo_lora", "--learner.sft_steps", "4",
+                            "--setting.tasks", "harmlessness", "--seed", "0"]
+    assert runs[2].name == "002-method-dpo_lora-sft_steps-4-tasks-harmlessness-seed-0"
+    with pytest.raises(SequoiaError, match="mixes mappings"):
+        SweepSpec.from_file({**loaded, "axes": {"arm": [{"method": "naive"}, "replay"]}}, "sweep file")
+    with pytest.raises(SequoiaError, match="`method` is both fixed"):
+        SweepSpec.from_file({**loaded, "base": {"setting": "x", "method": "naive"}}, "sweep file")
+    with pytest.raises(SequoiaError, match="option `colour`: not a run option"):
+        SweepSpec.from_file({**loaded, "axes": {"arm": [{"method": "naive", "colour": 1}]}}, "sweep file")
+
+
+def test_the_thakkar_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
+    study = Path(__file__).resolve().parents[2] / "studies" / "thakkar2024.yaml"
+    done = sweep([str(study), "--preset", "smoke", "--setting.train_pairs_per_task", "8",
+                  "--setting.test_pairs_per_task", "4", "--setting.max_prompt_length", "32",
+                  "--setting.max_completion_length", "8", "--setting.generations_per_task", "0",
+                  "--eval.capability_items", "4", "--learner.sft_steps", "1", "--seeds", "0", "--workers", "2",
+                  "--directory", str(tmp_path / "study")])
+    assert done.returncode != 0 and "both fixed" in done.stderr  # sft_steps belongs to an arm, not to every run
+    done = sweep([str(study), "--preset", "smoke", "--setting.train_pairs_per_task", "8",
+                  "--setting.test_pairs_per_task", "4", "--setting.max_prompt_length", "32",
+                  "--setting.max_completion_length", "8", "--setting.generations_per_task", "0",
+                  "--eval.capability_items", "4", "--seeds", "0", "--workers", "2",
+                  "--directory", str(tmp_path / "study")])
+    assert done.returncode == 0, done.stderr[-2000:]
+    configurations = summary_metrics(tmp_path / "study")
+    assert len(configurations) == 9  # 3 arms x 3 training sets
+    for configuration in configurations:
+        metrics = configuration["metrics"]
+        assert {"preference_accuracy@harmlessness", "preference_accuracy@helpfulness",
+                "alignment_tax_text_nll"} <= set(metrics)
+
+
 @pytest.mark.parametrize("text", ["", "a", "2-1", "0-99999999", "-1"])
 def test_bad_seeds_are_refused(text):
     with pytest.raises(SequoiaError, match="invalid seeds"):

@@ -7,6 +7,7 @@ from sequoia.settings.pa.levels import (
     MultiTaskPASetting,
     TaskIncrementalPASetting,
 )
+from sequoia.settings.pa.evaluation import PAEvaluation
 from sequoia.settings.pa.pairs import PreferencePair
 from sequoia.settings.pa.setting import PreferenceData, PreferenceSetting
 
@@ -15,6 +16,7 @@ __all__ = [
     "DiscreteTaskAgnosticPASetting",
     "IncrementalPASetting",
     "MultiTaskPASetting",
+    "PAEvaluation",
     "PreferenceData",
     "PreferencePair",
     "PreferenceSetting",

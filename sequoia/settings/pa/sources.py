@@ -2,12 +2,14 @@
 
 A task spec is one of
 
-* a shipped task name: ``harmlessness``, ``helpfulness``, ``utilitarianism``,
+* a shipped task name: ``harmlessness``, ``helpfulness``, ``oasst``, ``utilitarianism``,
   ``moral_stories``, ``corrigibility`` (see ``sequoia/data/preferences``);
 * a local file (``.jsonl``, ``.json``, ``.parquet``) or a directory holding
   ``train.*`` and ``test.*`` files, or a ``save_to_disk`` dataset;
 * a hub dataset name, e.g. ``Anthropic/hh-rlhf``, ``PKU-Alignment/PKU-SafeRLHF``,
-  ``PKU-Alignment/BeaverTails``, read with ``datasets.load_dataset``.
+  ``PKU-Alignment/BeaverTails``, read with ``datasets.load_dataset``;
+* a mixture of any of these joined by ``+`` (``harmlessness+helpfulness``): one task
+  whose pairs are the union of theirs.
 
 Records may be in any format of ``pairs.py``: TRL's explicit, implicit and
 conversational formats, HH-RLHF transcripts, PKU-SafeRLHF, BeaverTails or
@@ -31,7 +33,7 @@ from sequoia.settings.pa.pairs import (
 from sequoia.text_files import parse_json, read_utf8
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "preferences"
-SHIPPED_TASKS = ("harmlessness", "helpfulness", "utilitarianism", "moral_stories", "corrigibility")
+SHIPPED_TASKS = ("harmlessness", "helpfulness", "oasst", "utilitarianism", "moral_stories", "corrigibility")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 WHAT = "preference data file"
 
@@ -53,6 +55,8 @@ def load_task(spec: str) -> PreferenceTask:
         >>> task.name, len(task.train) > 100, task.test is not None
         ('harmlessness', True, True)
     """
+    if "+" in spec and not Path(spec).exists():
+        return mixture([load_task(part.strip()) for part in spec.split("+") if part.strip()], spec)
     if spec in SHIPPED_TASKS:
         directory = SHIPPED_DIR / spec
         return PreferenceTask(spec, read_pairs(directory / "train.jsonl"), read_pairs(directory / "test.jsonl"))
@@ -64,6 +68,21 @@ def load_task(spec: str) -> PreferenceTask:
     if path.suffix in DATA_SUFFIXES or spec.startswith((".", "/", "~")):
         raise SequoiaError(f"preference data file not found: {spec}")
     return _load_hub(spec)
+
+
+def mixture(tasks: list[PreferenceTask], spec: str) -> PreferenceTask:
+    """One task holding the pairs of ``tasks`` (its test split too, where every part has one).
+
+    Example:
+        >>> mixed = load_task("harmlessness+helpfulness")
+        >>> mixed.name, len(mixed.train) == len(load_task("harmlessness").train) * 2
+        ('harmlessness+helpfulness', True)
+    """
+    if len(tasks) < 2:
+        raise SequoiaError(f"task mixture {spec!r} names fewer than 2 tasks (join task specs with +)")
+    tests = [task.test for task in tasks]
+    return PreferenceTask("+".join(task.name for task in tasks), [pair for task in tasks for pair in task.train],
+                          None if any(test is None for test in tests) else [pair for test in tests for pair in test])
 
 
 def _load_directory(path: Path) -> PreferenceTask:
