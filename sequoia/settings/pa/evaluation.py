@@ -24,7 +24,11 @@ from sequoia.errors import SequoiaError
 
 @dataclass
 class PAEvaluation:
-    """Capability probes, scored generations and the lm-eval harness, run before training and after each phase."""
+    """What a PA run measures beyond its tasks' test pairs.
+
+    Capability probes, held-out preference sets and scored generations run before
+    training and after each phase; lm-eval tasks run once, after the last phase.
+    """
 
     capability: str = "mmlu,truthfulqa_mc1,text_nll"
     """Comma-separated capability probes (mmlu, truthfulqa_mc1, text_nll), or `none`."""
