@@ -19,11 +19,10 @@ every time.
 import csv
 import json
 import random
-import shutil
 import sys
 from pathlib import Path
 
-from build_preference_data import HELD_OUT_TREES, oasst_trees
+from build_preference_data import HELD_OUT_TREES, oasst_trees, write_jsonl, write_provenance
 
 OUT = Path(__file__).resolve().parent.parent / "sequoia" / "data" / "capability"
 MMLU_PER_SUBJECT, TRUTHFULQA_ITEMS = 4, 200
@@ -101,17 +100,10 @@ def main(root: Path) -> None:
         source, target = root / folder, OUT / probe
         items = convert(source)
         target.mkdir(parents=True, exist_ok=True)
-        with (target / "items.jsonl").open("w", encoding="utf-8") as handle:
-            for item in items:
-                handle.write(json.dumps(item, ensure_ascii=False) + "\n")
-        shutil.copy(source / "LICENSE", target / "LICENSE")
-        for extra in source.glob("LICENSE.*"):
-            shutil.copy(extra, target / extra.name)
-        upstream = (source / "SOURCE.md").read_text(encoding="utf-8")
-        (target / "SOURCE.md").write_text(
-            f"# {probe}: a capability probe drawn from {folder}\n\n{len(items)} items: {HOW[probe]}; "
-            f"written by scripts/build_capability_data.py. Evaluation only: never train on them.\n\n"
-            f"## The upstream source\n\n{upstream.split(chr(10), 1)[1]}", encoding="utf-8")
+        write_jsonl(target / "items.jsonl", items)
+        write_provenance(source, target, f"# {probe}: a capability probe drawn from {folder}\n\n{len(items)} items: "
+                                         f"{HOW[probe]}; written by scripts/build_capability_data.py. Evaluation only: "
+                                         "never train on them.")
         print(f"{probe:>15}: {len(items)} items")
 
 

@@ -95,6 +95,23 @@ def keep(pair: PreferencePair, max_prompt: int, max_reply: int) -> bool:
             and 0 < len(pair.chosen) <= max_reply and 0 < len(pair.rejected) <= max_reply)
 
 
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    """One JSON object a line, UTF-8, non-ASCII kept as is."""
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def write_provenance(source: Path, target: Path, heading: str) -> None:
+    """Copy the source's licenses to ``target`` and write a SOURCE.md: ``heading``, then the upstream SOURCE.md."""
+    shutil.copy(source / "LICENSE", target / "LICENSE")
+    for extra in source.glob("LICENSE.*"):
+        shutil.copy(extra, target / extra.name)
+    upstream = (source / "SOURCE.md").read_text(encoding="utf-8")
+    body = upstream.split("\n", 1)[1] if "\n" in upstream else upstream
+    (target / "SOURCE.md").write_text(f"{heading}\n\n## The upstream source\n\n{body}", encoding="utf-8")
+
+
 def main(root: Path) -> None:
     for task, (folder, convert) in TASKS.items():
         source = root / folder
@@ -106,19 +123,11 @@ def main(root: Path) -> None:
         target = OUT / task
         target.mkdir(parents=True, exist_ok=True)
         for name, rows in (("train", train), ("test", test)):
-            with (target / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
-                for pair in rows:
-                    handle.write(json.dumps(pair.to_record(), ensure_ascii=False) + "\n")
-        shutil.copy(source / "LICENSE", target / "LICENSE")
-        for extra in source.glob("LICENSE.*"):
-            shutil.copy(extra, target / extra.name)
-        upstream = (source / "SOURCE.md").read_text(encoding="utf-8")
-        (target / "SOURCE.md").write_text(
-            f"# {task}: a subset of {folder}\n\n{len(train)} train and {len(test)} test pairs, drawn with a fixed seed "
-            f"from {len(pairs)} usable pairs (prompt at most {max_prompt} characters, replies at most "
-            f"{max_reply}, replies differ), converted by scripts/build_preference_data.py.\n\n"
-            f"## The upstream source\n\n{upstream.split(chr(10), 1)[1] if chr(10) in upstream else upstream}",
-            encoding="utf-8")
+            write_jsonl(target / f"{name}.jsonl", [pair.to_record() for pair in rows])
+        write_provenance(source, target,
+                         f"# {task}: a subset of {folder}\n\n{len(train)} train and {len(test)} test pairs, drawn with "
+                         f"a fixed seed from {len(pairs)} usable pairs (prompt at most {max_prompt} characters, replies "
+                         f"at most {max_reply}, replies differ), converted by scripts/build_preference_data.py.")
         print(f"{task:>15}: {len(train)} train, {len(test)} test (of {len(pairs)} usable)")
 
 

@@ -93,7 +93,10 @@ class SweepSpec:
             else:
                 base[key] = text
         spec = cls(base, axes, parse_seeds(seeds if seeds is not None else "0", "--seeds"))
-        spec.check() if complete else spec.check_keys()
+        if complete:
+            spec.check()
+        else:
+            spec.check_keys()
         return spec
 
     def check_keys(self) -> None:

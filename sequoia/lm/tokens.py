@@ -38,9 +38,18 @@ def render_prompt(tokenizer, messages: Sequence[Message]) -> str:
     """
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+    return f"{hh_turns(messages)}\n\nAssistant:"
+
+
+def hh_turns(messages: Sequence[Message]) -> str:
+    """Messages as HH-RLHF-style turns (``\\n\\nHuman: ...\\n\\nAssistant: ...``).
+
+    Example:
+        >>> hh_turns([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}])
+        '\\n\\nHuman: Hi\\n\\nAssistant: Hello'
+    """
     names = {"user": "Human", "assistant": "Assistant", "system": "System"}
-    turns = "".join(f"\n\n{names.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
-    return f"{turns}\n\nAssistant:"
+    return "".join(f"\n\n{names.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
 
 
 def encode_prompt(tokenizer, messages: Sequence[Message], encoding: Encoding) -> list[int]:

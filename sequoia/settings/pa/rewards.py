@@ -66,8 +66,9 @@ class RewardModel:
         messages = list(prompt) + [{"role": "assistant", "content": reply}]
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(messages, tokenize=False)
-        names = {"user": "Human", "assistant": "Assistant", "system": "System"}
-        return "".join(f"\n\n{names.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
+        from sequoia.lm.tokens import hh_turns
+
+        return hh_turns(messages)
 
     @torch.no_grad()
     def __call__(self, prompts: list[Messages], replies: list[str]) -> torch.Tensor:

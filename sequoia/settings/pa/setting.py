@@ -243,11 +243,9 @@ class PreferenceSetting(Setting):
         prompts = [p.prompt for p in pairs] * 2
         replies = [p.chosen for p in pairs] + [p.rejected for p in pairs]
         order = self.rng.permutation(len(replies))
-        shuffled = [(prompts[i], replies[i]) for i in order]
-        scores = distributed.map_shards(
-            lambda part: method.logprobs([p for p, _ in part], [r for _, r in part], task_id), shuffled)
+        scores = self._method_logprobs(method, [prompts[i] for i in order], [replies[i] for i in order], task_id)
         unshuffled = torch.empty(len(replies))
-        unshuffled[torch.as_tensor(order)] = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
+        unshuffled[torch.as_tensor(order)] = scores
         return unshuffled[: len(pairs)], unshuffled[len(pairs):]
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
@@ -308,13 +306,14 @@ class PreferenceSetting(Setting):
             margin = (chosen - base_chosen) - (rejected - base_rejected)
             return (margin > 0).float() + 0.5 * (margin == 0).float()
         probe = self._probes[name]
-        return probe.score(lambda prompts, replies: self._method_logprobs(method, prompts, replies),
+        return probe.score(lambda prompts, replies: self._method_logprobs(method, prompts, replies, None),
                            lambda texts: self._reply_tokens(texts))
 
-    def _method_logprobs(self, method, prompts: list, replies: list[str]) -> torch.Tensor:
+    def _method_logprobs(self, method, prompts: list, replies: list[str], task_id: int | None) -> torch.Tensor:
         """The method's log-probabilities of ``replies``, split over ranks where several run."""
         scores = distributed.map_shards(
-            lambda part: method.logprobs([p for p, _ in part], [r for _, r in part], None), list(zip(prompts, replies)))
+            lambda part: method.logprobs([p for p, _ in part], [r for _, r in part], task_id),
+            list(zip(prompts, replies)))
         return torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
 
     def _reply_tokens(self, replies: list[str]) -> torch.Tensor:
