@@ -23,7 +23,7 @@ demo: install
 # Two pytest workers (pytest-xdist), one torch thread each: the tests' models are tiny,
 # so on 2 cores this halves the time of the default suite.
 test: install
-	$(PYTHON) -m pytest -q -n 2 --dist worksteal
+	$(PYTHON) -m pytest -q -n 2 --dist worksteal --durations=15
 
 test-slow: install
 	$(PYTHON) -m pytest -q -m slow

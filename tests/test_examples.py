@@ -66,3 +66,11 @@ def test_alignment_tax_prints_each_probe_with_its_interval():
     for _, tax, low, high in taxes:
         assert float(low) <= float(tax) <= float(high)
     assert "preference_accuracy@helpfulness" in out
+
+
+def test_value_experts_routes_the_users_prompts():
+    out = run_example("value_experts.py", "--pairs", "16", "--prompt", "How do I bake bread?")
+    identification = float(re.search(r"task_identification: ([\d.]+)", out).group(1))
+    assert identification > 0.5  # 3 tasks: chance is 1/3
+    [line] = out.split("which expert the router picks for your prompts:\n")[1].strip().splitlines()
+    assert line.split()[0] in {"moral_stories", "utilitarianism", "helpfulness"} and "How do I bake bread?" in line

@@ -4,7 +4,7 @@
                   [--workers N] [--threads N] [--launcher local|slurm|submitit_local] [--slurm.OPTION V ...]
                   [--output DIR | --directory DIR] [--baseline METHOD] [--quiet]
     sequoia sweep --resume SWEEP_DIR [--workers N] [--threads N] [--launcher ...] [--quiet]
-    sequoia compare DIR... [--baseline METHOD_OR_LABEL] [--output DIR]
+    sequoia compare DIR... [--baseline METHOD_OR_LABEL] [--metrics A,B] [--output DIR]
 
 Input errors are one line and exit code 2, as for a run; a sweep whose runs did
 not all finish exits with code 1 after its summary of those that did.
@@ -27,7 +27,7 @@ from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions, Sweep, re
 from sequoia.yaml_file import read_yaml
 
 SWEEP_USAGE = __doc__.split("\n\n")[1].split("    sequoia compare")[0].strip()
-COMPARE_USAGE = "sequoia compare DIR... [--baseline METHOD_OR_LABEL] [--output DIR]"
+COMPARE_USAGE = "sequoia compare DIR... [--baseline METHOD_OR_LABEL] [--metrics A,B] [--output DIR]"
 
 
 def _sweep_parser() -> ArgumentParser:
@@ -213,6 +213,7 @@ def compare_command(argv: list[str]) -> int:
     parser = ArgumentParser(prog="sequoia compare", usage=COMPARE_USAGE)
     parser.add_argument("directories", nargs="*")
     parser.add_argument("--baseline", metavar="METHOD_OR_LABEL")
+    parser.add_argument("--metrics", metavar="A,B", help="the table's columns, in this order (every metric)")
     parser.add_argument("--output", metavar="DIR")
     parser.add_argument("-h", "--help", action="store_true")
     options = parser.parse_args(argv)
@@ -222,11 +223,13 @@ def compare_command(argv: list[str]) -> int:
         print(parser.format_help())
         return 0
     configurations = group_runs(collect(options.directories))
+    chosen = [name.strip() for name in options.metrics.split(",") if name.strip()] if options.metrics else None
+    report.metric_columns(configurations, chosen)  # a misspelt metric fails before anything is written
     baseline = find_baseline(configurations, options.baseline)
     tests = paired_tests(configurations, baseline)
     output = Path(options.output or Path("comparisons") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    written = report.write(configurations, tests, output, "comparison", baseline)
-    print(report.printed(configurations, tests))
+    written = report.write(configurations, tests, output, "comparison", baseline, chosen)
+    print(report.printed(configurations, tests, chosen=chosen))
     print(f"\nwritten: {', '.join(str(path) for path in written)}")
     return 0
 

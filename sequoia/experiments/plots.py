@@ -1,4 +1,5 @@
-"""The plots of a comparison: summary metrics with intervals, mean transfer matrices, average performance."""
+"""The plots of a comparison: summary metrics with intervals, mean transfer matrices, average performance,
+and (for PA runs with capability probes) the trade-off of preference accuracy against the alignment tax."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def write_all(configurations: list[Configuration], directory: Path) -> list[Path
     """Every plot that the runs allow, into ``directory``; return their paths."""
     written = []
     for name, plot in (("metrics.png", metric_bars), ("transfer_matrices.png", mean_matrices),
-                       ("average_performance.png", performance_bands)):
+                       ("average_performance.png", performance_bands), ("tradeoff.png", tradeoff)):
         if plot(configurations, directory / name):
             written.append(directory / name)
     return written
@@ -142,3 +143,61 @@ def performance_bands(configurations: list[Configuration], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def _tax_metric(configurations: list[Configuration]) -> str | None:
+    """The alignment tax the trade-off plot uses: the text NLL's where present (the most sensitive probe)."""
+    names = [name for c in configurations for name in c.metric_names() if name.startswith("alignment_tax_")]
+    if not names:
+        return None
+    return "alignment_tax_text_nll" if "alignment_tax_text_nll" in names else sorted(names)[0]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (lower x, higher y), by increasing x.
+
+    Example:
+        >>> pareto_front([(0.1, 0.6), (0.2, 0.5), (0.3, 0.8), (0.0, 0.55)])
+        [3, 0, 2]
+    """
+    front = [i for i, (x, y) in enumerate(points)
+             if not any((ox <= x and oy >= y) and (ox, oy) != (x, y) for ox, oy in points)]
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def tradeoff(configurations: list[Configuration], path: Path) -> bool:
+    """Average final preference accuracy against the alignment tax, one point per configuration (Lin et al.'s curve).
+
+    Each point has its 95% t interval over seeds on both axes; the configurations no
+    other beats on both (less tax, more accuracy) are joined: the Pareto front.
+    """
+    tax = _tax_metric(configurations)
+    shown = [c for c in configurations if tax in c.statistics() and "average_final" in c.statistics()]
+    if tax is None or len(shown) < 2:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    points = []
+    for configuration in shown:
+        x, y = configuration.statistics()[tax], configuration.statistics()["average_final"]
+        points.append((x["mean"], y["mean"]))
+        ax.errorbar(x["mean"], y["mean"], xerr=_error(x), yerr=_error(y), fmt="o", capsize=3)
+        ax.annotate(configuration.label, (x["mean"], y["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    front = pareto_front(points)
+    ax.plot([points[i][0] for i in front], [points[i][1] for i in front], color="grey", linestyle="--",
+            label="Pareto front")
+    ax.set_xlabel(f"{tax} (positive: capability lost)")
+    ax.set_ylabel("average final preference accuracy")
+    ax.set_title("preference accuracy against alignment tax (mean over seeds, 95% t intervals)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _error(stat: dict) -> list[list[float]] | None:
+    if stat["low"] is None:
+        return None
+    return [[stat["mean"] - stat["low"]], [stat["high"] - stat["mean"]]]

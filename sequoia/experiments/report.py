@@ -12,7 +12,9 @@ Files, for a stem of ``summary`` (a sweep) or ``comparison`` (``sequoia compare`
 * ``transfer_matrices.png``: the mean transfer matrix of each configuration;
 * ``average_performance.png``: the average performance on the tasks seen so far after
   each task (Chaudhry et al. 2018's average accuracy ``A_i``), mean over seeds with its
-  interval as a band.
+  interval as a band;
+* ``tradeoff.png``: where runs have an alignment tax, the average final preference
+  accuracy against it, with the Pareto front.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sequoia.errors import SequoiaError
 from sequoia.experiments.summary import Configuration
 from sequoia.intervals import t_interval
 
@@ -42,11 +45,28 @@ def cell(stat: dict[str, Any], precision: int = 3) -> str:
     return f"{stat['mean']:.{precision}f} ± {(stat['high'] - stat['low']) / 2:.{precision}f}"
 
 
-def table_rows(configurations: list[Configuration]) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of the configurations x metrics table."""
+def metric_columns(configurations: list[Configuration], chosen: list[str] | None = None) -> list[str]:
+    """The metrics the table shows: ``chosen`` in its order (each checked), else every metric of any run.
+
+    Raises:
+        SequoiaError: a chosen metric no run reported; the message lists those that exist.
+    """
     metrics: list[str] = []
     for configuration in configurations:
         metrics += [name for name in configuration.metric_names() if name not in metrics]
+    if chosen is None:
+        return metrics
+    missing = [name for name in chosen if name not in metrics]
+    if missing:
+        raise SequoiaError(f"--metrics {missing[0]}: no run reported that metric; the metrics are "
+                           f"{', '.join(metrics)}")
+    return chosen
+
+
+def table_rows(configurations: list[Configuration],
+               chosen: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the configurations x metrics table (all metrics, or ``chosen``)."""
+    metrics = metric_columns(configurations, chosen)
     header = ["configuration", "seeds", *metrics]
     rows = []
     for configuration in configurations:
@@ -76,21 +96,26 @@ def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
     return header, rows
 
 
-def printed(configurations: list[Configuration], tests: list[dict[str, Any]], primary_only: bool = True) -> str:
-    """What the terminal shows: the table, then the paired tests of the summary metrics."""
-    header, rows = table_rows(configurations)
+def printed(configurations: list[Configuration], tests: list[dict[str, Any]], primary_only: bool = True,
+            chosen: list[str] | None = None) -> str:
+    """What the terminal shows: the table, then the paired tests of the summary metrics (or of ``chosen``)."""
+    header, rows = table_rows(configurations, chosen)
     text = ("mean ± half the 95% t interval over seeds\n" + text_table(header, rows))
-    shown = [t for t in tests if not primary_only or t["metric"] in ("average_final", "average_forgetting")]
+    primary = chosen or ("average_final", "average_forgetting")
+    shown = [t for t in tests if not primary_only or t["metric"] in primary]
     if shown:
         text += f"\n\n{TEST_NAME}\n" + text_table(*tests_rows(shown))
     return text
 
 
 def write(configurations: list[Configuration], tests: list[dict[str, Any]], directory: Path, stem: str,
-          baseline: str | None) -> list[Path]:
-    """Write the tables and plots into ``directory``; return the paths written."""
+          baseline: str | None, chosen: list[str] | None = None) -> list[Path]:
+    """Write the tables and plots into ``directory``; return the paths written.
+
+    ``chosen`` narrows the Markdown table to those metrics; the CSV and JSON keep every metric.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    header, rows = table_rows(configurations)
+    header, rows = table_rows(configurations, chosen)
     markdown = [f"# {stem.capitalize()}", "", "Mean ± half the 95% Student's t interval over seeds.", "",
                 markdown_table(header, rows)]
     if tests:

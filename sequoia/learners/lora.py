@@ -71,6 +71,7 @@ class LoRALearner(Learner):
             # peft calls a transformers property that transformers 5 marks deprecated; not ours to fix.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             self.model = get_peft_model(base, config)
+        self.lora_config = config
         self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
         self.encoding = view.encoding()
         self.chat = is_chat(self.tokenizer)
@@ -117,6 +118,21 @@ class LoRALearner(Learner):
         per_token = (target.exp() * (target - student)).sum(-1)
         mask = outputs.mask.to(per_token.dtype)
         return (per_token * mask).sum() / mask.sum()
+
+    # -- several adapters on the one base model --------------------------------------
+    def add_adapter(self, name: str) -> None:
+        """A new, untrained adapter ``name`` on the same base model, made the one that trains.
+
+        The optimizer starts afresh over the new adapter's weights; the other adapters
+        stay in memory, frozen (peft's multi-adapter API: no copy of the base model).
+        """
+        self.model.add_adapter(name, self.lora_config)
+        self.use_adapter(name)
+        self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
+
+    def use_adapter(self, name: str) -> None:
+        """Make adapter ``name`` the active one: it alone scores, generates and trains."""
+        self.model.set_adapter(name)
 
     # -- training -----------------------------------------------------------------
     def prepare_rows(self, rows: Batch) -> Batch:

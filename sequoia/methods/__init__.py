@@ -3,12 +3,14 @@
 from sequoia.methods.agem import AGEM
 from sequoia.methods.base import Method
 from sequoia.methods.ewc import EWC
+from sequoia.methods.experts import Experts
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.methods.lwf import LwF
+from sequoia.methods.merge import Merge
 from sequoia.methods.naive import Naive
 from sequoia.methods.preference import DPOLoRAMethod, LoRASFTMethod
 from sequoia.methods.replay import Replay
 from sequoia.methods.si import SI
 
-__all__ = ["AGEM", "DPOLoRAMethod", "EWC", "LearnerMethod", "LoRASFTMethod", "LwF", "Method", "Naive", "Replay",
-           "SI"]
+__all__ = ["AGEM", "DPOLoRAMethod", "EWC", "Experts", "LearnerMethod", "LoRASFTMethod", "LwF", "Merge", "Method",
+           "Naive", "Replay", "SI"]

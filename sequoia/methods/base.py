@@ -103,6 +103,19 @@ class Method:
         """
         return None
 
+    def identify_tasks(self, inputs: Any) -> torch.Tensor | None:
+        """The task each test input comes from, as the method guesses it (routers), or ``None``.
+
+        Settings score a method that guesses (``task_identification``, one matrix like the
+        others); the default guesses nothing. ``inputs`` are what ``predict`` (SL images)
+        or ``logprobs`` (PA prompts) receive.
+        """
+        return None
+
+    def extra_metrics(self) -> dict[str, float]:
+        """Numbers the method reports once a run ends (e.g. how many experts it holds), by name."""
+        return {}
+
     @property
     def monitor(self) -> TrainingMonitor:
         """The run's training monitor (a private one until a setting attaches its own)."""

@@ -258,6 +258,7 @@ class Setting(ContinualAssumption):
             matrix=TransferMatrix(primary, metric=self.metric_name),
             online_performance=float(np.mean(loop.online_items)) if loop.online_items else None,
             trainable_parameters=method.num_trainable_parameters(),
+            extra=dict(method.extra_metrics()),
             curves={"online": loop.online_curve} if loop.online_curve else {},
             matrices=matrices,
             items=items,
@@ -310,6 +311,18 @@ def item_scores(value: Any) -> list[float]:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
     return np.asarray(value, dtype=float).reshape(-1).tolist()
+
+
+def task_identification(method: "Method", inputs: Any, task: int) -> dict[str, torch.Tensor]:
+    """``{"task_identification": 1 per test input whose task the method guessed right}``, for methods
+    that guess (:meth:`Method.identify_tasks`); ``{}`` for the others.
+
+    The method sees only the inputs, as ``predict`` or ``logprobs`` does; the setting knows the task.
+    """
+    guesses = method.identify_tasks(inputs)
+    if guesses is None:
+        return {}
+    return {"task_identification": (torch.as_tensor(guesses).flatten() == task).float()}
 
 
 def progress_enabled(wanted: bool) -> bool:

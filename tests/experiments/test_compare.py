@@ -61,3 +61,20 @@ def test_an_unknown_baseline_is_refused(uninterrupted, tmp_path):
         from sequoia.experiments.commands import compare_command
 
         compare_command([str(uninterrupted), "--baseline", "lwf", "--output", str(tmp_path)])
+
+
+def test_metrics_choose_the_columns_of_the_table(uninterrupted, tmp_path, capsys):
+    output = tmp_path / "chosen"
+    assert main(["compare", str(uninterrupted), "--metrics", "bwt,average_final", "--output", str(output)]) == 0
+    assert "| configuration | seeds | bwt | average_final |" in (output / "comparison.md").read_text()
+    assert capsys.readouterr().out.splitlines()[1].split() == ["configuration", "seeds", "bwt", "average_final"]
+    assert "average_forgetting" in (output / "comparison.csv").read_text()  # the CSV keeps every metric
+
+
+def test_a_metric_no_run_reported_is_refused_before_anything_is_written(uninterrupted, tmp_path):
+    from sequoia.experiments.commands import compare_command
+
+    with pytest.raises(SequoiaError, match="--metrics bwtt: no run reported that metric; the metrics are "
+                                           "average_final"):
+        compare_command([str(uninterrupted), "--metrics", "average_final,bwtt", "--output", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()

@@ -90,6 +90,21 @@ def test_the_thakkar_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
                 "alignment_tax_text_nll"} <= set(metrics)
 
 
+def test_the_value_alignment_study_builds_every_arm():
+    from sequoia.experiments.commands import check_runs
+    from sequoia.experiments.sweep import read_definition
+    from sequoia.yaml_file import read_yaml
+
+    study = Path(__file__).resolve().parents[2] / "studies" / "value_alignment.yaml"
+    spec, launch = read_definition(read_yaml(study, "sweep file"), "sweep file")
+    check_runs(spec)  # every arm's setting, method and options are built
+    runs = spec.runs()
+    assert len(runs) == 30 and launch.workers == 2
+    methods = {tuple(run.argv[:4]) for run in runs}
+    assert ("--setting", "pa.multi_task", "--method", "naive") in methods
+    assert {m[3] for m in methods} == {"naive", "replay", "ewc", "lwf", "experts", "merge"}
+
+
 @pytest.mark.parametrize("text", ["", "a", "2-1", "0-99999999", "-1"])
 def test_bad_seeds_are_refused(text):
     with pytest.raises(SequoiaError, match="invalid seeds"):

@@ -127,9 +127,9 @@ def test_out_of_memory_gives_a_hint(tmp_path):
     assert "--learner.gradient_accumulation" in line
 
 
-@pytest.mark.parametrize("method_name", ["lwf", "agem", "si"])
-def test_lwf_agem_and_si_resume_to_identical_results(method_name, tmp_path, monkeypatch):
-    """Their state (snapshot, memory, path integral and importances) goes into checkpoints and back."""
+@pytest.mark.parametrize("method_name", ["lwf", "agem", "si", "experts"])
+def test_lwf_agem_si_and_experts_resume_to_identical_results(method_name, tmp_path, monkeypatch):
+    """Their state (snapshot, memory, path integral, importances, experts, router) goes into checkpoints and back."""
     from sequoia.errors import NonFiniteLossError
     from sequoia.learners import Classifier
     from sequoia.registry import get_method

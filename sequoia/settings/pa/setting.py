@@ -11,7 +11,7 @@ from pydantic.dataclasses import dataclass
 from sequoia import distributed
 from sequoia.errors import SequoiaError
 from sequoia.results import Results
-from sequoia.settings.base import Setting
+from sequoia.settings.base import Setting, task_identification
 from sequoia.settings.pa.pairs import PreferencePair
 from sequoia.settings.pa.sources import load_task
 from sequoia.settings.schedule import Items
@@ -262,7 +262,7 @@ class PreferenceSetting(Setting):
             "mean_margin": margin,
             "length_normalized_accuracy": (chosen / chosen_tokens > rejected / rejected_tokens).float(),
             "drift": chosen - base_chosen,
-        }
+        } | task_identification(method, [pair.prompt for pair in test], task)
         if self._reward_model is not None:
             scores |= self._generation_scores(method, task, task_id)
         return scores

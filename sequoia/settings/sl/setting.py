@@ -11,7 +11,7 @@ from pydantic.dataclasses import dataclass
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
-from sequoia.settings.base import Setting
+from sequoia.settings.base import Setting, task_identification
 from sequoia.settings.schedule import Items
 from sequoia.settings.sl.data import SupervisedData, load_images
 from sequoia.settings.view import SettingView
@@ -167,7 +167,8 @@ class SLSetting(Setting):
     def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
         _, (x, y) = self._tasks[task]
         predicted = distributed.map_shards(lambda part: method.predict(part, task_id), x)
-        return {"accuracy": (torch.as_tensor(predicted) == y).float()}
+        scores = {"accuracy": (torch.as_tensor(predicted) == y).float()}
+        return scores | task_identification(method, x, task)
 
     def online_score(self, method, chunk: SupervisedData) -> torch.Tensor:
         predicted = distributed.map_shards(lambda part: method.predict(part, None), chunk.x)
