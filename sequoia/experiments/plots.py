@@ -50,8 +50,7 @@ def metric_bars(configurations: list[Configuration], path: Path) -> bool:
             stat = configuration.statistics().get(metric)
             if stat is None:
                 continue
-            error = None if stat["low"] is None else [[stat["mean"] - stat["low"]], [stat["high"] - stat["mean"]]]
-            ax.barh(y, stat["mean"], xerr=error, color=colour, alpha=0.55, capsize=4, height=0.6)
+            ax.barh(y, stat["mean"], xerr=_error(stat), color=colour, alpha=0.55, capsize=4, height=0.6)
             seeds = list(stat["seeds"].values())
             ax.scatter(seeds, [y] * len(seeds), color="black", s=10, zorder=3)
         ax.axvline(0, color="grey", linewidth=0.8)
@@ -198,6 +197,15 @@ def tradeoff(configurations: list[Configuration], path: Path) -> bool:
 
 
 def _error(stat: dict) -> list[list[float]] | None:
+    """Matplotlib's error bar of a statistic: the distances from the mean to the interval's ends.
+
+    Clamped at 0: the mean is rounded (to 12 digits) and the ends are not, so where every
+    seed gave the same value a distance can come out a hair below 0, which matplotlib refuses.
+
+    Example:
+        >>> _error({"mean": 0.208333333333, "low": 0.20833333333333334, "high": 0.20833333333333334})[0]
+        [0.0]
+    """
     if stat["low"] is None:
         return None
-    return [[stat["mean"] - stat["low"]], [stat["high"] - stat["mean"]]]
+    return [[max(0.0, stat["mean"] - stat["low"])], [max(0.0, stat["high"] - stat["mean"])]]

@@ -66,7 +66,8 @@ def test_a_sweep_over_alpha_draws_the_tradeoff_plot(tmp_path):
     runs = [RunRecord(f"merge-{alpha}-{seed}", {"seed": seed, "setting": {"name": "pa.incremental"},
                                                  "method": {"name": "merge", "alpha": alpha}},
                       {"metric": "preference_accuracy", "average_final": 0.5 + alpha * 0.2 + 0.01 * seed,
-                       "alignment_tax_text_nll": alpha * 0.3 - 0.01 * seed},
+                       "alignment_tax_text_nll": alpha * 0.3 - 0.01 * seed,
+                       "capability_mmlu": 5 / 24},  # the same on every seed: a zero-width interval
                       {"transfer_matrix": [[0.5], [0.5 + alpha * 0.2]]})
             for alpha in (0.0, 0.5, 1.0) for seed in range(3)]
     written = write_all(group_runs(runs), tmp_path)
