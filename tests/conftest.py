@@ -117,3 +117,28 @@ def quick_method(method_cls, setting_cls: type[Setting], **overrides):
         learner_cls = method.learner_class(setting_cls)
         method.use_learner(get_learner(learner_cls.name)(**QUICK_LEARNER_OPTIONS.get(learner_cls.name, {})))
     return method
+
+
+def full_and_resumed_after_nan(build, tmp_path: Path, monkeypatch, fault: str):
+    """``(full, resumed, full_dir, resumed_dir)``: a run uninterrupted, and the same run stopped by a NaN
+    injected at ``fault`` (``nan@phase=P,step=S``) and resumed from its checkpoint.
+
+    ``build()`` returns a fresh ``(setting, method)`` each time, so the three runs start alike.
+    """
+    import pytest
+
+    from sequoia.errors import NonFiniteLossError
+    from sequoia.runs import Run, describe
+
+    setting, method = build()
+    full = setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "full", describe(setting, method, 0)))
+    monkeypatch.setenv("SEQUOIA_FAULT", fault)
+    setting, method = build()
+    with pytest.raises(NonFiniteLossError):
+        setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "cut", describe(setting, method, 0)))
+    monkeypatch.delenv("SEQUOIA_FAULT")
+    [config] = (tmp_path / "cut").rglob("config.yaml")
+    setting, method = build()
+    resumed = setting.apply(method, seed=0, progress=False, run=Run.resume(config.parent))
+    [full_config] = (tmp_path / "full").rglob("config.yaml")
+    return full, resumed, full_config.parent, config.parent

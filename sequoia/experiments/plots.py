@@ -136,11 +136,7 @@ def performance_bands(configurations: list[Configuration], path: Path) -> bool:
     ax.set_ylabel(f"average {_metric_name(configurations)} on tasks seen so far")
     ax.set_xticks(range(1, max(len(band[0]) for _, band in bands) + 1))
     ax.set_title("average performance after each task (mean over seeds, 95% t interval)", fontsize=9)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_with_legend(plt, fig, ax, path)
     return True
 
 
@@ -188,12 +184,17 @@ def tradeoff(configurations: list[Configuration], path: Path) -> bool:
     ax.set_xlabel(f"{tax} (positive: capability lost)")
     ax.set_ylabel("average final preference accuracy")
     ax.set_title("preference accuracy against alignment tax (mean over seeds, 95% t intervals)", fontsize=9)
+    _save_with_legend(plt, fig, ax, path)
+    return True
+
+
+def _save_with_legend(plt, fig, ax, path: Path) -> None:
+    """The common ending of a one-panel plot: a small legend, a light grid, saved and closed."""
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return True
 
 
 def _error(stat: dict) -> list[list[float]] | None:

@@ -71,6 +71,9 @@ class ClassifierExperts:
             self.learners[task] = learner
         return self.learners[task]
 
+    def __len__(self) -> int:
+        return len(self.learners)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1).float()
 
@@ -98,7 +101,11 @@ class ClassifierExperts:
         return sum(p.numel() for p in self.template.model.parameters())
 
     def total_parameters(self) -> int:
-        return self.expert_parameters() * max(1, len(self.learners))
+        return self.trainable_parameters()
+
+    def trainable_parameters(self) -> int:
+        """Every expert's weights (those training changed)."""
+        return self.expert_parameters() * max(1, len(self))
 
     def state_dict(self) -> dict[int, Any]:
         return {task: learner.state_dict() for task, learner in self.learners.items()}
@@ -117,6 +124,9 @@ class AdapterExperts:
         self.learner = learner
         self.adapters: dict[int, str] = {}
         self._features, self._features_key = torch.empty(0), None
+
+    def __len__(self) -> int:
+        return len(self.adapters)
 
     def begin(self, task: int) -> Learner:
         """The learner, training ``task``'s adapter (the first task's is peft's ``default``, made untrained)."""
@@ -185,6 +195,10 @@ class AdapterExperts:
     def total_parameters(self) -> int:
         return sum(p.numel() for p in self.learner.model.parameters())
 
+    def trainable_parameters(self) -> int:
+        """Every expert's adapter (those training changed)."""
+        return self.expert_parameters() * max(1, len(self))
+
     def state_dict(self) -> dict[str, Any]:
         """Every adapter's weights, and the learner's generators. No optimizer state: an expert
         trains within its task only, and a new task starts a new adapter with a new optimizer."""
@@ -201,6 +215,12 @@ class AdapterExperts:
             self.begin(task)
             set_peft_model_state_dict(self.learner.model, saved, adapter_name=self.adapters[task])
         restore(self.learner, state["learner"])
+
+
+def pool_metrics(pool: ClassifierExperts | AdapterExperts) -> dict[str, float]:
+    """What a run reports of a method's experts: how many, and their parameters, each and in all."""
+    return {"experts": len(pool), "parameters_per_expert": pool.expert_parameters(),
+            "total_parameters": pool.total_parameters()}
 
 
 @register_method
@@ -325,16 +345,13 @@ class Experts(LearnerMethod):
 
     # -- reporting and checkpoints --------------------------------------------------------
     def extra_metrics(self) -> dict[str, float]:
-        return {"experts": len(self.router.tasks), "parameters_per_expert": self.pool.expert_parameters(),
-                "total_parameters": self.pool.total_parameters()}
+        return pool_metrics(self.pool)
 
     def num_trainable_parameters(self) -> int | None:
-        if not hasattr(self, "pool"):
-            return None
-        return self.pool.expert_parameters() * max(1, len(self.router.tasks))
+        return self.pool.trainable_parameters() if hasattr(self, "pool") else None
 
     def num_parameters(self) -> int | None:
-        return self.pool.total_parameters() if self.base_learner is not None and hasattr(self, "pool") else None
+        return self.pool.total_parameters() if hasattr(self, "pool") else None
 
     def state_dict(self) -> dict[str, Any]:
         return {"experts": self.pool.state_dict(), "router": capture(self.router), "attributes": capture(self)}

@@ -34,7 +34,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from sequoia.errors import SequoiaError
-from sequoia.methods.experts import AdapterExperts
+from sequoia.methods.experts import AdapterExperts, pool_metrics
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.registry import register_method
 from sequoia.runs.state import capture, restore
@@ -133,13 +133,10 @@ class Merge(LearnerMethod):
 
     # -- reporting and checkpoints --------------------------------------------------------
     def extra_metrics(self) -> dict[str, float]:
-        return {"experts": len(self.pool.adapters), "parameters_per_expert": self.pool.expert_parameters(),
-                "total_parameters": self.pool.total_parameters()}
+        return pool_metrics(self.pool)
 
     def num_trainable_parameters(self) -> int | None:
-        if not hasattr(self, "pool"):
-            return None
-        return self.pool.expert_parameters() * max(1, len(self.pool.adapters))
+        return self.pool.trainable_parameters() if hasattr(self, "pool") else None
 
     def num_parameters(self) -> int | None:
         return self.pool.total_parameters() if hasattr(self, "pool") else None

@@ -13,7 +13,7 @@ from sequoia.methods.routers import CentroidRouter
 from sequoia.registry import get_method, resolve_setting
 from sequoia.settings.pa import IncrementalPASetting
 from sequoia.settings.sl import IncrementalSLSetting, TaskIncrementalSLSetting
-from tests.conftest import quick_setting
+from tests.conftest import full_and_resumed_after_nan, quick_setting
 
 SL_LEARNER = {"epochs": 5, "hidden_size": 64}
 FAST = {"lr": 1e-2, "epochs": 3}
@@ -114,25 +114,14 @@ def test_an_expert_costs_an_adapter_not_a_model(opposite_tasks):
 def test_pa_experts_and_merge_resume_to_identical_results(name, opposite_tasks, tmp_path, monkeypatch):
     """Every adapter, the router's means (experts), the merged adapter (merge: DARE's drops are random, so it is
     saved, not merged again) and the learner's generators go into checkpoints and back."""
-    from sequoia.errors import NonFiniteLossError
     from sequoia.methods import Merge
-    from sequoia.runs import Run, describe
 
     def build():
         setting = quick_setting(IncrementalPASetting, tasks=opposite_tasks, train_pairs_per_task=144)
         method = Experts() if name == "experts" else Merge(combination="dare_ties")
         return setting, method.use_learner(DPOLoRA(**FAST))
 
-    setting, method = build()
-    full = setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "full", describe(setting, method, 0)))
-    monkeypatch.setenv("SEQUOIA_FAULT", "nan@phase=2,step=3")
-    setting, method = build()
-    with pytest.raises(NonFiniteLossError):
-        setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "cut", describe(setting, method, 0)))
-    monkeypatch.delenv("SEQUOIA_FAULT")
-    [config] = (tmp_path / "cut").rglob("config.yaml")
-    setting, method = build()
-    resumed = setting.apply(method, seed=0, progress=False, run=Run.resume(config.parent))
+    full, resumed, _, _ = full_and_resumed_after_nan(build, tmp_path, monkeypatch, "nan@phase=2,step=3")
     assert resumed.to_dict() | {"runtime_s": 0} == full.to_dict() | {"runtime_s": 0}
 
 

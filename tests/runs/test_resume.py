@@ -18,7 +18,7 @@ import torch
 
 from sequoia.runs import checkpoint
 from sequoia.runs.run import CHECKPOINT_FORMAT
-from tests.conftest import run_sequoia, sequoia_environment
+from tests.conftest import full_and_resumed_after_nan, run_sequoia, sequoia_environment
 
 # Three tasks each, small enough for seconds per run; every method with saved state:
 # EWC (Fisher, anchors) on SL, replay (reservoir of tokenized pairs with their DPO
@@ -130,26 +130,15 @@ def test_out_of_memory_gives_a_hint(tmp_path):
 @pytest.mark.parametrize("method_name", ["lwf", "agem", "si", "experts"])
 def test_lwf_agem_si_and_experts_resume_to_identical_results(method_name, tmp_path, monkeypatch):
     """Their state (snapshot, memory, path integral, importances, experts, router) goes into checkpoints and back."""
-    from sequoia.errors import NonFiniteLossError
     from sequoia.learners import Classifier
     from sequoia.registry import get_method
-    from sequoia.runs import Run, describe
     from sequoia.settings.sl import TaskIncrementalSLSetting
 
     def build():
         setting = TaskIncrementalSLSetting(nb_tasks=3)
         return setting, get_method(method_name)().use_learner(Classifier(epochs=2))
 
-    setting, method = build()
-    full = setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "full", describe(setting, method, 0)))
-    monkeypatch.setenv("SEQUOIA_FAULT", "nan@phase=3,step=5")
-    setting, method = build()
-    with pytest.raises(NonFiniteLossError):
-        setting.apply(method, seed=0, progress=False, run=Run.new(tmp_path / "cut", describe(setting, method, 0)))
-    monkeypatch.delenv("SEQUOIA_FAULT")
-    [config] = (tmp_path / "cut").rglob("config.yaml")
-    setting, method = build()
-    resumed = setting.apply(method, seed=0, progress=False, run=Run.resume(config.parent))
+    full, resumed, full_dir, resumed_dir = full_and_resumed_after_nan(build, tmp_path, monkeypatch,
+                                                                      "nan@phase=3,step=5")
     assert resumed.to_dict() | {"runtime_s": 0} == full.to_dict() | {"runtime_s": 0}
-    [full_dir] = (tmp_path / "full").rglob("config.yaml")
-    assert (config.parent / "metrics.jsonl").read_text() == (full_dir.parent / "metrics.jsonl").read_text()
+    assert (resumed_dir / "metrics.jsonl").read_text() == (full_dir / "metrics.jsonl").read_text()
