@@ -157,6 +157,13 @@ class Learner:
         """PA: replies to prompts, for learners of generative models; ``None`` otherwise."""
         return None
 
+    def refusal(self, plugin: Plugin) -> str | None:
+        """Why this learner cannot train with ``plugin`` (one line), or ``None`` where it can.
+
+        Example: PPO refuses replay's memory (it learns on-policy).
+        """
+        return None
+
     # -- the shared machinery -------------------------------------------------------
     def fit(self, train: Any, valid: Any) -> None:
         """Train on one phase's data: plugins' ``before_fit``, :meth:`train_phase`, plugins' ``after_fit``."""

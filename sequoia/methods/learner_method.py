@@ -74,7 +74,13 @@ class LearnerMethod(Method):
             self.base_learner = learner_class()
         self.base_learner.monitor = self.monitor
         self.base_learner.configure(view)
-        self.base_learner.plugins = self.make_plugins(view)
+        plugins = self.make_plugins(view)
+        for plugin in plugins:
+            reason = self.base_learner.refusal(plugin)
+            if reason:
+                raise NotApplicableError(f"--method {self.name} cannot train --method.learner "
+                                         f"{learner_class.name}: {reason}")
+        self.base_learner.plugins = plugins
 
     # -- configuration --------------------------------------------------------------
     def option_groups(self, setting_type: type[Setting]) -> dict[str, type]:

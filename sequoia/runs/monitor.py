@@ -52,17 +52,21 @@ class TrainingMonitor:
     def enter_phase(self, phase: int, task_id: int | None) -> None:
         self.phase, self.task_id, self.phase_step = phase, task_id, 0
 
-    def check_loss(self, loss: torch.Tensor) -> torch.Tensor:
-        """Count a step; raise :class:`NonFiniteLossError` if ``loss`` is NaN or infinite; log it."""
+    def check_loss(self, loss: torch.Tensor, name: str = "loss") -> torch.Tensor:
+        """Count a step; raise :class:`NonFiniteLossError` if ``loss`` is NaN or infinite; log it.
+
+        ``name`` says what the value is where a learner cannot see its loss (the SB3
+        learners check their gradient norm): it is in the message and the logged key.
+        """
         self.step += 1
         self.phase_step += 1
         if self.fault is not None:
             loss = self.fault.at_step(self.phase, self.phase_step, loss)
         value = float(loss)
         if not math.isfinite(value):
-            raise NonFiniteLossError(f"the loss became {value} at {self.where()}; try a lower --learner.lr")
+            raise NonFiniteLossError(f"the {name} became {value} at {self.where()}; try a lower --learner.lr")
         if self.loggers and self.step % self.log_every == 0:
-            self.log({"train/loss": value})
+            self.log({f"train/{name.replace(' ', '_')}": value})
         return loss
 
     def fault_point(self, place: str) -> None:

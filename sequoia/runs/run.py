@@ -270,7 +270,19 @@ def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str]
     config: dict[str, Any] = {"seed": seed, **setting.config(), **method.config()}
     if loggers:
         config["loggers"] = list(loggers)
-    return config
+    return _lists(config)
+
+
+def _lists(value: Any) -> Any:
+    """Tuples as lists, all the way down: what ``config.yaml`` reads back, so a resume compares like with like.
+
+    Example:
+        >>> _lists({"learner": {"hidden_sizes": (64, 64)}})
+        {'learner': {'hidden_sizes': [64, 64]}}
+    """
+    if isinstance(value, dict):
+        return {key: _lists(item) for key, item in value.items()}
+    return [_lists(item) for item in value] if isinstance(value, (list, tuple)) else value
 
 
 def _check_config_unchanged(directory: str | Path, started: dict[str, Any], now: dict[str, Any]) -> None:

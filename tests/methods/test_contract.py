@@ -111,3 +111,49 @@ def test_multi_task_beats_naive_fine_tuning_on_sl():
     joint = quick_setting(registry.resolve_setting("sl.multi_task")).apply(registry.get_method("naive")(),
                                                                              progress=False)
     assert joint.matrix.average_final() > naive.matrix.average_final() + 0.3
+
+
+# The Stable-Baselines3 learners: every (method, learner) pairing on rl.incremental, small
+# enough for seconds per run. What they learn at a real budget is tested in
+# tests/learners/test_sb3.py and measured in docs/reinforcement_learning.md.
+SB3_OPTIONS = {"sac": {"learning_starts": 100, "batch_size": 32, "hidden_sizes": (32, 32)},
+               "sb3_dqn": {"learning_starts": 100, "batch_size": 32, "hidden_sizes": (32, 32)},
+               "ppo": {"n_steps": 200, "batch_size": 50, "n_epochs": 2, "hidden_sizes": (32, 32)}}
+SB3_ENV = {"sac": "Pendulum-v1", "sb3_dqn": "CartPole-v1", "ppo": "CartPole-v1"}
+RL_INCREMENTAL = registry.resolve_setting("rl.incremental")
+RL_LEARNER_METHODS = [name for name, method in sorted(registry.methods().items())
+                      if issubclass(method, LearnerMethod) and method.is_applicable(RL_INCREMENTAL)]
+
+
+def sb3_refusal(method_name: str, learner_name: str) -> str | None:
+    method = registry.get_method(method_name)()
+    learner = registry.get_learner(learner_name)()
+    return next((why for why in map(learner.refusal, method.make_plugins(None)) if why), None)
+
+
+SB3_PAIRS = [(m, learner) for m in RL_LEARNER_METHODS for learner in SB3_OPTIONS if not sb3_refusal(m, learner)]
+
+
+@functools.lru_cache(maxsize=None)
+def run_sb3_pair(method_name: str, learner_name: str):
+    setting = RL_INCREMENTAL(env=SB3_ENV[learner_name], nb_tasks=2, steps_per_task=400, test_episodes=2)
+    method = quick_method(registry.get_method(method_name), type(setting))
+    method.use_learner(registry.get_learner(learner_name)(**SB3_OPTIONS[learner_name]))
+    return setting, method, setting.apply(method, seed=0, progress=False)
+
+
+def test_only_the_documented_sb3_pairings_are_refused():
+    refused = {(m, learner) for m in RL_LEARNER_METHODS for learner in SB3_OPTIONS if sb3_refusal(m, learner)}
+    assert refused == {("replay", "ppo"), ("agem", "ppo"), ("agem", "sac")}
+
+
+@pytest.mark.parametrize(("method_name", "learner_name"), SB3_PAIRS, ids=[f"{m}-{lr}" for m, lr in SB3_PAIRS])
+def test_method_runs_with_each_sb3_learner(method_name, learner_name):
+    setting, method, results = run_sb3_pair(method_name, learner_name)
+    assert results.matrix.values.shape == (3, 2)
+    assert np.isfinite(results.matrix.values).all()
+    check_intervals(results, results.metrics())
+    if method.base_learner.plugins:  # a method that changes its learner changes the weights SB3 trains
+        _, naive, _ = run_sb3_pair("naive", learner_name)
+        ours, plain = method.base_learner.trainable_parameters(), naive.base_learner.trainable_parameters()
+        assert any(not torch.equal(ours[name], plain[name]) for name in ours), f"{method_name} equals naive"

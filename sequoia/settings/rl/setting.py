@@ -35,11 +35,13 @@ class RLView(SettingView):
     Attributes:
         env: the gymnasium environment id.
         observation_size: the length of an observation (with the one-hot task id where the level gives it).
+        observation_space: the gymnasium observation space (a ``Box``, with the task id where given).
         action_space: the gymnasium action space.
     """
 
     env: str = ""
     observation_size: int = 0
+    observation_space: Any = None
     action_space: Any = None
 
 
@@ -95,6 +97,8 @@ class RLSetting(Setting):
 
     def _prepare_tasks(self, probe) -> None:
         """Each task's physics, checked on ``probe``, and the spaces the methods see."""
+        from sequoia.settings.rl.environment import TaskEnvironment
+
         envs.check_observations(probe, self.env)
         if self.schedule:
             self.task_physics = load_schedule(self.schedule)
@@ -106,6 +110,8 @@ class RLSetting(Setting):
         for parameters in self.task_physics:
             set_physics(probe, parameters)  # fails early, with a message, on a wrong attribute name
         self.observation_size = int(np.prod(probe.observation_space.shape)) + self.task_id_size
+        self.observation_space = TaskEnvironment(probe, 0, lambda step, start: {}, task_id_size=self.task_id_size
+                                                 ).observation_space
         self.action_space = probe.action_space
 
     def _check_budget(self) -> None:
@@ -129,7 +135,8 @@ class RLSetting(Setting):
         return len(self.task_physics) if self.task_labels_at_test else 0
 
     def view(self) -> RLView:
-        return RLView.of(self, env=self.env, observation_size=self.observation_size, action_space=self.action_space)
+        return RLView.of(self, env=self.env, observation_size=self.observation_size,
+                         observation_space=self.observation_space, action_space=self.action_space)
 
     def train_size(self, task: int) -> int:
         return self.steps_per_task
