@@ -7,12 +7,18 @@ framework side is the `dqn` learner's `fit` inside the setting's task environmen
 (step budget, physics hook); the bare side is the same computation written inline.
 Prints steps per second of each and the ratio (target: at least 0.8).
 
+Then an SB3 learner through sequoia against SB3 alone: the same SAC (Pendulum-v1) or
+PPO (CartPole-v1) with the same seeds, for the same steps; the sequoia side goes
+through the learner's buffer and optimizer hooks and the task environment, and ends
+with the same weights (``tests/learners/test_sb3.py``). Prints the time of each and
+the ratio (target: at most 1.10).
+
 Then the thread policy (sequoia.threads) under load: ``--load N`` busy processes
 (pure-Python loops, one per core by default) keep the cores busy, as other runs of a
 sweep would, while the same `dqn` training runs with the policy's thread count (1
 for this small model) and with 2 torch threads. Prints steps per second of each.
 
-    python benchmarks/overhead_rl.py [--steps 20000] [--load 2] [--load-steps 2000]
+    python benchmarks/overhead_rl.py [--steps 20000] [--sb3-steps 3000] [--load 2] [--load-steps 2000]
 """
 
 import argparse
@@ -25,7 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sequoia.learners import DQN
+from sequoia.learners import DQN, PPO, SAC
+from sequoia.settings.rl.environment import TaskEnvironment
 from sequoia.seeding import seed_everything
 from sequoia.settings.rl import IncrementalRLSetting
 from sequoia.threads import available_cores, choose
@@ -88,6 +95,39 @@ def bare(steps: int, hp: DQN) -> float:
     return steps / (time.perf_counter() - start)
 
 
+SB3_CASES = {"sac": (SAC, "Pendulum-v1"), "ppo": (PPO, "CartPole-v1")}
+
+
+def sb3_pair(name: str, steps: int) -> tuple[float, float]:
+    """Seconds for ``steps`` of the SB3 algorithm through sequoia's learner, then alone (same seeds, same work)."""
+    import stable_baselines3
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    learner_class, env_id = SB3_CASES[name]
+    seed_everything(0)
+    setting = IncrementalRLSetting(env=env_id, nb_tasks=1, test_episodes=1)
+    setting.rng = np.random.default_rng(0)
+    setting.progress = False
+    setting.prepare()
+    learner = learner_class()
+    learner.configure(setting.view())
+    start = time.perf_counter()
+    learner.fit(TaskEnvironment(gym.make(env_id), steps, lambda step, episode: {}), None)
+    ours = time.perf_counter() - start
+
+    options = learner.algorithm_options(None)
+    options.pop("replay_buffer_class", None)
+    options.pop("rollout_buffer_class", None)
+    env = DummyVecEnv([lambda: gym.make(env_id)])
+    alone = getattr(stable_baselines3, learner.algorithm)("MlpPolicy", env, learning_rate=learner.lr,
+                                                          gamma=learner.gamma, device="cpu", seed=learner.algo.seed,
+                                                          **options)
+    env.seed(learner._env_seed)
+    start = time.perf_counter()
+    alone.learn(steps)
+    return ours, time.perf_counter() - start
+
+
 def spin() -> None:
     """A process that keeps one core busy until it is terminated."""
     while True:
@@ -121,6 +161,7 @@ def under_load(processes: int, steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--sb3-steps", type=int, default=3000)
     parser.add_argument("--load", type=int, default=available_cores(), help="busy processes for the thread test")
     parser.add_argument("--load-steps", type=int, default=2000)
     args = parser.parse_args()
@@ -130,6 +171,13 @@ def main() -> None:
     print(f"sequoia dqn : {ours:,.0f} steps/s")
     print(f"bare loop   : {reference:,.0f} steps/s")
     print(f"ratio       : {ours / reference:.3f}  (target >= 0.8)")
+    for name in SB3_CASES:
+        sb3_pair(name, 1000)  # warm-up
+        ours_s, alone_s = sb3_pair(name, args.sb3_steps)
+        print(f"\n{name} ({SB3_CASES[name][1]}), {args.sb3_steps} steps, SB3 defaults of sequoia's learner")
+        print(f"sequoia {name:<4}: {ours_s:.2f} s")
+        print(f"SB3 alone   : {alone_s:.2f} s")
+        print(f"ratio       : {ours_s / alone_s:.3f}  (target <= 1.10)")
     if args.load:
         under_load(args.load, args.load_steps)
 
