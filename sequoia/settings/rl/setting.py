@@ -10,7 +10,7 @@ from pydantic.dataclasses import dataclass
 from sequoia.errors import SequoiaError
 from sequoia.results import Results
 from sequoia.settings.base import Setting
-from sequoia.settings.rl import envs
+from sequoia.settings.rl import envs, metaworld_tasks
 from sequoia.settings.rl.tasks import (
     PHYSICS,
     SOLVED_RETURN,
@@ -58,6 +58,12 @@ class RLSetting(Setting):
     Tasks blend by their physics: in ``continual`` the parameters move linearly from one
     task's values to the next as the steps of the stream go by.
 
+    ``tasks`` gives a Meta-World task sequence instead (``cw10``, ``cw20``, or task names:
+    Continual World, :mod:`sequoia.settings.rl.metaworld_tasks`): each task is its own
+    environment, and the transfer matrix holds success rates (``mean_return`` stays a
+    second matrix). It needs one task per phase, so ``multi_task`` and ``continual``
+    refuse it.
+
     Example:
         >>> from sequoia.settings.rl import IncrementalRLSetting
         >>> IncrementalRLSetting(steps_per_task=1000).qualified_name()
@@ -73,6 +79,9 @@ class RLSetting(Setting):
     env: str = "CartPole-v1"
     """A gymnasium environment id: CartPole-v1, MountainCar-v0, Acrobot-v1, Pendulum-v1, or any registered id
     together with a schedule file."""
+    tasks: str = ""
+    """A Meta-World task sequence instead of --setting.env: cw10, cw20, or task names joined by commas
+    (needs pip install 'sequoia[metaworld]')."""
     nb_tasks: Annotated[int, Field(gt=0, le=1_000)] = 3
     """Number of tasks (ignored when a schedule file gives them)."""
     schedule: str = ""
@@ -85,20 +94,40 @@ class RLSetting(Setting):
     """Greedy test episodes per task and evaluation."""
 
     def prepare(self) -> None:
-        self.env_id = envs.registered_id(self.env)
-        probe = envs.make(self.env)
-        try:
-            self._prepare_tasks(probe)
-        finally:
-            probe.close()
+        self.task_envs: list[str] = []
+        if self.tasks:
+            self._prepare_metaworld()
+        else:
+            self.env_id = envs.registered_id(self.env)
+            probe = envs.make(self.env)
+            try:
+                self._prepare_tasks(probe)
+            finally:
+                probe.close()
         self._online_episodes = 0
         self.random_returns = [float(np.mean(self._returns(lambda obs, task: None, task)))
                                for task in range(self.nb_tasks_total)]
 
+    def _prepare_metaworld(self) -> None:
+        """One Meta-World environment per task, success rate as the metric (Continual World)."""
+        if self.joint_training or self.smooth_task_shift:
+            raise SequoiaError(f"--setting.tasks {self.tasks}: {self.qualified_name()} mixes tasks within a phase, "
+                               "and each Meta-World task is its own environment; use rl.incremental, "
+                               "rl.task_incremental or rl.discrete_task_agnostic")
+        self.task_envs = metaworld_tasks.sequence(self.tasks)
+        metaworld_tasks.check_names(self.task_envs)
+        self.env_id = "Meta-World"
+        self.metric_name = "success_rate"
+        probe = metaworld_tasks.make(self.task_envs[0])
+        try:
+            self.task_physics = [{} for _ in self.task_envs]
+            self._check_budget()
+            self._set_spaces(probe)
+        finally:
+            probe.close()
+
     def _prepare_tasks(self, probe) -> None:
         """Each task's physics, checked on ``probe``, and the spaces the methods see."""
-        from sequoia.settings.rl.environment import TaskEnvironment
-
         envs.check_observations(probe, self.env)
         if self.schedule:
             self.task_physics = load_schedule(self.schedule)
@@ -109,6 +138,12 @@ class RLSetting(Setting):
         self._check_budget()
         for parameters in self.task_physics:
             set_physics(probe, parameters)  # fails early, with a message, on a wrong attribute name
+        self._set_spaces(probe)
+
+    def _set_spaces(self, probe) -> None:
+        """The spaces the methods see: ``probe``'s, with the task id where the level gives it."""
+        from sequoia.settings.rl.environment import TaskEnvironment
+
         self.observation_size = int(np.prod(probe.observation_space.shape)) + self.task_id_size
         self.observation_space = TaskEnvironment(probe, 0, lambda step, start: {}, task_id_size=self.task_id_size
                                                  ).observation_space
@@ -142,12 +177,15 @@ class RLSetting(Setting):
         return self.steps_per_task
 
     # -- environments -------------------------------------------------------------
-    def _environment(self, steps: int, physics, task_of=lambda step, episode_start: 0):
+    def _environment(self, steps: int, physics, task_of=lambda step, episode_start: 0, task: int = 0):
+        """A task environment of ``steps`` steps: ``--setting.env`` with the physics given, or task ``task``'s
+        Meta-World environment."""
         import gymnasium as gym
 
         from sequoia.settings.rl.environment import TaskEnvironment
 
-        return TaskEnvironment(gym.make(self.env), steps, physics, task_of, self.task_id_size)
+        env = metaworld_tasks.make(self.task_envs[task]) if self.task_envs else gym.make(self.env)
+        return TaskEnvironment(env, steps, physics, task_of, self.task_id_size)
 
     def physics_at(self, position: float) -> dict[str, float]:
         """The physics at a place on the task axis: task ``t``'s at ``t``, linearly blended in between."""
@@ -172,7 +210,8 @@ class RLSetting(Setting):
             return int(tasks[min(episode_start, last)])
 
         if positions is None:
-            return self._environment(len(items), lambda step, start: self.task_physics[task_of(step, start)], task_of)
+            return self._environment(len(items), lambda step, start: self.task_physics[task_of(step, start)], task_of,
+                                     task=int(tasks[0]))
         return self._environment(len(items), lambda step, start: self.physics_at(float(positions[min(step, last)])),
                                  task_of)
 
@@ -183,25 +222,35 @@ class RLSetting(Setting):
 
         ``act`` returning None acts randomly.
         """
+        return [total for total, _ in self._episodes(act, task, physics, episodes, seed_base, task_id)]
+
+    def _episodes(self, act, task: int, physics: dict[str, float] | None = None, episodes: int | None = None,
+                  seed_base: int = 1_000_000, task_id: int | None = None) -> list[tuple[float, bool]]:
+        """The return of each test episode, and whether it succeeded (``info["success"]`` at any step)."""
         physics = self.task_physics[task] if physics is None else physics
-        env = self._environment(10**9, lambda step, episode_start: physics, lambda step, episode_start: task)
+        env = self._environment(10**9, lambda step, episode_start: physics, lambda step, episode_start: task, task)
         env.action_space.seed(seed_base + task)
-        returns, episodes = [], episodes or self.test_episodes
-        for episode in range(episodes):
+        played = []
+        for episode in range(episodes or self.test_episodes):
             # Test episodes have their own seeds, apart from anything used in training.
             obs, _ = env.reset(seed=seed_base + 1000 * task + episode)
-            done, total = False, 0.0
+            done, total, success = False, 0.0, False
             while not done:
                 action = act(obs[None], task_id)
                 action = env.action_space.sample() if action is None else np.asarray(action)[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
+                success = success or bool(info.get("success", False))
                 done = terminated or truncated
-            returns.append(total)
+            played.append((total, success))
         env.close()
-        return returns
+        return played
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, np.ndarray]:
+        if self.task_envs:  # Meta-World: success rate first, as Continual World reports it
+            played = self._episodes(method.act, task, task_id=task_id)
+            return {"success_rate": np.asarray([float(success) for _, success in played]),
+                    "mean_return": np.asarray([total for total, _ in played])}
         returns = np.asarray(self._returns(method.act, task, task_id=task_id))
         scores = {"mean_return": returns}  # one score per test episode
         solved = SOLVED_RETURN.get(self.env_id)
@@ -213,8 +262,10 @@ class RLSetting(Setting):
     def online_score(self, method, chunk) -> list[float]:
         # One greedy episode under the physics the chunk starts with, before training on it.
         self._online_episodes += 1
-        return self._returns(method.act, 0, physics=chunk.physics(0, 0), episodes=1,
-                             seed_base=2_000_000 + self._online_episodes)
+        seed_base = 2_000_000 + self._online_episodes
+        if self.task_envs:  # Meta-World: the chunk's own task, whose environment it is
+            return self._returns(method.act, chunk.task_of(0, 0), episodes=1, seed_base=seed_base)
+        return self._returns(method.act, 0, physics=chunk.physics(0, 0), episodes=1, seed_base=seed_base)
 
     def finish(self, method, results: Results) -> None:
         # The baseline of the normalised matrix, so that a reader can undo the normalisation.
