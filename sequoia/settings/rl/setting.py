@@ -17,6 +17,7 @@ from sequoia.settings.rl.tasks import (
     default_physics,
     load_schedule,
     sampled_schedule,
+    schedule_file,
     set_physics,
 )
 from sequoia.settings.schedule import Items
@@ -85,7 +86,8 @@ class RLSetting(Setting):
     nb_tasks: Annotated[int, Field(gt=0, le=1_000)] = 3
     """Number of tasks (ignored when a schedule file gives them)."""
     schedule: str = ""
-    """A YAML/JSON file {task: {attribute: value}} of per-task parameters (empty: sampled)."""
+    """A YAML/JSON file {task: {attribute: value}} of per-task parameters, or a shipped sequence by name:
+    cartpole_reversed, pendulum_reversed (empty: sampled)."""
     parameter_std: Annotated[float, Field(ge=0)] = 0.2
     """Spread of the sampled parameters: each is its default times N(1, parameter_std)."""
     steps_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 20_000
@@ -130,7 +132,7 @@ class RLSetting(Setting):
         """Each task's physics, checked on ``probe``, and the spaces the methods see."""
         envs.check_observations(probe, self.env)
         if self.schedule:
-            self.task_physics = load_schedule(self.schedule)
+            self.task_physics = load_schedule(schedule_file(self.schedule, self.env_id))
         else:
             names = PHYSICS.get(self.env_id, ())
             self.task_physics = sampled_schedule(self.env_id, self.nb_tasks, self.parameter_std, self.rng,

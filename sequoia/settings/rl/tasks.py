@@ -1,6 +1,7 @@
 """Tasks for the RL branch: gymnasium environments whose physics change from task to task."""
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,30 @@ def sampled_schedule(env_id: str, nb_tasks: int, std: float, rng: np.random.Gene
         # Clipped so that no mass or length turns negative or vanishes.
         tasks.append({name: defaults[name] * float(np.clip(rng.normal(1.0, std), 0.1, 3.0)) for name in names})
     return tasks
+
+
+SHIPPED_SCHEDULES = Path(__file__).resolve().parents[2] / "data" / "rl_schedules"
+"""Named task sequences that ship with sequoia (``--setting.schedule NAME``)."""
+SCHEDULE_ENVS = {"cartpole_reversed": "CartPole-v1", "pendulum_reversed": "Pendulum-v1"}
+"""The environment each shipped schedule is written for."""
+
+
+def schedule_file(value: str, env_id: str) -> str:
+    """The file ``--setting.schedule`` names: a shipped schedule by name (for its environment), or a path.
+
+    Example:
+        >>> Path(schedule_file("cartpole_reversed", "CartPole-v1")).name
+        'cartpole_reversed.yaml'
+        >>> schedule_file("cartpole_reversed", "Pendulum-v1")
+        Traceback (most recent call last):
+        sequoia.errors.SequoiaError: --setting.schedule cartpole_reversed is written for CartPole-v1, not Pendulum-v1; add --setting.env CartPole-v1
+    """
+    if value not in SCHEDULE_ENVS:
+        return value
+    if SCHEDULE_ENVS[value] != env_id:
+        raise SequoiaError(f"--setting.schedule {value} is written for {SCHEDULE_ENVS[value]}, not {env_id}; "
+                           f"add --setting.env {SCHEDULE_ENVS[value]}")
+    return str(SHIPPED_SCHEDULES / f"{value}.yaml")
 
 
 def load_schedule(path: str) -> list[dict[str, float]]:
