@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from sequoia.learners import DQN, PPO, SAC
+from sequoia.learners.sb3 import silent_logger
 from sequoia.settings.rl.environment import TaskEnvironment
 from sequoia.seeding import seed_everything
 from sequoia.settings.rl import IncrementalRLSetting
@@ -122,6 +123,7 @@ def sb3_pair(name: str, steps: int) -> tuple[float, float]:
     alone = getattr(stable_baselines3, learner.algorithm)("MlpPolicy", env, learning_rate=learner.lr,
                                                           gamma=learner.gamma, device="cpu", seed=learner.algo.seed,
                                                           **options)
+    alone.set_logger(silent_logger())  # as the learner does: no log directory written
     env.seed(learner._env_seed)
     start = time.perf_counter()
     alone.learn(steps)

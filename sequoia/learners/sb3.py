@@ -126,6 +126,7 @@ class SB3Learner(Learner):
         self.algo = algorithm_class("MlpPolicy", spaces_env(view.observation_space, view.action_space),
                                     learning_rate=self.lr, gamma=self.gamma, device="cpu", verbose=0,
                                     seed=seed, **options)
+        self.algo.set_logger(silent_logger())
         self.model = self.algo.policy
         self.progress = view.progress
         self._last: Batch | None = None
@@ -258,6 +259,16 @@ def load_buffer_state(buffer, state: dict[str, Any] | None) -> None:
     buffer.pos, buffer.full = state["pos"], state["full"]
     for name, rows in state["arrays"].items():
         getattr(buffer, name)[:len(rows)] = rows
+
+
+def silent_logger():
+    """An SB3 logger with no outputs: it keeps what SB3 records, and writes nothing.
+
+    Without one, SB3 makes a log directory in the temporary folder at every ``learn``.
+    """
+    from stable_baselines3.common.logger import Logger
+
+    return Logger(folder=None, output_formats=[])
 
 
 def progress_callback(total: int, name: str, enabled: bool):

@@ -7,6 +7,7 @@ import torch
 
 from sequoia.errors import NotApplicableError, SequoiaError
 from sequoia.learners import PPO, SAC, SB3DQN
+from sequoia.learners.sb3 import silent_logger
 from sequoia.methods import AGEM, EWC, Naive, Replay
 from sequoia.settings.rl import IncrementalRLSetting
 from sequoia.settings.rl.environment import TaskEnvironment
@@ -47,11 +48,22 @@ def test_training_through_sequoia_equals_sb3_alone(name):
     env = DummyVecEnv([lambda: gym.make(ENV[name])])
     alone = getattr(stable_baselines3, learner.algorithm)("MlpPolicy", env, learning_rate=learner.lr,
                                                           gamma=learner.gamma, device="cpu", seed=seed, **options)
+    alone.set_logger(silent_logger())
     env.seed(env_seed)
     alone.learn(200)
     ours = learner.algo.policy.state_dict()
     assert learner.algo.num_timesteps == alone.num_timesteps == 200
     assert all(torch.equal(ours[key], value) for key, value in alone.policy.state_dict().items())
+
+
+def test_training_writes_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    """SB3 makes a log directory there at every `learn` unless given a logger; the learners give one."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    learner = configured("ppo")
+    learner.fit(TaskEnvironment(gym.make("CartPole-v1"), 200, lambda step, start: {}), None)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_sac_losses_equal_the_losses_sb3_trains_on():
