@@ -56,7 +56,7 @@ def import_sb3():
     try:
         import stable_baselines3
     except ImportError:
-        raise SequoiaError("the SB3 learners need Stable-Baselines3: pip install 'sequoia[sb3]'") from None
+        raise SequoiaError("the SB3 learners need Stable-Baselines3: pip install stable-baselines3") from None
     return stable_baselines3
 
 
