@@ -74,3 +74,11 @@ def test_value_experts_routes_the_users_prompts():
     assert identification > 0.5  # 3 tasks: chance is 1/3
     [line] = out.split("which expert the router picks for your prompts:\n")[1].strip().splitlines()
     assert line.split()[0] in {"moral_stories", "utilitarianism", "helpfulness"} and "How do I bake bread?" in line
+
+
+def test_continual_world_sac_prints_a_success_rate_matrix_per_method():
+    pytest.importorskip("metaworld")
+    out = run_example("continual_world_sac.py", "--tasks", "reach-v3,push-v3", "--steps-per-task", "400",
+                      "--episodes", "1")
+    assert "rl.task_incremental / naive: reach-v3, push-v3" in out and "rl.task_incremental / ewc" in out
+    assert out.count("success rate (rows: before training, after each task)") == 2
