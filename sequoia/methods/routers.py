@@ -6,12 +6,25 @@ label and never which reply was preferred. At test it guesses the task of each i
 without being told.
 
 :class:`CentroidRouter` summarises each task by the means of its features, one per
-group (SL: per class, since training labels are given; PA: per task). Like Expert
-Gate's per-task autoencoders (Aljundi et al. 2017), a task's summary is built from
-that task's data alone, so adding a task never needs the data of earlier ones, and
-nothing but means is kept. An input goes to the task of its nearest mean; the
-router's probabilities are a softmax over tasks of minus the squared distance to each
-task's nearest mean, divided by a temperature.
+group (SL: per class, since training labels are given; PA: per task), and their
+variances. Like Expert Gate's per-task autoencoders (Aljundi et al. 2017), a task's
+summary is built from that task's data alone, so adding a task never needs the data
+of earlier ones, and nothing but sums and sums of squares is kept. An input goes to
+the task of its nearest mean; the router's probabilities are a softmax over tasks of
+minus the distance to each task's nearest mean, divided by a temperature.
+
+What "nearest" means is ``variance``:
+
+* ``pooled``: squared distance, each feature divided by its pooled within-group
+  standard deviation (one scale for all groups: a nearest-mean classifier);
+* ``own``: each group's own diagonal Gaussian, ``sum_j (x_j - mu_j)^2 / var_j +
+  log var_j`` (minus twice its log-likelihood, up to a constant: Gaussian naive
+  Bayes), the default. Groups of very different spread need it: on the default PA
+  sequence every ETHICS-utilitarianism prompt is the same sentence, a group of no
+  spread, and under one pooled scale about a third of the short single-turn HH-RLHF
+  questions lay nearer to it than to the spread-out helpfulness mean (helpfulness
+  identified at 0.70 with seed 0; 1.0 with ``own`` on seeds 0, 1 and 2). On digits
+  it also identified more tasks (0.927 against 0.912, mean of 5 seeds).
 
 Example:
     >>> import torch
@@ -36,16 +49,26 @@ class CentroidRouter:
         normalize: scale every feature vector to unit length first (cosine distance),
             for features whose norm says little, like a language model's hidden states.
         temperature: of the softmax in :meth:`probabilities`, in units of the mean
-            squared distance between an input and its nearest mean (so it does not
-            depend on the scale of the features).
+            distance between an input and its nearest mean (so it does not depend on
+            the scale of the features).
+        standardize: with ``variance="pooled"``, divide each feature by its pooled
+            within-group standard deviation (``False``: plain Euclidean distance).
+        variance: ``own`` (the default) or ``pooled`` (see the module docstring).
     """
 
     checkpoint_attributes = ("sums", "squares", "counts", "owners", "_groups")
+    OWN_VARIANCE_FLOOR = 0.1
+    """With ``own`` variances, each group's variances are raised by this share of their mean: a feature that
+    never varies in a group's few rows must not make any difference from it infinitely unlikely."""
 
-    def __init__(self, normalize: bool = False, temperature: float = 0.1, standardize: bool = True) -> None:
+    def __init__(self, normalize: bool = False, temperature: float = 0.1, standardize: bool = True,
+                 variance: str = "own") -> None:
+        if variance not in ("pooled", "own"):
+            raise ValueError(f"variance must be 'pooled' or 'own', not {variance!r}")
         self.normalize = normalize
         self.temperature = temperature
         self.standardize = standardize
+        self.variance = variance
         self.sums = torch.empty(0)  # one row per (task, group): the sum of its features
         self.squares = torch.empty(0)  # ... and of their squares
         self.counts = torch.empty(0)
@@ -104,10 +127,28 @@ class CentroidRouter:
         return (variance + variance.mean().clamp_min(1e-12)).sqrt()
 
     def distances(self, features: torch.Tensor) -> torch.Tensor:
-        """Squared distance of each input to each known task's nearest mean: ``(inputs, tasks)``."""
-        scale = self.scale()
-        to_centroids = torch.cdist(self._features(features) / scale, self.centroids / scale).square()
+        """Distance of each input to each known task's nearest mean: ``(inputs, tasks)``.
+
+        Squared and standardized with ``pooled`` variances; minus twice the Gaussian
+        log-likelihood with ``own`` ones, shifted by the smallest log-determinant so
+        that none is negative.
+        """
+        if self.variance == "own":
+            to_centroids = self._own_gaussian_distances(self._features(features))
+        else:
+            scale = self.scale()
+            to_centroids = torch.cdist(self._features(features) / scale, self.centroids / scale).square()
         return torch.stack([to_centroids[:, self.owners == task].min(dim=1).values for task in self.tasks], dim=1)
+
+    def _own_gaussian_distances(self, features: torch.Tensor) -> torch.Tensor:
+        means = self.centroids
+        variances = (self.squares / self.counts[:, None] - means.square()).clamp_min(0)
+        variances = variances + self.OWN_VARIANCE_FLOOR * variances.mean(dim=1, keepdim=True).clamp_min(1e-12)
+        squared = ((features[:, None, :] - means[None]).square() / variances[None]).sum(-1)
+        log_determinants = variances.log().sum(-1)
+        # Only differences between groups decide; subtracting the smallest log-determinant
+        # keeps every distance non-negative for the softmax of `probabilities`.
+        return squared + (log_determinants - log_determinants.min())[None]
 
     def predict(self, features: torch.Tensor) -> torch.Tensor:
         """The task of each input (``-1`` for every input while no task is known)."""

@@ -53,6 +53,25 @@ def test_experts_refuse_rl_with_the_reason():
         resolve_setting("rl.incremental", Experts)
 
 
+def test_own_variances_route_around_a_group_of_no_spread():
+    """A task whose inputs are all one point (as ETHICS-utilitarianism's one prompt) next to a spread-out task:
+    under one pooled scale, the spread-out task's inputs far from its mean go to the point; each group's own
+    Gaussian sends them home."""
+    generator = torch.Generator().manual_seed(0)
+    point = torch.zeros(50, 8)
+    spread = torch.randn(200, 8, generator=generator) * 3 + 2
+    test = torch.randn(200, 8, generator=generator) * 3 + 2
+    accuracy = {}
+    for variance in ("pooled", "own"):
+        router = CentroidRouter(variance=variance)
+        router.add(0, point)
+        router.add(1, spread)
+        accuracy[variance] = float((router.predict(test) == 1).float().mean())
+    assert accuracy["own"] == 1.0 and accuracy["pooled"] < 0.9, accuracy
+    with pytest.raises(ValueError, match="pooled"):
+        CentroidRouter(variance="shared")
+
+
 def test_router_means_are_updated_by_a_second_fit_of_the_same_task():
     router = CentroidRouter()
     router.add(0, torch.tensor([[0.0, 0.0]]))
