@@ -172,7 +172,8 @@ class RLSetting(Setting):
         return len(self.task_physics) if self.task_labels_at_test else 0
 
     def view(self) -> RLView:
-        return RLView.of(self, env=self.env, observation_size=self.observation_size,
+        env = f"Meta-World tasks {self.tasks}" if self.task_envs else self.env
+        return RLView.of(self, env=env, observation_size=self.observation_size,
                          observation_space=self.observation_space, action_space=self.action_space)
 
     def train_size(self, task: int) -> int:
