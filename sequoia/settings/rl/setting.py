@@ -1,5 +1,6 @@
 """The RL domain root: a gymnasium environment whose physics change from task to task."""
 
+import copy
 import dataclasses
 from typing import Annotated, Any, ClassVar
 
@@ -112,21 +113,31 @@ class RLSetting(Setting):
 
     def _prepare_metaworld(self) -> None:
         """One Meta-World environment per task, success rate as the metric (Continual World)."""
-        if self.joint_training or self.smooth_task_shift:
-            raise SequoiaError(f"--setting.tasks {self.tasks}: {self.qualified_name()} mixes tasks within a phase, "
-                               "and each Meta-World task is its own environment; use rl.incremental, "
-                               "rl.task_incremental or rl.discrete_task_agnostic")
         self.task_envs = metaworld_tasks.sequence(self.tasks)
+        self.task_physics = [{} for _ in self.task_envs]
+        self._refuse_mixed_phases()
         metaworld_tasks.check_names(self.task_envs)
         self.env_id = "Meta-World"
         self.metric_name = "success_rate"
         probe = metaworld_tasks.make(self.task_envs[0])
         try:
-            self.task_physics = [{} for _ in self.task_envs]
             self._check_budget()
             self._set_spaces(probe)
         finally:
             probe.close()
+
+    def _refuse_mixed_phases(self) -> None:
+        """Refuse a level whose training chunks mix tasks (or blend them): each Meta-World task is its own
+        environment. Read from the level's plan (on a copy of the generator, which it must not advance)."""
+        generator, self.rng = self.rng, copy.deepcopy(self.rng)
+        try:
+            chunks = [items for plan in self.phase_plans() for items in plan.chunks]
+        finally:
+            self.rng = generator
+        if any(items.positions is not None or len(set(np.asarray(items.tasks).tolist())) > 1 for items in chunks):
+            raise SequoiaError(f"--setting.tasks {self.tasks}: {self.qualified_name()} mixes tasks within a phase, "
+                               "and each Meta-World task is its own environment; use rl.incremental, "
+                               "rl.task_incremental or rl.discrete_task_agnostic")
 
     def _prepare_tasks(self, probe) -> None:
         """Each task's physics, checked on ``probe``, and the spaces the methods see."""
