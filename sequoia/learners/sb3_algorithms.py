@@ -111,8 +111,40 @@ def frozen(module: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-class OffPolicy:
+BufferSize = Annotated[int, Field(gt=0, le=100_000_000)]
+BatchSize = Annotated[int, Field(gt=0, le=1_000_000)]
+
+
+def require_action_space(view: RLView, space: str, learner: str, instead: str) -> None:
+    """Refuse, in one line, a view whose actions are not of gymnasium's ``space`` class.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> import gymnasium as gym
+        >>> view = SimpleNamespace(env="CartPole-v1", action_space=gym.spaces.Discrete(2))
+        >>> require_action_space(view, "Box", "SAC needs continuous (Box) actions", "ppo")
+        Traceback (most recent call last):
+        sequoia.errors.SequoiaError: SAC needs continuous (Box) actions; CartPole-v1 has Discrete(2): use \
+--method.learner ppo
+    """
+    import gymnasium as gym
+
+    if not isinstance(view.action_space, getattr(gym.spaces, space)):
+        raise SequoiaError(f"{learner}; {view.env} has {view.action_space}: use --method.learner {instead}")
+
+
+@dataclass
+class OffPolicy(SB3Learner):
     """What SAC and SB3's DQN share: a replay buffer that adapts its batches, emptied at each ``fit``."""
+
+    buffer_size: BufferSize = 100_000
+    """Capacity of the replay buffer (preallocated; a checkpoint keeps its filled rows)."""
+    learning_starts: Annotated[int, Field(ge=0, le=1_000_000_000)] = 1_000
+    """Random-action steps at the start of the run before the first gradient step."""
+    batch_size: BatchSize = 256
+    """Transitions per gradient step."""
+    keep_buffer_across_fits: bool = False
+    """Keep the replay buffer from one `fit` call (task or chunk) to the next."""
 
     def _replay_options(self) -> dict[str, Any]:
         return {"buffer_size": self.buffer_size, "learning_starts": self.learning_starts,
@@ -131,7 +163,7 @@ class OffPolicy:
 
 @register_learner
 @dataclass
-class SAC(OffPolicy, SB3Learner):
+class SAC(OffPolicy):
     """Soft actor-critic (Haarnoja et al. 2018), SB3's implementation: continuous actions.
 
     Continual World (Wolczyk et al. 2021) runs its methods on SAC. Defaults are SB3's,
@@ -142,23 +174,11 @@ class SAC(OffPolicy, SB3Learner):
     name: ClassVar[str] = "sac"
     algorithm: ClassVar[str] = "SAC"
 
-    buffer_size: Annotated[int, Field(gt=0, le=100_000_000)] = 100_000
-    """Capacity of the replay buffer (preallocated; a checkpoint keeps its filled rows)."""
-    learning_starts: Annotated[int, Field(ge=0, le=1_000_000_000)] = 1_000
-    """Random-action steps at the start of the run before the first gradient step."""
-    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 256
-    """Transitions per gradient step."""
     tau: Annotated[float, Field(gt=0, le=1)] = 0.005
     """Polyak rate of the target critic."""
-    keep_buffer_across_fits: bool = False
-    """Keep the replay buffer from one `fit` call (task or chunk) to the next."""
 
     def check_action_space(self, view: RLView) -> None:
-        import gymnasium as gym
-
-        if not isinstance(view.action_space, gym.spaces.Box):
-            raise SequoiaError(f"SAC needs continuous (Box) actions; {view.env} has {view.action_space}: "
-                               "use --method.learner ppo, sb3_dqn or dqn")
+        require_action_space(view, "Box", "SAC needs continuous (Box) actions", "ppo, sb3_dqn or dqn")
 
     def algorithm_options(self, view: RLView) -> dict[str, Any]:
         return {**self._replay_options(), "tau": self.tau,
@@ -212,7 +232,7 @@ class SAC(OffPolicy, SB3Learner):
 
 @register_learner
 @dataclass
-class SB3DQN(OffPolicy, SB3Learner):
+class SB3DQN(OffPolicy):
     """Deep Q-network, SB3's implementation (Mnih et al. 2015): discrete actions.
 
     Next to sequoia's own ``dqn`` (double-DQN targets, epsilon decaying over the run's
@@ -225,12 +245,8 @@ class SB3DQN(OffPolicy, SB3Learner):
 
     lr: Annotated[float, Field(gt=0, le=10)] = 5e-4
     hidden_sizes: tuple[Annotated[int, Field(gt=0, le=65_536)], ...] = (128, 128)
-    buffer_size: Annotated[int, Field(gt=0, le=100_000_000)] = 50_000
-    """Capacity of the replay buffer."""
-    learning_starts: Annotated[int, Field(ge=0, le=1_000_000_000)] = 1_000
-    """Random-action steps at the start of the run before the first gradient step."""
-    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 64
-    """Transitions per gradient step."""
+    buffer_size: BufferSize = 50_000
+    batch_size: BatchSize = 64
     train_freq: Annotated[int, Field(gt=0, le=1_000_000)] = 4
     """Environment steps per gradient step (each ``fit`` must take a multiple of it)."""
     target_update_interval: Annotated[int, Field(gt=0, le=1_000_000_000)] = 500
@@ -238,15 +254,9 @@ class SB3DQN(OffPolicy, SB3Learner):
     exploration_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
     """Share of the first ``fit``'s steps over which epsilon falls from 1 to ``exploration_final_eps``."""
     exploration_final_eps: Annotated[float, Field(ge=0, le=1)] = 0.05
-    keep_buffer_across_fits: bool = False
-    """Keep the replay buffer from one `fit` call (task or chunk) to the next."""
 
     def check_action_space(self, view: RLView) -> None:
-        import gymnasium as gym
-
-        if not isinstance(view.action_space, gym.spaces.Discrete):
-            raise SequoiaError(f"DQN needs discrete actions; {view.env} has {view.action_space}: "
-                               "use --method.learner sac or ppo")
+        require_action_space(view, "Discrete", "DQN needs discrete actions", "sac or ppo")
 
     def algorithm_options(self, view: RLView) -> dict[str, Any]:
         return {**self._replay_options(), "train_freq": self.train_freq,
