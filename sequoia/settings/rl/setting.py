@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import math
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
@@ -15,7 +16,9 @@ from sequoia.settings.rl import envs, metaworld_tasks
 from sequoia.settings.rl.tasks import (
     PHYSICS,
     SOLVED_RETURN,
+    alternating_schedule,
     default_physics,
+    default_sequence,
     load_schedule,
     sampled_schedule,
     schedule_file,
@@ -51,8 +54,9 @@ class RLView(SettingView):
 class RLSetting(Setting):
     """Continual reinforcement learning: one gymnasium environment, different physics per task.
 
-    By default each task multiplies CartPole's gravity, pole length, pole mass, cart mass
-    and force by draws from N(1, 0.2) (task 0 keeps the defaults), as Sequoia did. The
+    By default the tasks alternate between CartPole as published and CartPole with its push
+    reversed, so what one task teaches is wrong in the next; ``--setting.schedule sampled``
+    instead multiplies its physical parameters by draws from N(1, 0.2), as Sequoia did. The
     transfer matrix holds mean test returns (separately seeded, greedy episodes); its
     normalised version, ``(return - random) / (solved - random)``, is a second matrix,
     ``normalized_return``, for the environments with a known solved return.
@@ -85,12 +89,14 @@ class RLSetting(Setting):
     """A Meta-World task sequence instead of --setting.env: cw10, cw20, or task names joined by commas
     (needs pip install 'sequoia[metaworld]')."""
     nb_tasks: Annotated[int, Field(gt=0, le=1_000)] = 3
-    """Number of tasks (ignored when a schedule file gives them)."""
+    """Number of tasks of the alternating and sampled sequences (a schedule file gives its own)."""
     schedule: str = ""
-    """A YAML/JSON file {task: {attribute: value}} of per-task parameters, or a shipped sequence by name:
-    cartpole_reversed, pendulum_reversed (empty: sampled)."""
+    """The task sequence: alternating (published and reversed actions, task after task), sampled (random
+    physics), a shipped sequence (cartpole_reversed, pendulum_reversed), or a YAML/JSON file
+    {task: {attribute: value}}. Empty: alternating where the environment can reverse its actions
+    (CartPole, MountainCar, Pendulum), sampled otherwise."""
     parameter_std: Annotated[float, Field(ge=0)] = 0.2
-    """Spread of the sampled parameters: each is its default times N(1, parameter_std)."""
+    """Spread of the sampled physics: each parameter is its default times N(1, parameter_std)."""
     steps_per_task: Annotated[int, Field(gt=0, le=100_000_000)] = 20_000
     """Environment steps of training per task."""
     test_episodes: Annotated[int, Field(gt=0, le=10_000)] = 10
@@ -142,16 +148,21 @@ class RLSetting(Setting):
     def _prepare_tasks(self, probe) -> None:
         """Each task's physics, checked on ``probe``, and the spaces the methods see."""
         envs.check_observations(probe, self.env)
-        if self.schedule:
-            self.task_physics = load_schedule(schedule_file(self.schedule, self.env_id))
-        else:
-            names = PHYSICS.get(self.env_id, ())
-            self.task_physics = sampled_schedule(self.env_id, self.nb_tasks, self.parameter_std, self.rng,
-                                                 default_physics(probe, names))
+        self.task_physics = self._task_sequence(probe)
         self._check_budget()
         for parameters in self.task_physics:
             set_physics(probe, parameters)  # fails early, with a message, on a wrong attribute name
         self._set_spaces(probe)
+
+    def _task_sequence(self, probe) -> list[dict[str, float]]:
+        """The physics of each task: the sequence ``--setting.schedule`` names, or the file it gives."""
+        sequence = self.schedule or default_sequence(self.env_id)
+        published = default_physics(probe, PHYSICS.get(self.env_id, ()))
+        if sequence == "alternating":
+            return alternating_schedule(self.env_id, self.nb_tasks, published)
+        if sequence == "sampled":
+            return sampled_schedule(self.env_id, self.nb_tasks, self.parameter_std, self.rng, published)
+        return load_schedule(schedule_file(sequence, self.env_id))
 
     def _set_spaces(self, probe) -> None:
         """The spaces the methods see: ``probe``'s, with the task id where the level gives it."""
@@ -202,13 +213,18 @@ class RLSetting(Setting):
         return TaskEnvironment(env, steps, physics, task_of, self.task_id_size)
 
     def physics_at(self, position: float) -> dict[str, float]:
-        """The physics at a place on the task axis: task ``t``'s at ``t``, linearly blended in between."""
+        """The physics at a place on the task axis: task ``t``'s at ``t``, linearly blended in between.
+
+        A parameter that changes sign on the way (a reversed push or torque) passes close
+        to 0 but never lands on it: Pendulum divides by its mass.
+        """
         position = min(position, self.nb_tasks_total - 1)
         low = int(position)
         high = min(low + 1, self.nb_tasks_total - 1)
         weight = position - low
-        return {name: (1 - weight) * value + weight * self.task_physics[high][name]
-                for name, value in self.task_physics[low].items()}
+        blended = {name: (1 - weight) * value + weight * self.task_physics[high][name]
+                   for name, value in self.task_physics[low].items()}
+        return {name: value or math.copysign(1e-6, self.task_physics[high][name]) for name, value in blended.items()}
 
     def training_data(self, items: Items):
         """An environment with a budget of ``len(items)`` steps.

@@ -46,6 +46,46 @@ def sampled_schedule(env_id: str, nb_tasks: int, std: float, rng: np.random.Gene
     return tasks
 
 
+# The parameter whose sign reverses what each action does: a push to the left becomes a
+# push to the right (CartPole, MountainCar), a torque turns the other way (Pendulum, whose
+# angular acceleration is 3g/(2l) sin(theta) + 3u/(m l^2)).
+REVERSING: dict[str, str] = {"CartPole-v1": "force_mag", "MountainCar-v0": "force", "Pendulum-v1": "m"}
+
+
+def alternating_schedule(env_id: str, nb_tasks: int, defaults: dict[str, float]) -> list[dict[str, float]]:
+    """Per-task parameters that alternate between the published dynamics and their mirror image.
+
+    Even tasks are the environment as published; odd tasks negate its reversing parameter
+    (:data:`REVERSING`), so the right action of one task is the wrong one of the next.
+
+    Example:
+        >>> alternating_schedule("CartPole-v1", 3, {"force_mag": 10.0})
+        [{'force_mag': 10.0}, {'force_mag': -10.0}, {'force_mag': 10.0}]
+        >>> alternating_schedule("Acrobot-v1", 2, {})
+        Traceback (most recent call last):
+        sequoia.errors.SequoiaError: --setting.schedule alternating needs a parameter that reverses the actions, \
+and Acrobot-v1 has none (CartPole-v1, MountainCar-v0 and Pendulum-v1 have one); use --setting.schedule sampled \
+or a schedule file
+    """
+    name = REVERSING.get(env_id)
+    if name is None:
+        raise SequoiaError(f"--setting.schedule alternating needs a parameter that reverses the actions, and {env_id} "
+                           f"has none ({', '.join(list(REVERSING)[:-1])} and {list(REVERSING)[-1]} have one); "
+                           "use --setting.schedule sampled or a schedule file")
+    return [{name: defaults[name] * (-1) ** task} for task in range(nb_tasks)]
+
+
+def default_sequence(env_id: str) -> str:
+    """The sequence of an empty ``--setting.schedule``: ``alternating`` where the environment has a
+    reversing parameter (tasks that conflict, so fine-tuning forgets), ``sampled`` physics otherwise.
+
+    Example:
+        >>> default_sequence("CartPole-v1"), default_sequence("Acrobot-v1")
+        ('alternating', 'sampled')
+    """
+    return "alternating" if env_id in REVERSING else "sampled"
+
+
 SHIPPED_SCHEDULES = Path(__file__).resolve().parents[2] / "data" / "rl_schedules"
 """Named task sequences that ship with sequoia (``--setting.schedule NAME``)."""
 SCHEDULE_ENVS = {"cartpole_reversed": "CartPole-v1", "pendulum_reversed": "Pendulum-v1"}

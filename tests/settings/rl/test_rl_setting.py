@@ -30,8 +30,25 @@ def prepared(setting, seed=0):
     return setting
 
 
+def test_the_default_sequence_alternates_published_and_reversed_actions():
+    setting = prepared(IncrementalRLSetting(nb_tasks=4, test_episodes=1))
+    assert [task["force_mag"] for task in setting.task_physics] == [10.0, -10.0, 10.0, -10.0]
+    pendulum = prepared(IncrementalRLSetting(env="Pendulum-v1", nb_tasks=2, test_episodes=1))
+    assert [task["m"] for task in pendulum.task_physics] == [1.0, -1.0]
+    acrobot = prepared(IncrementalRLSetting(env="Acrobot-v1", nb_tasks=2, test_episodes=1))  # nothing to reverse
+    assert set(acrobot.task_physics[1]) == {"LINK_LENGTH_1", "LINK_LENGTH_2", "LINK_MASS_1", "LINK_MASS_2"}
+    with pytest.raises(SequoiaError, match="Acrobot-v1 has none"):
+        prepared(IncrementalRLSetting(env="Acrobot-v1", schedule="alternating", test_episodes=1))
+
+
+def test_a_smooth_shift_through_a_reversal_never_lands_on_zero():
+    setting = prepared(IncrementalRLSetting(env="Pendulum-v1", nb_tasks=2, test_episodes=1))
+    assert setting.physics_at(0.5)["m"] == pytest.approx(0.0, abs=1e-5) and setting.physics_at(0.5)["m"] < 0
+    assert setting.physics_at(0.25)["m"] == pytest.approx(0.5)
+
+
 def test_sampled_tasks_keep_task_0_and_perturb_the_others():
-    setting = prepared(IncrementalRLSetting(nb_tasks=3, test_episodes=1))
+    setting = prepared(IncrementalRLSetting(nb_tasks=3, schedule="sampled", test_episodes=1))
     assert setting.task_physics[0]["gravity"] == pytest.approx(9.8)
     assert setting.task_physics[1] != setting.task_physics[0]
     assert set(setting.task_physics[1]) == {"gravity", "length", "masspole", "masscart", "force_mag"}
@@ -51,7 +68,7 @@ def test_schedule_file(tmp_path):
 
 def test_other_environments_and_unknown_ids():
     for env_id in ("MountainCar-v0", "Acrobot-v1", "Pendulum-v1"):
-        setting = prepared(IncrementalRLSetting(env=env_id, nb_tasks=2, test_episodes=1))
+        setting = prepared(IncrementalRLSetting(env=env_id, nb_tasks=2, schedule="sampled", test_episodes=1))
         assert setting.task_physics[1] != setting.task_physics[0]
     with pytest.raises(SequoiaError, match="unknown gymnasium environment"):
         prepared(IncrementalRLSetting(env="NoSuchEnv-v0"))
@@ -60,7 +77,8 @@ def test_other_environments_and_unknown_ids():
 
 
 def test_an_env_id_with_a_module_prefix_uses_the_registered_id():
-    setting = prepared(IncrementalRLSetting(env="gymnasium:CartPole-v1", nb_tasks=2, test_episodes=1))
+    setting = prepared(IncrementalRLSetting(env="gymnasium:CartPole-v1", nb_tasks=2, schedule="sampled",
+                                            test_episodes=1))
     assert setting.env_id == "CartPole-v1"
     assert set(setting.task_physics[1]) == {"gravity", "length", "masspole", "masscart", "force_mag"}
     assert "normalized_return" in setting.score(type("Random", (), {"act": lambda self, obs, task: None})(), 0, None)
@@ -96,7 +114,8 @@ def test_task_incremental_appends_a_one_hot_task_id():
 
 
 def test_continual_physics_move_smoothly():
-    setting = prepared(ContinualRLSetting(nb_tasks=2, steps_per_task=100, chunks_per_task=2, test_episodes=1))
+    setting = prepared(ContinualRLSetting(nb_tasks=2, steps_per_task=100, chunks_per_task=2, schedule="sampled",
+                                          test_episodes=1))
     first_phase = next(iter(setting.phases()))
     start = first_phase.chunks[0].physics(0, 0)["gravity"]
     middle = first_phase.chunks[1].physics(0, 0)["gravity"]
