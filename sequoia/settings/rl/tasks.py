@@ -93,16 +93,24 @@ SCHEDULE_ENVS = {"cartpole_reversed": "CartPole-v1", "pendulum_reversed": "Pendu
 
 
 def schedule_file(value: str, env_id: str) -> str:
-    """The file ``--setting.schedule`` names: a shipped schedule by name (for its environment), or a path.
+    """The file ``--setting.schedule`` names: a shipped schedule by name (for its environment), or a path
+    to an existing file.
 
     Example:
         >>> Path(schedule_file("cartpole_reversed", "CartPole-v1")).name
         'cartpole_reversed.yaml'
+        >>> schedule_file("altrenating", "CartPole-v1")
+        Traceback (most recent call last):
+        sequoia.errors.SequoiaError: --setting.schedule altrenating: no such file, and not a sequence name \
+(alternating, sampled, cartpole_reversed, pendulum_reversed)
         >>> schedule_file("cartpole_reversed", "Pendulum-v1")
         Traceback (most recent call last):
         sequoia.errors.SequoiaError: --setting.schedule cartpole_reversed is written for CartPole-v1, not Pendulum-v1; add --setting.env CartPole-v1
     """
     if value not in SCHEDULE_ENVS:
+        if not Path(value).is_file():
+            names = ", ".join(["alternating", "sampled", *SCHEDULE_ENVS])
+            raise SequoiaError(f"--setting.schedule {value}: no such file, and not a sequence name ({names})")
         return value
     if SCHEDULE_ENVS[value] != env_id:
         raise SequoiaError(f"--setting.schedule {value} is written for {SCHEDULE_ENVS[value]}, not {env_id}; "
