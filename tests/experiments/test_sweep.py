@@ -105,6 +105,18 @@ def test_the_value_alignment_study_builds_every_arm():
     assert {m[3] for m in methods} == {"naive", "replay", "ewc", "lwf", "experts", "merge"}
 
 
+def test_the_rl_forgetting_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
+    study = Path(__file__).resolve().parents[2] / "studies" / "rl_forgetting.yaml"
+    done = sweep([str(study), "--setting.steps_per_task", "300", "--setting.test_episodes", "1",
+                  "--learner.learning_starts", "100", "--learner.batch_size", "16", "--learner.hidden_sizes", "8",
+                  "--seeds", "0", "--directory", str(tmp_path / "study")])
+    assert done.returncode == 0, done.stderr[-2000:]
+    configurations = summary_metrics(tmp_path / "study")
+    assert len(configurations) == 3  # naive, replay, ewc
+    for configuration in configurations:
+        assert {"average_forgetting", "normalized_return"} <= set(configuration["metrics"])
+
+
 @pytest.mark.parametrize("text", ["", "a", "2-1", "0-99999999", "-1"])
 def test_bad_seeds_are_refused(text):
     with pytest.raises(SequoiaError, match="invalid seeds"):
