@@ -81,7 +81,9 @@ QUICK_SETTING_OPTIONS: dict[str, dict] = {
     "pa": {"model": "tiny-random", "tasks": f"{YES_TASK},{COLOUR_TASK}", "train_pairs_per_task": 32,
            "test_pairs_per_task": 16, "max_prompt_length": 32, "max_completion_length": 8,
            "generations_per_task": 1, "max_new_tokens": 4},
-    "rl": {"nb_tasks": 2, "steps_per_task": 4000, "test_episodes": 3, "chunks_per_task": 2},
+    # Sampled physics: 4000 steps relearn a task, but not yet a task whose actions the last one
+    # reversed (the default sequence); forgetting under reversal has its own tests.
+    "rl": {"nb_tasks": 2, "steps_per_task": 4000, "test_episodes": 3, "chunks_per_task": 2, "schedule": "sampled"},
 }
 # How well the last-trained task must score after training, per domain, and on which
 # matrix: SL accuracy, PA preference accuracy, RL normalised return (random policy 0,
