@@ -74,7 +74,11 @@ class LearnerMethod(Method):
             self.base_learner = learner_class()
         self.base_learner.monitor = self.monitor
         self.base_learner.configure(view)
-        plugins = self.make_plugins(view)
+        # Plugins seed their own generators from the global stream; drawn in a fork, they
+        # leave the learner's stream as naive's, so that with one seed every method trains
+        # its first task on the same random numbers (the paired comparisons need it).
+        with torch.random.fork_rng(devices=[]):
+            plugins = self.make_plugins(view)
         for plugin in plugins:
             reason = self.base_learner.refusal(plugin)
             if reason:

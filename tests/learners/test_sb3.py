@@ -135,6 +135,19 @@ def test_ewc_penalty_reaches_the_networks_sb3_steps(name):
     assert pull(ewc_weights) < 0.2 * pull(trained(Naive()))
 
 
+def test_with_one_seed_the_first_task_trains_alike_with_or_without_plugins():
+    """Plugins draw their generators' seeds without moving SB3's random stream (a paired comparison needs it)."""
+    def first_task(method):
+        setting = IncrementalRLSetting(env="Pendulum-v1", nb_tasks=1, steps_per_task=200, test_episodes=1)
+        setting.apply(method.use_learner(SAC(**SMALL["sac"])), seed=3, progress=False)
+        return method.base_learner.trainable_parameters()
+
+    naive = first_task(Naive())
+    for method in (Replay(buffer_size=100), EWC(fisher_samples=16)):
+        weights = first_task(method)
+        assert all(torch.equal(weights[name], naive[name]) for name in naive), method.name
+
+
 def test_lwf_distills_sac_outputs():
     learner = configured("sac")
     learner.fit(TaskEnvironment(gym.make("Pendulum-v1"), 100, lambda step, start: {}), None)
