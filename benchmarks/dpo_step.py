@@ -13,9 +13,11 @@ configurations run on the same batch:
 
 A step is forward + backward + optimizer step. The script prints tokens per second, the
 median step time, the peak extra memory of a step (resident memory sampled every
-millisecond above the level before it; on a GPU, torch's peak allocated memory), and
-the ratios sequoia / TRL for both TRL configurations (targets: time at most 0.8 of TRL's
-default and at most 1.0 of its best; memory at most 1.0).
+millisecond above the level before it; on a GPU, torch's peak allocated memory), the
+activations saved for the backward pass (on any device; resident memory on the CPU
+misses what the allocator kept from the warm-up step), and the ratios sequoia / TRL for
+both TRL configurations (targets: time at most 0.8 of TRL's default and at most 1.0 of
+its best; memory at most 1.0).
 
 Then sequoia in bfloat16 against float32 (``--compare-dtypes``, on by default): step time,
 and how far the bf16 losses stray from the fp32 ones over the same steps from the same
@@ -87,6 +89,28 @@ def measure(step, steps: int) -> tuple[float, float]:
     return statistics.median(times), max(peaks)
 
 
+def saved_for_backward_mb(forward, model) -> float:
+    """MB of the activations autograd keeps from ``forward()`` for the backward pass.
+
+    Each storage counts once, and the model's own weights not at all. Unlike resident memory
+    on the CPU, which keeps what the allocator freed in an earlier step, this is exactly what
+    a step holds between its forward and backward passes, on any device. (With gradient
+    checkpointing the backward pass recomputes a layer's activations, so there it is a floor.)
+    """
+    weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        forward()
+    return sum(storages.values()) / 2**20
+
+
 def tokens_per_step(rows) -> int:
     """Tokens of both sequences of each pair, prompt included."""
     return sum(2 * len(p) + len(c) + len(r) for p, c, r in zip(rows["prompt_ids"], rows["chosen_ids"],
@@ -105,10 +129,11 @@ def sequoia_learner(setting, pairs):
     return learner, rows
 
 
-def time_sequoia(setting, pairs, steps: int) -> tuple[float, float, int]:
+def time_sequoia(setting, pairs, steps: int) -> dict:
     learner, rows = sequoia_learner(setting, pairs)
     seconds, memory = measure(lambda: learner.optimize(rows), steps)
-    return seconds, memory, tokens_per_step(rows)
+    saved = saved_for_backward_mb(lambda: learner.loss(rows), learner.model)
+    return {"seconds": seconds, "memory": memory, "saved": saved, "tokens": tokens_per_step(rows)}
 
 
 def trl_trainer(args, setting, pairs, precompute: bool):
@@ -142,7 +167,7 @@ def trl_trainer(args, setting, pairs, precompute: bool):
     return trainer, next(iter(trainer.get_train_dataloader()))
 
 
-def time_trl(args, setting, pairs, precompute: bool) -> tuple[float, float, int]:
+def time_trl(args, setting, pairs, precompute: bool) -> dict:
     trainer, batch = trl_trainer(args, setting, pairs, precompute)
 
     def step():
@@ -151,7 +176,9 @@ def time_trl(args, setting, pairs, precompute: bool) -> tuple[float, float, int]
         trainer.optimizer.zero_grad()
 
     seconds, memory = measure(step, args.steps)
-    return seconds, memory, int(batch["attention_mask"].sum())
+    inputs = trainer._prepare_inputs(batch)  # what training_step hands to compute_loss
+    saved = saved_for_backward_mb(lambda: trainer.compute_loss(trainer.model, inputs), trainer.model)
+    return {"seconds": seconds, "memory": memory, "saved": saved, "tokens": int(batch["attention_mask"].sum())}
 
 
 def compare_dtypes(args) -> dict:
@@ -200,10 +227,10 @@ def measure_one(args: argparse.Namespace) -> dict:
         return compare_dtypes(args)
     setting, pairs = pairs_of(args, args.dtype)
     if args.only == "sequoia":
-        seconds, memory, tokens = time_sequoia(setting, pairs, args.steps)
+        result = time_sequoia(setting, pairs, args.steps)
     else:
-        seconds, memory, tokens = time_trl(args, setting, pairs, precompute=args.only == "trl_precompute")
-    return {"seconds": seconds, "memory": memory, "tokens": tokens, "threads": torch.get_num_threads()}
+        result = time_trl(args, setting, pairs, precompute=args.only == "trl_precompute")
+    return {**result, "threads": torch.get_num_threads()}
 
 
 def run_isolated(only: str) -> dict:
@@ -227,11 +254,13 @@ def report(args: argparse.Namespace, results: dict) -> None:
     for key, name in names.items():
         row = results[key]
         print(f"{name:<26}: {row['seconds']:.3f} s/step, {row['tokens'] / row['seconds']:,.0f} tokens/s "
-              f"({row['tokens']} tokens a step), peak {row['memory']:.0f} MB")
+              f"({row['tokens']} tokens a step), peak {row['memory']:.0f} MB, "
+              f"saved for backward {row['saved']:.0f} MB")
     for key, target in (("trl", 0.8), ("trl_precompute", 1.0)):
         row = results[key]
         print(f"ratio to {names[key]:<26}: time {ours['seconds'] / row['seconds']:.3f} (target <= {target}), "
-              f"memory {ours['memory'] / max(row['memory'], 1e-9):.3f} (target <= 1.0)")
+              f"memory {ours['memory'] / max(row['memory'], 1e-9):.3f} (target <= 1.0), "
+              f"saved for backward {ours['saved'] / max(row['saved'], 1e-9):.3f}")
 
 
 def main() -> None:

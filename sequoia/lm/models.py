@@ -11,6 +11,7 @@
 """
 
 import os
+import re
 import shutil
 import tempfile
 from importlib import metadata
@@ -54,8 +55,8 @@ def load_model(spec: str, dtype: str = "float32", device: str = "auto", quantiza
 
     Args:
         device: ``auto`` (this rank's GPU where CUDA is present, else the CPU), ``cpu`` or ``cuda``.
-        quantization: ``4bit`` (NF4, for QLoRA) or ``8bit`` base weights through bitsandbytes,
-            which needs CUDA; ``none`` keeps ``dtype``.
+        quantization: ``4bit`` (NF4, for QLoRA) or ``8bit`` base weights through bitsandbytes
+            (CUDA, or the CPU from its 0.50 releases); ``none`` keeps ``dtype``.
     """
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging
@@ -84,22 +85,45 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _load_quantized(spec: str, dtype: str, device: torch.device, quantization: str):
-    """Base weights in 4 or 8 bits (bitsandbytes), the QLoRA recipe of Dettmers et al. 2023."""
+    """Base weights in 4 or 8 bits (bitsandbytes), the QLoRA recipe of Dettmers et al. 2023.
+
+    bitsandbytes runs these layers on CUDA GPUs, and since its 0.50 releases on the CPU as well
+    (slower than bf16 there: the point on a CPU is memory, or testing the GPU path).
+    """
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    if device.type != "cuda":
-        raise SequoiaError(f"--setting.quantization {quantization} needs a CUDA GPU (bitsandbytes); "
-                           "on the CPU use --setting.quantization none")
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as error:
-        raise SequoiaError(f"--setting.quantization {quantization} needs `pip install bitsandbytes`") from error
+    _check_bitsandbytes(quantization, device)
     compute = torch.bfloat16 if dtype in ("auto", "bfloat16") else DTYPES[dtype]
     config = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                  bnb_4bit_compute_dtype=compute)
               if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
-    return _from_pretrained(AutoModelForCausalLM, _resolve(spec), "model", quantization_config=config,
-                            dtype=compute, device_map={"": device.index or 0})
+    device_map = {"": "cpu" if device.type == "cpu" else device.index or 0}
+    with tempfile.TemporaryDirectory() as directory:  # bitsandbytes quantizes while loading a checkpoint
+        if spec == TINY_MODEL:
+            tiny_random_model().save_pretrained(directory)
+        model = _from_pretrained(AutoModelForCausalLM, directory if spec == TINY_MODEL else _resolve(spec), "model",
+                                 quantization_config=config, dtype=compute, device_map=device_map)
+    for module in model.modules():
+        # On CPUs with AVX512-BF16, bitsandbytes (0.50) repacks a 4-bit layer's weights for speed at
+        # its first forward pass in eval mode, and the repacked layer has no backward: training
+        # after an evaluation would get no gradients through the base layers, silently.
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+    return model
+
+
+def _check_bitsandbytes(quantization: str, device: torch.device) -> None:
+    """A one-line error where bitsandbytes is missing, or too old to run on the CPU."""
+    try:
+        import bitsandbytes
+    except ImportError as error:
+        raise SequoiaError(f"--setting.quantization {quantization} needs bitsandbytes: "
+                           "pip install 'sequoia[qlora]'") from error
+    major, minor = (int(part) for part in re.findall(r"\d+", bitsandbytes.__version__)[:2])
+    if device.type == "cpu" and (major, minor) < (0, 50):
+        raise SequoiaError(f"--setting.quantization {quantization} on the CPU needs bitsandbytes>=0.50 "
+                           f"(found {bitsandbytes.__version__}, which runs on CUDA only); "
+                           "pip install -U bitsandbytes, or use --setting.quantization none")
 
 
 def _resolve(spec: str) -> str:

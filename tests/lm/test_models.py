@@ -34,11 +34,9 @@ def test_missing_model_is_a_one_line_error(tmp_path):
         models.load_model("someone/nothing-here")
 
 
-def test_quantization_and_cuda_need_a_gpu():
+def test_cuda_needs_a_gpu():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    with pytest.raises(SequoiaError, match="--setting.quantization 4bit needs a CUDA GPU"):
-        models.load_model(models.TINY_MODEL, quantization="4bit")
     with pytest.raises(SequoiaError, match="--setting.device cuda, but torch sees no CUDA device"):
         models.load_model(models.TINY_MODEL, device="cuda")
 

@@ -100,7 +100,7 @@ class PreferenceSetting(Setting):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the model runs: `auto` is this process's GPU where CUDA is present, else the CPU."""
     quantization: Literal["none", "4bit", "8bit"] = "none"
-    """Base weights in 4 bits (QLoRA) or 8 bits through bitsandbytes; CUDA only."""
+    """Base weights in 4 bits (QLoRA) or 8 bits through bitsandbytes (`pip install 'sequoia[qlora]'`)."""
     max_prompt_length: Annotated[int, Field(gt=0, le=1_000_000)] = 64
     """Prompt tokens kept (the chat template included)."""
     max_completion_length: Annotated[int, Field(gt=0, le=1_000_000)] = 48
