@@ -217,15 +217,23 @@ class AdapterExperts:
         restore(self.learner, state["learner"])
 
 
-def pool_metrics(pool: ClassifierExperts | AdapterExperts) -> dict[str, float]:
-    """What a run reports of a method's experts: how many, and their parameters, each and in all."""
-    return {"experts": len(pool), "parameters_per_expert": pool.expert_parameters(),
-            "total_parameters": pool.total_parameters()}
+class ReportsExperts:
+    """What a run reports of a method that keeps its experts in ``self.pool``: how many, and their parameters."""
+
+    def extra_metrics(self) -> dict[str, float]:
+        return {"experts": len(self.pool), "parameters_per_expert": self.pool.expert_parameters(),
+                "total_parameters": self.pool.total_parameters()}
+
+    def num_trainable_parameters(self) -> int | None:
+        return self.pool.trainable_parameters() if hasattr(self, "pool") else None
+
+    def num_parameters(self) -> int | None:
+        return self.pool.total_parameters() if hasattr(self, "pool") else None
 
 
 @register_method
 @dataclass
-class Experts(LearnerMethod):
+class Experts(ReportsExperts, LearnerMethod):
     """One expert per task, trained by the chosen learner, and a router that picks among them at test.
 
     See the module docstring for what an expert, the router and each aggregation are
@@ -343,16 +351,7 @@ class Experts(LearnerMethod):
             self.pool.begin(self.task)
         return replies
 
-    # -- reporting and checkpoints --------------------------------------------------------
-    def extra_metrics(self) -> dict[str, float]:
-        return pool_metrics(self.pool)
-
-    def num_trainable_parameters(self) -> int | None:
-        return self.pool.trainable_parameters() if hasattr(self, "pool") else None
-
-    def num_parameters(self) -> int | None:
-        return self.pool.total_parameters() if hasattr(self, "pool") else None
-
+    # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"experts": self.pool.state_dict(), "router": capture(self.router), "attributes": capture(self)}
 

@@ -34,7 +34,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from sequoia.errors import SequoiaError
-from sequoia.methods.experts import AdapterExperts, pool_metrics
+from sequoia.methods.experts import AdapterExperts, ReportsExperts
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.registry import register_method
 from sequoia.runs.state import capture, restore
@@ -71,7 +71,7 @@ def parse_weights(text: str, nb_tasks: int) -> list[float] | None:
 
 @register_method
 @dataclass
-class Merge(LearnerMethod):
+class Merge(ReportsExperts, LearnerMethod):
     """One LoRA adapter per task, merged after each task into the adapter that answers (see the module docstring).
 
     Example:
@@ -131,16 +131,7 @@ class Merge(LearnerMethod):
                 module.set_scale(MERGED, self.alpha)
         self.base_learner.use_adapter(MERGED)
 
-    # -- reporting and checkpoints --------------------------------------------------------
-    def extra_metrics(self) -> dict[str, float]:
-        return pool_metrics(self.pool)
-
-    def num_trainable_parameters(self) -> int | None:
-        return self.pool.trainable_parameters() if hasattr(self, "pool") else None
-
-    def num_parameters(self) -> int | None:
-        return self.pool.total_parameters() if hasattr(self, "pool") else None
-
+    # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         from peft import get_peft_model_state_dict
 
