@@ -201,18 +201,11 @@ def resolve_setting(name: str, method: type[Method] | None = None) -> type[Setti
     ``class_incremental`` picks, among the domains having that level, those the
     method applies to, preferring the domain that comes first in :data:`DOMAIN_PRIORITY`.
     """
-    registered = settings()
     domain, _, level = name.rpartition(".")
     level = _canonical_level(level)
     if domain:
-        found = registered.get(f"{domain}.{level}")
-        if found is None:
-            raise _unknown("setting", name, _all_setting_names())
-        if method is not None and not method.is_applicable(found):
-            raise _not_applicable(method, found.qualified_name())
-        return found
-
-    candidates = [cls for cls in registered.values() if cls.level == level]
+        return _qualified_setting(name, f"{domain}.{level}", method)
+    candidates = [cls for cls in settings().values() if cls.level == level]
     if not candidates:
         raise _unknown("setting", name, _all_setting_names())
     if method is not None:
@@ -224,6 +217,16 @@ def resolve_setting(name: str, method: type[Method] | None = None) -> type[Setti
         return DOMAIN_PRIORITY.index(cls.domain) if cls.domain in DOMAIN_PRIORITY else len(DOMAIN_PRIORITY)
 
     return min(candidates, key=priority)
+
+
+def _qualified_setting(name: str, qualified: str, method: type[Method] | None) -> type[Setting]:
+    """The setting ``domain.level`` names (``name`` as the user gave it, for the errors)."""
+    found = settings().get(qualified)
+    if found is None:
+        raise _unknown("setting", name, _all_setting_names())
+    if method is not None and not method.is_applicable(found):
+        raise _not_applicable(method, found.qualified_name())
+    return found
 
 
 def _all_setting_names() -> list[str]:

@@ -83,24 +83,29 @@ def hh_messages(transcript: str) -> tuple[Message, ...]:
     messages: list[Message] = []
     rest = transcript
     while rest:
-        human, assistant = rest.find(HUMAN), rest.find(ASSISTANT)
-        starts = [(i, role, marker) for i, role, marker in ((human, "user", HUMAN), (assistant, "assistant", ASSISTANT))
-                  if i >= 0]
-        if not starts:
+        turn = _first_turn(rest)
+        if turn is None:
             if rest.strip():
                 raise RowError("text outside the Human/Assistant turns")
             break
-        start, role, marker = min(starts)
+        start, role, marker = turn
         if rest[:start].strip() and not messages:
             raise RowError("the transcript must start with a 'Human:' or 'Assistant:' turn")
         rest = rest[start + len(marker):]
-        nxt = [i for i in (rest.find(HUMAN), rest.find(ASSISTANT)) if i >= 0]
-        end = min(nxt) if nxt else len(rest)
+        following = _first_turn(rest)
+        end = following[0] if following else len(rest)
         messages.append({"role": role, "content": rest[:end].strip()})
         rest = rest[end:]
     if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"]:
         messages.pop()
     return tuple(messages)
+
+
+def _first_turn(text: str) -> tuple[int, str, str] | None:
+    """Where the first ``Human:`` or ``Assistant:`` marker of ``text`` starts, its role and the marker."""
+    found = [(text.find(marker), role, marker) for role, marker in (("user", HUMAN), ("assistant", ASSISTANT))]
+    found = [turn for turn in found if turn[0] >= 0]
+    return min(found) if found else None
 
 
 def from_hh_record(record: dict[str, Any]) -> PreferencePair:
@@ -137,16 +142,19 @@ def from_trl_record(record: dict[str, Any]) -> PreferencePair:
     if isinstance(chosen, str) and isinstance(rejected, str):
         return from_hh_record(record)
     if isinstance(chosen, list) and isinstance(rejected, list):
-        chosen_messages, rejected_messages = [_message(m) for m in chosen], [_message(m) for m in rejected]
-        shared = 0
-        while (shared < min(len(chosen_messages), len(rejected_messages)) - 1
-               and chosen_messages[shared] == rejected_messages[shared]):
-            shared += 1
-        if shared == 0:
-            raise RowError("implicit conversational pairs must share their first message(s)")
-        return PreferencePair(tuple(chosen_messages[:shared]), _reply_text(chosen_messages[shared:], "chosen"),
-                              _reply_text(rejected_messages[shared:], "rejected"))
+        return _from_implicit_conversations([_message(m) for m in chosen], [_message(m) for m in rejected])
     raise RowError("chosen and rejected must both be strings or both be message lists")
+
+
+def _from_implicit_conversations(chosen: list[Message], rejected: list[Message]) -> PreferencePair:
+    """Two conversations sharing their first messages (the prompt); each reply is what follows them."""
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
+        shared += 1
+    if shared == 0:
+        raise RowError("implicit conversational pairs must share their first message(s)")
+    return PreferencePair(tuple(chosen[:shared]), _reply_text(chosen[shared:], "chosen"),
+                          _reply_text(rejected[shared:], "rejected"))
 
 
 def from_pku_saferlhf_record(record: dict[str, Any], preference: str = "safer") -> PreferencePair:

@@ -163,13 +163,26 @@ def read_pairs(path: Path) -> list[PreferencePair]:
     return records_to_pairs(read_records(path), str(path))
 
 
+def _row_format(first: dict[str, Any]):
+    """The function that turns one record into its pairs, for the format the first record has."""
+    if "message_tree_id" in first:
+        return pairs_from_oasst_tree
+    if "response_0" in first:
+        return lambda record: [from_pku_saferlhf_record(record)]
+    return lambda record: [from_trl_record(record)]
+
+
+def _check_objects(records: list[tuple[int, Any]], source: str) -> None:
+    for number, record in records:
+        if not isinstance(record, dict):
+            raise SequoiaError(f"{source}, row {number}: expected a JSON object, got {type(record).__name__}")
+
+
 def records_to_pairs(records: list[tuple[int, Any]], source: str) -> list[PreferencePair]:
     """Convert numbered records, recognising the format from the first one."""
     if not records:
         raise SequoiaError(f"{source}: no records")
-    for number, record in records:
-        if not isinstance(record, dict):
-            raise SequoiaError(f"{source}, row {number}: expected a JSON object, got {type(record).__name__}")
+    _check_objects(records, source)
     first = records[0][1]
     pairs: list[PreferencePair] = []
     if "is_safe" in first and "response" in first:
@@ -177,14 +190,10 @@ def records_to_pairs(records: list[tuple[int, Any]], source: str) -> list[Prefer
             return list(pairs_from_beavertails([record for _, record in records]))
         except RowError as error:
             raise SequoiaError(f"{source}: {error}") from error
+    pairs_of = _row_format(first)
     for number, record in records:
         try:
-            if "message_tree_id" in first:
-                pairs.extend(pairs_from_oasst_tree(record))
-            elif "response_0" in first:
-                pairs.append(from_pku_saferlhf_record(record))
-            else:
-                pairs.append(from_trl_record(record))
+            pairs.extend(pairs_of(record))
         except RowError as error:
             raise SequoiaError(f"{source}, row {number}: {error}") from error
     if not pairs:
