@@ -9,6 +9,19 @@ Example:
 """
 
 import importlib
+import logging
+
+
+class _NoOptionalKernelsNote(logging.Filter):
+    """bitsandbytes' CPU backend logs, when peft imports it, that an optional package of faster
+    kernels (``kernels``, fetched from the Hugging Face hub) is missing; it works without it,
+    and the note would open every run's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kernels-community" not in record.getMessage()
+
+
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_NoOptionalKernelsNote())
 
 # Imported on first use (PEP 562), so that `import sequoia` is light: the `sequoia`
 # command installs its signal handlers before torch and the registries load.

@@ -12,8 +12,9 @@ Example:
     >>> sweep_dir = Path(tempfile.mkdtemp())
     >>> job = RunJob("000-a", ["--setting", "sl.incremental", "--method", "naive", "--setting.nb_tasks", "2",
     ...              "--learner.epochs", "1"], str(sweep_dir))
-    >>> job()["state"]
-    'finished'
+    >>> outcome = job()
+    >>> outcome["state"], outcome["seconds"] > 0
+    ('finished', True)
     >>> job()  # a second call keeps what the first made
     {'state': 'finished', 'message': 'already finished'}
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +82,14 @@ class RunJob:
         return [*self.argv, "--directory", str(self.run_dir), "--quiet", *threads]
 
     def __call__(self) -> dict[str, Any]:
-        """Execute the run in this process; return its state and a one-line message."""
+        """Execute the run in this process; return its state, a one-line message and how long it took."""
         if disk_state(self.run_dir) == FINISHED:
             return {"state": FINISHED, "message": "already finished"}
+        started = time.perf_counter()
+        outcome = self._execute()
+        return {**outcome, "seconds": time.perf_counter() - started}
+
+    def _execute(self) -> dict[str, Any]:
         from sequoia.cli import main
 
         os.environ[WORKERS_VARIABLE] = str(self.workers)

@@ -181,8 +181,9 @@ class Sweep:
             done += 1
             self.record(job.name, state=outcome["state"], message=outcome.get("message", ""))
             detail = f": {outcome['message']}" if outcome.get("message") and outcome["state"] != FINISHED else ""
+            took = f"{outcome['seconds']:.0f} s; " if "seconds" in outcome else ""
             _say(f"[{done}/{total}] {job.name}: {outcome['state']}{detail} "
-                 f"({time.perf_counter() - started:.0f} s)", progress)
+                 f"({took}{time.perf_counter() - started:.0f} s since the sweep began)", progress)
 
         self.launcher().launch(jobs, on_done, lambda job, job_id: self.record(job.name, job_id=job_id))
         return [entry for entry in self.states() if entry["state"] != FINISHED]

@@ -59,3 +59,11 @@ def test_missing_or_old_bitsandbytes_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "bitsandbytes", None)
     with pytest.raises(SequoiaError, match=r"needs bitsandbytes: pip install 'sequoia\[qlora\]'"):
         models.load_model(models.TINY_MODEL, device="cpu", quantization="4bit")
+
+
+def test_bitsandbytes_optional_kernels_note_stays_out_of_a_run():
+    import subprocess
+    import sys
+
+    shown = subprocess.run([sys.executable, "-c", "import sequoia, bitsandbytes"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "kernels-community" not in shown.stderr
