@@ -118,6 +118,8 @@ class SB3Learner(Learner):
     def configure(self, view: RLView) -> None:
         sb3 = import_sb3()
         self.check_action_space(view)
+        for steps in sorted(set(view.steps_per_fit)):
+            self.check_budget(steps)
         options = self.algorithm_options(view)
         algorithm_class = getattr(sb3, self.algorithm)
         # Both seeds are drawn before SB3 seeds the global generators with the first, so

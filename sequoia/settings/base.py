@@ -178,6 +178,19 @@ class Setting(ContinualAssumption):
             return schedule.stream_phases(sizes, self.chunks_per_task, drift, self.rng)
         return schedule.per_task_phases(sizes, self.task_labels_at_train)
 
+    def fit_lengths(self) -> tuple[int, ...]:
+        """How many training items each ``fit`` of the schedule gets, in order.
+
+        The lengths do not depend on the draws, so a generator of its own plans them:
+        the run's generator is left where it was.
+        """
+        own = getattr(self, "rng", None)
+        self.rng = np.random.default_rng(0)
+        try:
+            return tuple(len(chunk) for plan in self.phase_plans() for chunk in plan.chunks)
+        finally:
+            self.rng = own
+
     def phases(self) -> list[Phase]:
         """The training phases, in order, with their data."""
         return [Phase(plan.task_id, [self.training_data(items) for items in plan.chunks],

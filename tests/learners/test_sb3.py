@@ -111,6 +111,11 @@ def test_sac_refuses_discrete_actions_and_ppo_a_budget_that_is_not_whole_rollout
     with pytest.raises(SequoiaError, match="SAC needs continuous"):
         setting.apply(Naive().use_learner(SAC()), progress=False)
     setting = IncrementalRLSetting(env="CartPole-v1", nb_tasks=1, steps_per_task=250, test_episodes=1)
+
+    def evaluate(method):
+        raise AssertionError("the budget is checked before the first evaluation")
+
+    setting.evaluate = evaluate
     with pytest.raises(SequoiaError, match="not a multiple"):
         setting.apply(Naive().use_learner(PPO(**SMALL["ppo"])), progress=False)
 

@@ -87,3 +87,19 @@ def test_configure_receives_the_view_not_the_setting():
     assert [type(view).__name__ for view in received] == ["SLView", "PAView"]
     assert all(isinstance(view, SettingView) and not isinstance(view, Setting) for view in received)
     assert received[1].encoding().max_prompt_length == 32
+
+
+def test_an_rl_view_gives_the_steps_of_every_fit_and_leaves_the_run_generator_alone():
+    from sequoia.settings.rl.levels import ContinualRLSetting, IncrementalRLSetting, MultiTaskRLSetting
+
+    def prepared(setting):
+        setting.rng = np.random.default_rng(3)
+        setting.prepare()
+        return setting
+
+    stream = prepared(ContinualRLSetting(nb_tasks=2, steps_per_task=1000, chunks_per_task=4))
+    before = stream.rng.bit_generator.state
+    assert stream.view().steps_per_fit == (250,) * 8
+    assert stream.rng.bit_generator.state == before
+    assert prepared(IncrementalRLSetting(nb_tasks=3, steps_per_task=1000)).view().steps_per_fit == (1000,) * 3
+    assert prepared(MultiTaskRLSetting(nb_tasks=3, steps_per_task=1000)).view().steps_per_fit == (3000,)

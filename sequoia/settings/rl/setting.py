@@ -42,12 +42,15 @@ class RLView(SettingView):
         observation_size: the length of an observation (with the one-hot task id where the level gives it).
         observation_space: the gymnasium observation space (a ``Box``, with the task id where given).
         action_space: the gymnasium action space.
+        steps_per_fit: the environment steps of each ``fit``, in order (an algorithm that
+            collects whole rollouts checks them before anything runs).
     """
 
     env: str = ""
     observation_size: int = 0
     observation_space: Any = None
     action_space: Any = None
+    steps_per_fit: tuple[int, ...] = ()
 
 
 @dataclass
@@ -196,7 +199,8 @@ class RLSetting(Setting):
     def view(self) -> RLView:
         env = f"Meta-World tasks {self.tasks}" if self.task_envs else self.env
         return RLView.of(self, env=env, observation_size=self.observation_size,
-                         observation_space=self.observation_space, action_space=self.action_space)
+                         observation_space=self.observation_space, action_space=self.action_space,
+                         steps_per_fit=self.fit_lengths())
 
     def train_size(self, task: int) -> int:
         return self.steps_per_task
