@@ -138,12 +138,15 @@ def group_runs(runs: list[RunRecord]) -> list[Configuration]:
         key = json.dumps(flat, sort_keys=True, default=str)
         groups.setdefault(key, []).append(run)
         options[key] = flat
-    varying = sorted(_varying_keys(list(options.values())),
-                     key=lambda k: (not k.startswith("method."), not k.startswith("setting."), k))
+    # The method first, then the setting, each group's name before its options.
+    varying = sorted(_varying_keys(list(options.values())), key=lambda k: (
+        not k.startswith("method."), not k.startswith("setting."), not k.endswith(".name"), k))
     configurations = []
     for key, members in groups.items():
         flat = options[key]
-        label = " ".join(f"{_label_key(k)}={flat.get(k, '-')}" for k in varying) or f"method={flat.get('method.name')}"
+        # An option a configuration does not have (another method's) is left out of its label.
+        label = (" ".join(f"{_label_key(k)}={flat[k]}" for k in varying if k in flat)
+                 or f"method={flat.get('method.name')}")
         configurations.append(Configuration(label, flat, sorted(members, key=lambda run: run.seed)))
     _check_seeds_unique(configurations)
     return sorted(configurations, key=lambda c: c.label)

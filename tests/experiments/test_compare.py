@@ -40,6 +40,13 @@ def _record(method: str, seed: int, value: float, lr: float = 0.1) -> RunRecord:
                      {"transfer_matrix": [[0.1, 0.1], [value, 0.1], [value, value]]})
 
 
+def test_a_label_names_a_configuration_by_its_own_options_only():
+    runs = [_record("ewc", 0, 0.5), _record("experts", 0, 0.6), _record("experts", 0, 0.4)]
+    runs[1].config["method"]["aggregate"], runs[2].config["method"]["aggregate"] = "top1", "weighted"
+    assert [c.label for c in group_runs(runs)] == [
+        "method=ewc", "method=experts method.aggregate=top1", "method=experts method.aggregate=weighted"]
+
+
 def test_each_configuration_is_tested_against_the_baseline_with_its_own_other_options():
     runs = [_record(method, seed, base + 0.01 * seed + (0.3 + 0.01 * seed ** 2 if method == "replay" else 0.0), lr)
             for method in ("naive", "replay") for lr, base in ((0.1, 0.2), (0.01, 0.4)) for seed in range(3)]
