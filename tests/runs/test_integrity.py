@@ -241,6 +241,8 @@ def test_a_signal_while_loading_leaves_one_line(after_s, tmp_path):
     while time.time() < deadline and not handles_sigterm(process.pid):
         time.sleep(0.005)
     time.sleep(after_s)  # torch importing, or the data loading
+    if process.poll() is not None:  # a fast machine can finish the whole run within after_s
+        pytest.skip(f"the run ended within {after_s} s, before the signal")
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=120) == 130
     err = process.stderr.read()
