@@ -168,14 +168,15 @@ class Setting(ContinualAssumption):
         restore(self, state)
 
     # -- the schedule -------------------------------------------------------------
-    def phase_plans(self) -> list[PhasePlan]:
+    def phase_plans(self, rng: np.random.Generator | None = None) -> list[PhasePlan]:
         """Which training items go into which phase: the one place that reads the level's schedule flags."""
+        rng = self.rng if rng is None else rng
         sizes = [self.train_size(task) for task in range(self.nb_tasks_total)]
         if self.joint_training:
-            return [schedule.joint_phase(sizes, self.task_labels_at_train, self.rng)]
+            return [schedule.joint_phase(sizes, self.task_labels_at_train, rng)]
         if self.online_evaluation:
             drift = self.drift_width if self.smooth_task_shift else None
-            return schedule.stream_phases(sizes, self.chunks_per_task, drift, self.rng)
+            return schedule.stream_phases(sizes, self.chunks_per_task, drift, rng)
         return schedule.per_task_phases(sizes, self.task_labels_at_train)
 
     def fit_lengths(self) -> tuple[int, ...]:
@@ -184,12 +185,8 @@ class Setting(ContinualAssumption):
         The lengths do not depend on the draws, so a generator of its own plans them:
         the run's generator is left where it was.
         """
-        own = getattr(self, "rng", None)
-        self.rng = np.random.default_rng(0)
-        try:
-            return tuple(len(chunk) for plan in self.phase_plans() for chunk in plan.chunks)
-        finally:
-            self.rng = own
+        plans = self.phase_plans(np.random.default_rng(0))
+        return tuple(len(chunk) for plan in plans for chunk in plan.chunks)
 
     def phases(self) -> list[Phase]:
         """The training phases, in order, with their data."""
