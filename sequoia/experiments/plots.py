@@ -171,21 +171,43 @@ def tradeoff(configurations: list[Configuration], path: Path) -> bool:
     if tax is None or len(shown) < 2:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, ax = plt.subplots(figsize=(9.5, 4.8))
     points = []
-    for configuration in shown:
+    # The labels go in a legend beside the axes, one colour and marker per configuration:
+    # written next to their points, the labels of arms that sit close together overlapped.
+    for configuration, (color, marker) in zip(shown, point_styles(len(shown))):
         x, y = configuration.statistics()[tax], configuration.statistics()["average_final"]
         points.append((x["mean"], y["mean"]))
-        ax.errorbar(x["mean"], y["mean"], xerr=_error(x), yerr=_error(y), fmt="o", capsize=3)
-        ax.annotate(configuration.label, (x["mean"], y["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.errorbar(x["mean"], y["mean"], xerr=_error(x), yerr=_error(y), fmt=marker, color=color, capsize=3,
+                    label=configuration.label)
     front = pareto_front(points)
     ax.plot([points[i][0] for i in front], [points[i][1] for i in front], color="grey", linestyle="--",
             label="Pareto front")
     ax.set_xlabel(f"{tax} (positive: capability lost)")
     ax.set_ylabel("average final preference accuracy")
     ax.set_title("preference accuracy against alignment tax (mean over seeds, 95% t intervals)", fontsize=9)
-    _save_with_legend(plt, fig, ax, path)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
     return True
+
+
+def point_styles(count: int) -> list[tuple[str, str]]:
+    """A (colour, marker) pair for each of ``count`` points, no two alike while ``count`` <= 70.
+
+    Colours cycle through matplotlib's ten default colours (C0-C9); the marker changes
+    each time they wrap round, so that the 11th point differs from the first.
+
+    Example:
+        >>> styles = point_styles(12)
+        >>> styles[0], styles[10], styles[11]
+        (('C0', 'o'), ('C0', 's'), ('C1', 's'))
+        >>> len(set(point_styles(70)))
+        70
+    """
+    markers = "osD^vPX"
+    return [(f"C{i % 10}", markers[(i // 10) % len(markers)]) for i in range(count)]
 
 
 def _save_with_legend(plt, fig, ax, path: Path) -> None:
