@@ -112,15 +112,17 @@ def write(configurations: list[Configuration], tests: list[dict[str, Any]], dire
           baseline: str | None, chosen: list[str] | None = None) -> list[Path]:
     """Write the tables and plots into ``directory``; return the paths written.
 
-    ``chosen`` narrows the Markdown table to those metrics; the CSV and JSON keep every metric.
+    ``chosen`` narrows the Markdown tables (metrics and paired tests) to those metrics; the
+    CSV files and the JSON keep every metric.
     """
     directory.mkdir(parents=True, exist_ok=True)
     header, rows = table_rows(configurations, chosen)
     markdown = [f"# {stem.capitalize()}", "", "Mean ± half the 95% Student's t interval over seeds.", "",
                 markdown_table(header, rows)]
-    if tests:
+    shown = [t for t in tests if chosen is None or t["metric"] in chosen]
+    if shown:
         markdown += ["", f"## Against the baseline `{baseline}`", "", f"Test: {TEST_NAME}.", "",
-                     markdown_table(*tests_rows(tests))]
+                     markdown_table(*tests_rows(shown))]
     paths = [directory / f"{stem}.md", directory / f"{stem}.csv", directory / f"{stem}.json"]
     paths[0].write_text("\n".join(markdown) + "\n")
     _write_csv(configurations, paths[1])

@@ -73,7 +73,11 @@ def test_an_unknown_baseline_is_refused(uninterrupted, tmp_path):
 def test_metrics_choose_the_columns_of_the_table(uninterrupted, tmp_path, capsys):
     output = tmp_path / "chosen"
     assert main(["compare", str(uninterrupted), "--metrics", "bwt,average_final", "--output", str(output)]) == 0
-    assert "| configuration | seeds | bwt | average_final |" in (output / "comparison.md").read_text()
+    markdown = (output / "comparison.md").read_text()
+    assert "| configuration | seeds | bwt | average_final |" in markdown
+    tested = {row.split(" | ")[2] for row in markdown.split("## Against the baseline")[1].splitlines()[6:]}
+    assert tested == {"bwt", "average_final"}  # the paired tests of the chosen metrics only
+    assert "average_forgetting" in (output / "paired_tests.csv").read_text()
     assert capsys.readouterr().out.splitlines()[1].split() == ["configuration", "seeds", "bwt", "average_final"]
     assert "average_forgetting" in (output / "comparison.csv").read_text()  # the CSV keeps every metric
 
