@@ -7,16 +7,33 @@ import pytest
 
 from sequoia.cli import main
 from sequoia.experiments.sweep import read_definition
+from sequoia.registry import get_method, resolve_setting
 from sequoia.yaml_file import read_yaml
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-KEPT = sorted(path for path in (STUDIES / "results" / "value_alignment").iterdir() if path.is_dir())
+# Each study's sweep file is studies/NAME.yaml, and its kept runs are in studies/results/NAME/.
+KEPT_STUDIES = ("value_alignment", "experts_digits")
 
 
-def arms() -> list[dict]:
-    definition = read_yaml(STUDIES / "value_alignment.yaml", "sweep file")
+def kept(folder: str) -> list[Path]:
+    return sorted(path for path in (STUDIES / "results" / folder).iterdir() if path.is_dir())
+
+
+KEPT = [(study, run) for study in KEPT_STUDIES for run in kept(study)]
+ALPHA = kept("value_alignment_alpha")
+
+
+def arms(study: str) -> list[dict]:
+    definition = read_yaml(STUDIES / f"{study}.yaml", "sweep file")
     read_definition(definition, "sweep file")  # a valid sweep file
     return definition["axes"]["arm"]
+
+
+def _value(key: str, value):
+    """An arm's value as config.yaml records it: a setting by its qualified name (class_incremental -> incremental)."""
+    if key != "setting":
+        return value
+    return resolve_setting(value, get_method("naive")).qualified_name()
 
 
 def matches(arm: dict, config: dict) -> bool:
@@ -24,29 +41,31 @@ def matches(arm: dict, config: dict) -> bool:
     for key, value in arm.items():
         group, _, option = key.partition(".")
         section = config.get(group, {})
-        if (section.get("name") if not option else section.get(option)) != value:
+        if (section.get("name") if not option else section.get(option)) != _value(key, value):
             return False
     return True
 
 
-def test_study_runs_are_kept():
-    assert KEPT, "no run of the value-alignment study under studies/results/value_alignment"
+@pytest.mark.parametrize("folder", KEPT_STUDIES)
+def test_study_runs_are_kept(folder):
+    assert kept(folder), f"no run under studies/results/{folder}"
 
 
-@pytest.mark.parametrize("run", KEPT, ids=lambda path: path.name)
-def test_a_kept_run_is_a_finished_run_of_an_arm_of_the_study(run):
+@pytest.mark.parametrize("study, run", KEPT, ids=lambda item: getattr(item, "name", item))
+def test_a_kept_run_is_a_finished_run_of_an_arm_of_the_study(study, run):
     config = read_yaml(run / "config.yaml", "config.yaml")
     assert (run / "results.json").is_file()
-    assert sum(matches(arm, config) for arm in arms()) == 1, config
+    assert sum(matches(arm, config) for arm in arms(study)) == 1, config
     assert run.name.endswith(f"-seed-{config['seed']}")
 
 
-def test_kept_runs_share_one_protocol():
+@pytest.mark.parametrize("folder", KEPT_STUDIES)
+def test_kept_runs_share_one_protocol(folder):
     protocols = set()
-    for run in KEPT:
+    for run in kept(folder):
         config = read_yaml(run / "config.yaml", "config.yaml")
         setting = {key: value for key, value in config["setting"].items() if key != "name"}
-        protocols.add(repr((sorted(setting.items()), sorted(config["eval"].items()))))
+        protocols.add(repr((sorted(setting.items()), sorted(config.get("eval", {}).items()))))
     assert len(protocols) == 1
 
 
@@ -55,3 +74,29 @@ def test_compare_rebuilds_the_table_from_them(tmp_path, capsys):
                  "--metrics", "average_final,average_forgetting,alignment_tax_text_nll"]) == 0
     assert "method=experts" in capsys.readouterr().out
     assert (tmp_path / "comparison.md").is_file()
+
+
+def test_compare_rebuilds_the_digits_table_and_its_paired_tests(tmp_path):
+    assert main(["compare", str(STUDIES / "results" / "experts_digits"), "--output", str(tmp_path),
+                 "--metrics", "average_final,average_forgetting,task_identification"]) == 0
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| method=experts setting=sl.task_incremental | 5 |" in table and "## Against the baseline" in table
+    assert (tmp_path / "average_performance.png").is_file()
+
+
+@pytest.mark.parametrize("run", ALPHA, ids=lambda path: path.name)
+def test_a_kept_alpha_run_is_a_ties_merge_at_a_swept_alpha(run):
+    config = read_yaml(run / "config.yaml", "config.yaml")
+    assert (run / "results.json").is_file()
+    assert config["setting"]["name"] == "pa.incremental" and config["method"]["name"] == "merge"
+    assert config["method"]["combination"] == "ties" and config["method"]["alpha"] in (0.25, 0.5, 0.75)
+    assert run.name == f"merge-alpha-{config['method']['alpha']}-seed-{config['seed']}"
+
+
+def test_compare_draws_the_alpha_tradeoff_with_the_study_s_ties_runs(tmp_path):
+    ties = [str(run) for run in kept("value_alignment") if run.name.startswith("merge-ties-")]  # alpha 1
+    assert len(ALPHA) >= 3 and len(ties) == 3
+    assert main(["compare", str(STUDIES / "results" / "value_alignment_alpha"), *ties,
+                 "--output", str(tmp_path), "--metrics", "average_final,alignment_tax_text_nll"]) == 0
+    assert "method.alpha=0.25" in (tmp_path / "comparison.md").read_text()
+    assert (tmp_path / "tradeoff.png").is_file()
