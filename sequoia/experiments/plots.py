@@ -186,10 +186,7 @@ def tradeoff(configurations: list[Configuration], path: Path) -> bool:
     ax.set_xlabel(f"{tax} (positive: capability lost)")
     ax.set_ylabel("average final preference accuracy")
     ax.set_title("preference accuracy against alignment tax (mean over seeds, 95% t intervals)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _save_with_legend(plt, fig, ax, path, beside=True)
     return True
 
 
@@ -210,12 +207,21 @@ def point_styles(count: int) -> list[tuple[str, str]]:
     return [(f"C{i % 10}", markers[(i // 10) % len(markers)]) for i in range(count)]
 
 
-def _save_with_legend(plt, fig, ax, path: Path) -> None:
-    """The common ending of a one-panel plot: a small legend, a light grid, saved and closed."""
-    ax.legend(fontsize=7)
+def _save_with_legend(plt, fig, ax, path: Path, beside: bool = False) -> None:
+    """The common ending of a one-panel plot: a small legend, a light grid, saved and closed.
+
+    ``beside`` puts the legend to the right of the axes, and the saved image widens to hold it.
+    """
+    if beside:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    if beside:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    else:
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
     plt.close(fig)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -96,13 +96,22 @@ def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
     return header, rows
 
 
+def paired_tests_of(tests: list[dict[str, Any]], metrics: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The paired tests of ``metrics`` (all of them when ``metrics`` is None), in their order.
+
+    Example:
+        >>> paired_tests_of([{"metric": "bwt"}, {"metric": "fwt"}], ["fwt"])
+        [{'metric': 'fwt'}]
+    """
+    return [t for t in tests if metrics is None or t["metric"] in metrics]
+
+
 def printed(configurations: list[Configuration], tests: list[dict[str, Any]], primary_only: bool = True,
             chosen: list[str] | None = None) -> str:
     """What the terminal shows: the table, then the paired tests of the summary metrics (or of ``chosen``)."""
     header, rows = table_rows(configurations, chosen)
     text = ("mean ± half the 95% t interval over seeds\n" + text_table(header, rows))
-    primary = chosen or ("average_final", "average_forgetting")
-    shown = [t for t in tests if not primary_only or t["metric"] in primary]
+    shown = paired_tests_of(tests, (chosen or ("average_final", "average_forgetting")) if primary_only else None)
     if shown:
         text += f"\n\n{TEST_NAME}\n" + text_table(*tests_rows(shown))
     return text
@@ -119,7 +128,7 @@ def write(configurations: list[Configuration], tests: list[dict[str, Any]], dire
     header, rows = table_rows(configurations, chosen)
     markdown = [f"# {stem.capitalize()}", "", "Mean ± half the 95% Student's t interval over seeds.", "",
                 markdown_table(header, rows)]
-    shown = [t for t in tests if chosen is None or t["metric"] in chosen]
+    shown = paired_tests_of(tests, chosen)
     if shown:
         markdown += ["", f"## Against the baseline `{baseline}`", "", f"Test: {TEST_NAME}.", "",
                      markdown_table(*tests_rows(shown))]
