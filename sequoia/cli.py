@@ -55,6 +55,8 @@ USAGE = (
 )
 MAX_THREADS = 1024
 CONFIG_KEYS = {"setting", "eval", "method", "learner", "seed", "loggers"}
+WRITTEN_KEYS = {"resolved"}
+"""Keys sequoia writes into ``config.yaml`` for itself (what ``auto`` options became), accepted on reading."""
 GROUP_KEYS = ("setting", "eval", "method", "learner")
 MAX_SEED = 2**64 - 1
 """The largest seed: numpy and torch take any integer from 0 to 2**64 - 1."""
@@ -129,7 +131,7 @@ def load_config(path: str) -> dict[str, Any]:
 
 def check_config_keys(config: dict[str, Any], where: str) -> None:
     """The config's keys and the shapes of their values (the values themselves are the dataclasses' to check)."""
-    unknown = set(config) - CONFIG_KEYS
+    unknown = set(config) - CONFIG_KEYS - WRITTEN_KEYS
     if unknown:
         raise SequoiaError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}")
     for key in GROUP_KEYS:
@@ -137,6 +139,14 @@ def check_config_keys(config: dict[str, Any], where: str) -> None:
     loggers = config.get("loggers", [])
     if not (isinstance(loggers, list) and all(isinstance(name, str) for name in loggers)):
         raise SequoiaError(f"{where}: `loggers` must be a list of logger names")
+    _check_resolved(config.get("resolved") or {}, where)
+
+
+def _check_resolved(resolved: Any, where: str) -> None:
+    """``resolved``: what a machine decided for options such as ``dtype: auto``, group by group."""
+    if not isinstance(resolved, dict) or not all(isinstance(part, dict) for part in resolved.values()):
+        raise SequoiaError(f"{where}: `resolved` must map `setting` to the values its machine chose "
+                           "(as sequoia writes it)")
 
 
 def _check_group(group: Any, key: str, where: str) -> None:

@@ -9,7 +9,8 @@ from pydantic.dataclasses import dataclass
 from sequoia.batching import Batch
 from sequoia.learners.lora import LoRALearner
 from sequoia.lm.dpo_loss import dpo_loss
-from sequoia.lm.logprobs import ReplyScores
+from sequoia.lm.packing import Group
+from sequoia.lm.scoring import ReplyScores
 from sequoia.registry import register_learner
 from sequoia.settings.pa.setting import PreferenceData
 
@@ -19,8 +20,8 @@ from sequoia.settings.pa.setting import PreferenceData
 class DPOLoRA(LoRALearner):
     """Direct preference optimisation (Rafailov et al. 2023) of LoRA adapters.
 
-    Each step scores chosen and rejected replies in one concatenated forward pass
-    (completion tokens only, summed). The reference log-probs are computed once per
+    Each step scores chosen and rejected replies in one forward pass (completion
+    tokens only, summed), each pair's prompt computed once for both replies. The reference log-probs are computed once per
     ``fit`` call, before training on it, and stored with the rows: from the model as
     it enters the task (``reference=previous_task``, the usual sequential-DPO choice)
     or from the base model, i.e. the adapters disabled (``reference=base``). No second
@@ -64,21 +65,24 @@ class DPOLoRA(LoRALearner):
 
     @torch.no_grad()
     def prepare_rows(self, rows: Batch) -> Batch:
-        prompts = rows["prompt_ids"]
+        n = len(rows["prompt_ids"])
+        prompts, replies = rows["prompt_ids"] * 2, rows["chosen_ids"] + rows["rejected_ids"]
         if self.reference == "base":
             with self.model.disable_adapter():
-                chosen = self._batched_logprobs(prompts, rows["chosen_ids"])
-                rejected = self._batched_logprobs(prompts, rows["rejected_ids"])
+                scores = self.batched_logprobs(prompts, replies)
         else:
-            chosen = self._batched_logprobs(prompts, rows["chosen_ids"])
-            rejected = self._batched_logprobs(prompts, rows["rejected_ids"])
-        return {**rows, "ref_chosen": chosen, "ref_rejected": rejected}
+            scores = self.batched_logprobs(prompts, replies)
+        return {**rows, "ref_chosen": scores[:n], "ref_rejected": scores[n:]}
 
     def outputs(self, batch: Batch) -> ReplyScores:
-        """Scores of the chosen then the rejected replies, in one forward pass (TRL's concatenated_forward)."""
+        """Scores of the chosen then the rejected replies, in one forward pass, each prompt computed once."""
         if self.objective == "sft":
             return self.chosen_outputs(batch)
-        return self.reply_scores(batch["prompt_ids"] * 2, batch["chosen_ids"] + batch["rejected_ids"])
+        scores = self.score_groups([Group(p, [c, r]) for p, c, r in zip(batch["prompt_ids"], batch["chosen_ids"],
+                                                                          batch["rejected_ids"])])
+        n = len(batch["prompt_ids"])  # the groups list chosen, rejected, chosen, ...: chosen ones first
+        order = torch.cat([torch.arange(0, 2 * n, 2), torch.arange(1, 2 * n, 2)]).to(scores.logprobs.device)
+        return ReplyScores(scores.logprobs[order], scores.tokens[order], scores.features, scores.head)
 
     def loss(self, batch: Batch, outputs: ReplyScores | None = None) -> torch.Tensor:
         if self.objective == "sft":

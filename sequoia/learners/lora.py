@@ -10,9 +10,11 @@ from tqdm.auto import tqdm
 
 from sequoia.batching import Batch, take
 from sequoia.learners.base import Learner
-from sequoia.lm.logprobs import ReplyScores, pad_left, reply_scores
+from sequoia.lm.logprobs import pad_left
 from sequoia.lm.lora_targets import target_modules
-from sequoia.lm.tokens import encode_prompt, encode_reply, is_chat
+from sequoia.lm.packing import Group
+from sequoia.lm.scoring import ReplyScorer, ReplyScores, score_replies
+from sequoia.lm.tokens import TokenCache, is_chat
 from sequoia.seeding import derived_generator
 from sequoia.settings.pa.setting import PAView, PreferenceData, PreferenceSetting
 
@@ -24,8 +26,13 @@ class LoRALearner(Learner):
     Only the adapter weights train; the base weights stay bitwise unchanged. Batches
     are rows of token ids (``prompt_ids``, ``chosen_ids``, ``rejected_ids``), so replay
     can store them and EWC can take per-pair gradients. Their outputs
-    (:class:`sequoia.lm.logprobs.ReplyScores`) are the scores of the replies the loss
+    (:class:`sequoia.lm.scoring.ReplyScores`) are the scores of the replies the loss
     uses: the chosen ones for SFT, chosen then rejected for DPO.
+
+    Replies are scored by :class:`sequoia.lm.scoring.ReplyScorer`: a pair's prompt is
+    computed once for both replies, several pairs share a row without padding, and no
+    ``[tokens, vocab]`` logits are kept for the backward pass. Prompts and replies met
+    in evaluation are tokenized once per run.
     """
 
     domain: ClassVar[type] = PreferenceSetting
@@ -45,8 +52,11 @@ class LoRALearner(Learner):
     """Passes over each `fit` call's pairs."""
     batch_size: Annotated[int, Field(gt=0, le=65_536)] = 8
     """Pairs per step."""
-    eval_batch_size: Annotated[int, Field(gt=0, le=65_536)] = 16
-    """Sequences per forward pass when scoring."""
+    eval_batch_size: Annotated[int, Field(gt=0, le=65_536)] = 32
+    """Replies per forward pass when scoring (and prompts per `generate` call)."""
+    packing: bool = True
+    """Score each prompt once with all its replies, several prompts to a row, without padding (`false`: one
+    left-padded row per reply, the way TRL does; the same numbers up to rounding, slower)."""
     max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
     """Gradient clipping (0: none)."""
 
@@ -75,6 +85,8 @@ class LoRALearner(Learner):
         self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
         self.encoding = view.encoding()
         self.chat = is_chat(self.tokenizer)
+        self.tokens = TokenCache(self.tokenizer, self.encoding)
+        self.scorer = ReplyScorer(self.model, self.tokenizer.pad_token_id, packing=self.packing)
         self.progress = view.progress
         self._shuffle = derived_generator()
         self._last: Batch | None = None
@@ -82,24 +94,19 @@ class LoRALearner(Learner):
     # -- tokens -------------------------------------------------------------------
     def encode_pairs(self, pairs) -> Batch:
         """Token-id rows for preference pairs."""
-        prompts = [encode_prompt(self.tokenizer, p.prompt, self.encoding) for p in pairs]
         return {
-            "prompt_ids": prompts,
-            "chosen_ids": [encode_reply(self.tokenizer, p.chosen, self.encoding, self.chat) for p in pairs],
-            "rejected_ids": [encode_reply(self.tokenizer, p.rejected, self.encoding, self.chat) for p in pairs],
+            "prompt_ids": self.tokens.prompts([p.prompt for p in pairs]),
+            "chosen_ids": self.tokens.replies([p.chosen for p in pairs]),
+            "rejected_ids": self.tokens.replies([p.rejected for p in pairs]),
         }
 
-    def reply_scores(self, prompts: list[list[int]], completions: list[list[int]]) -> ReplyScores:
-        """The model's scores of ``completions`` given ``prompts``, with gradients."""
-        return reply_scores(self.model, prompts, completions, self.tokenizer.pad_token_id)
-
-    def sequence_logprobs(self, prompts: list[list[int]], completions: list[list[int]]) -> tuple[torch.Tensor, ...]:
-        scores = self.reply_scores(prompts, completions)
-        return scores.logprobs, scores.tokens
+    def score_groups(self, groups: list[Group]) -> ReplyScores:
+        """The model's scores of each group's replies given its prompt, with gradients, in the groups' order."""
+        return self.scorer.score(groups)
 
     def chosen_outputs(self, batch: Batch) -> ReplyScores:
         """Scores of the chosen replies: what SFT trains on."""
-        return self.reply_scores(batch["prompt_ids"], batch["chosen_ids"])
+        return self.score_groups([Group(p, [c]) for p, c in zip(batch["prompt_ids"], batch["chosen_ids"])])
 
     def sft_loss(self, batch: Batch, outputs: ReplyScores | None = None) -> torch.Tensor:
         """Completion-only negative log-likelihood of the chosen replies, averaged over their tokens."""
@@ -112,12 +119,10 @@ class LoRALearner(Learner):
         ``sum_v q(v) (log q(v) - log p(v))`` at each reply position (teacher ``q``,
         ours ``p``, both softened by ``temperature``), averaged over the reply tokens
         of the batch: LwF's "KL to the previous policy on the current task's replies".
+        The distributions are computed a chunk of tokens at a time from the hidden
+        states (:func:`sequoia.lm.head.token_kl_sum`), never all at once.
         """
-        student = torch.log_softmax(outputs.logits.float() / temperature, dim=-1)
-        target = torch.log_softmax(teacher.logits.float() / temperature, dim=-1)
-        per_token = (target.exp() * (target - student)).sum(-1)
-        mask = outputs.mask.to(per_token.dtype)
-        return (per_token * mask).sum() / mask.sum()
+        return outputs.distillation(teacher, temperature)
 
     # -- several adapters on the one base model --------------------------------------
     def add_adapter(self, name: str) -> None:
@@ -169,29 +174,24 @@ class LoRALearner(Learner):
     @torch.no_grad()
     def logprobs(self, prompts: list, responses: list[str], task_id: int | None) -> torch.Tensor:
         self.model.eval()
-        prompt_ids = [encode_prompt(self.tokenizer, p, self.encoding) for p in prompts]
-        reply_ids = [encode_reply(self.tokenizer, r, self.encoding, self.chat) for r in responses]
-        return self._batched_logprobs(prompt_ids, reply_ids)
+        return self.batched_logprobs(self.tokens.prompts(prompts), self.tokens.replies(responses))
 
-    def _batched_logprobs(self, prompts: list[list[int]], replies: list[list[int]]) -> torch.Tensor:
-        # Sorting by length keeps padding (wasted compute) small in each forward pass.
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(replies[i]))
-        out = torch.empty(len(prompts))
-        for start in range(0, len(order), self.eval_batch_size):
-            chunk = order[start : start + self.eval_batch_size]
-            sums, _ = self.sequence_logprobs([prompts[i] for i in chunk], [replies[i] for i in chunk])
-            out[torch.as_tensor(chunk)] = sums.float().cpu()
-        return out
+    def batched_logprobs(self, prompts: list[list[int]], replies: list[list[int]]) -> torch.Tensor:
+        """Summed log-probability of each reply given its prompt, replies to the same prompt scored together."""
+        return score_replies(self.scorer, prompts, replies, self.eval_batch_size)
 
     @torch.no_grad()
     def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str]:
+        """Replies to ``prompts``, ``eval_batch_size`` prompts (left-padded) per ``generate`` call."""
         self.model.eval()
         how = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0} if sample else {"do_sample": False}
+        encoded = self.tokens.prompts(prompts)
         replies = []
-        for prompt in prompts:
-            ids, mask = pad_left([encode_prompt(self.tokenizer, prompt, self.encoding)], self.tokenizer.pad_token_id)
+        for start in range(0, len(encoded), self.eval_batch_size):
+            ids, mask = pad_left(encoded[start : start + self.eval_batch_size], self.tokenizer.pad_token_id)
             ids, mask = ids.to(self.model.device), mask.to(self.model.device)
             out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                       pad_token_id=self.tokenizer.pad_token_id, **how)
-            replies.append(self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
+            replies += [text.strip() for text in self.tokenizer.batch_decode(out[:, ids.shape[1]:],
+                                                                               skip_special_tokens=True)]
         return replies

@@ -7,7 +7,7 @@ from pydantic.dataclasses import dataclass
 
 from sequoia.batching import Batch
 from sequoia.learners.lora import LoRALearner
-from sequoia.lm.logprobs import ReplyScores
+from sequoia.lm.scoring import ReplyScores
 from sequoia.registry import register_learner
 
 

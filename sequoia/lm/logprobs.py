@@ -1,34 +1,22 @@
-"""Summed log-probabilities of completions, in one padded forward pass."""
+"""Summed log-probabilities of completions the plain way: one left-padded row per completion, full logits.
 
-import inspect
-from dataclasses import dataclass
+This is the layout TRL's ``concatenated_forward`` uses, kept as the reference that
+:mod:`sequoia.lm.scoring` (shared prompts, packed rows, chunked head) is tested
+against, and for left-padded batches of prompts (generation, the experts' router).
+"""
 
 import torch
-
-
-@dataclass
-class ReplyScores:
-    """A causal LM's scores of completions (replies) given their prompts, with gradients.
-
-    Attributes:
-        logprobs: summed log-probability of each completion, shape ``(N,)``.
-        tokens: completion lengths in tokens, shape ``(N,)``.
-        logits: the logits that predict each completion token, shape ``(N, L, vocab)``,
-            ``L`` the longest completion; completions sit at the end of their row.
-        mask: which of those ``L`` positions hold a completion token, shape ``(N, L)``.
-    """
-
-    logprobs: torch.Tensor
-    tokens: torch.Tensor
-    logits: torch.Tensor
-    mask: torch.Tensor
 
 
 def pad_left(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-pad token lists into ``(ids, attention_mask)``.
 
-    Left padding puts every completion at the end of its row, so that the forward
-    pass can stop computing logits before the longest completion starts.
+    Left padding puts every sequence's end at the end of its row, where generation continues.
+
+    Example:
+        >>> ids, mask = pad_left([[5, 6], [7]], pad_id=0)
+        >>> ids.tolist(), mask.tolist()
+        ([[5, 6], [0, 7]], [[1, 1], [0, 1]])
     """
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
@@ -39,57 +27,27 @@ def pad_left(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, tor
     return ids, mask
 
 
-def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
-
-
 def completion_logprobs(model: torch.nn.Module, prompts: list[list[int]], completions: list[list[int]],
                         pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed log-probability of each completion given its prompt, and its token count.
+    """Summed log-probability of each completion given its prompt, and its token count (the reference path).
+
+    One left-padded row per completion, the model's own logits for the last
+    ``longest completion + 1`` positions, ``log_softmax`` in float32.
 
     Returns:
         ``(logprob_sums, token_counts)``, each of shape ``(len(prompts),)``.
-    """
-    scores = reply_scores(model, prompts, completions, pad_id)
-    return scores.logprobs, scores.tokens
-
-
-def reply_scores(model: torch.nn.Module, prompts: list[list[int]], completions: list[list[int]],
-                 pad_id: int) -> ReplyScores:
-    """Score each completion given its prompt in one padded forward pass.
-
-    Only completion tokens count (the prompt is context). Logits are computed only
-    for the last ``longest completion`` positions, where the model supports it.
     """
     sequences = [p + c for p, c in zip(prompts, completions)]
     device = next(model.parameters()).device
     ids, attention = (tensor.to(device) for tensor in pad_left(sequences, pad_id))
     positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
     longest = max(len(c) for c in completions)
-    keep = longest + 1 if _accepts_logits_to_keep(model) else 0
-    kwargs = {"logits_to_keep": keep} if keep else {}
     logits = model(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False,
-                   **kwargs).logits
+                   logits_to_keep=longest + 1).logits
     # logits[:, t] predicts token t + 1; the last `longest` tokens hold every completion.
-    logits = logits[:, -longest - 1 : -1]
+    logits = logits[:, -longest - 1 : -1].float()
     targets = ids[:, -longest:]
     lengths = torch.as_tensor([len(c) for c in completions])
-    completion_mask = torch.arange(longest).unsqueeze(0) >= (longest - lengths).unsqueeze(1)
-    token_logprobs = selective_log_softmax(logits, targets)
-    mask = completion_mask.to(device)
-    return ReplyScores((token_logprobs * mask).sum(-1), lengths.to(device), logits, mask)
-
-
-def selective_log_softmax(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``log_softmax(logits).gather(targets)`` without materialising the full log-softmax.
-
-    Row by row, so the float32 copy of the logits that ``logsumexp`` needs stays
-    one row large.
-    """
-    rows = []
-    for row_logits, row_targets in zip(logits, targets):
-        row_logits = row_logits.float()
-        picked = row_logits.gather(-1, row_targets.unsqueeze(-1)).squeeze(-1)
-        rows.append(picked - torch.logsumexp(row_logits, dim=-1))
-    return torch.stack(rows)
+    mask = (torch.arange(longest).unsqueeze(0) >= (longest - lengths).unsqueeze(1)).to(device)
+    token_logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (token_logprobs * mask).sum(-1), lengths.to(device)

@@ -74,3 +74,46 @@ def encode_reply(tokenizer, reply: str, encoding: Encoding, chat: bool) -> list[
 
 def is_chat(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
+
+
+class TokenCache:
+    """Token ids of prompts and replies, each text encoded once per run (test pairs and probes recur at every
+    evaluation).
+
+    Example:
+        >>> from sequoia.lm.models import byte_tokenizer
+        >>> cache = TokenCache(byte_tokenizer(), Encoding())
+        >>> cache.prompts([[{"role": "user", "content": "Hi"}]]) == cache.prompts([[{"role": "user", "content": "Hi"}]])
+        True
+        >>> len(cache)
+        1
+    """
+
+    limit = 1_000_000
+    """Entries kept before the cache starts afresh (a bound on memory, far above a run's test items)."""
+
+    def __init__(self, tokenizer, encoding: Encoding) -> None:
+        self.tokenizer, self.encoding, self.chat = tokenizer, encoding, is_chat(tokenizer)
+        self._prompts: dict[tuple, list[int]] = {}
+        self._replies: dict[str, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._prompts) + len(self._replies)
+
+    def prompts(self, prompts: Sequence[Sequence[Message]]) -> list[list[int]]:
+        """Token ids of each prompt (chat messages), cut as :func:`encode_prompt` cuts."""
+        return [self._get(self._prompts, tuple((m["role"], m["content"]) for m in prompt),
+                          lambda: encode_prompt(self.tokenizer, prompt, self.encoding)) for prompt in prompts]
+
+    def replies(self, replies: Sequence[str]) -> list[list[int]]:
+        """Token ids of each reply, end of sequence included, cut as :func:`encode_reply` cuts."""
+        return [self._get(self._replies, reply, lambda: encode_reply(self.tokenizer, reply, self.encoding, self.chat))
+                for reply in replies]
+
+    def _get(self, table: dict, key, encode) -> list[int]:
+        if key not in table:
+            if len(self) >= self.limit:
+                self._prompts.clear()
+                self._replies.clear()
+            table[key] = encode()
+        return table[key]

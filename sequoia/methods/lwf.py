@@ -13,7 +13,10 @@ What "outputs" and "close" mean is the learner's (``Learner.distillation``):
 * PA LoRA learners: token-level KL from the previous policy's next-token
   distributions to ours along the current task's replies (chosen and rejected for
   DPO, chosen for SFT); the snapshot is of the adapter weights only, swapped in
-  place for one extra no-grad forward per step, so no second model is held;
+  place for one extra no-grad forward per step, so no second model is held; both
+  distributions are computed from the final hidden states a chunk of tokens at a
+  time (:func:`sequoia.lm.head.token_kl_sum`), recomputed in the backward pass, so
+  no ``[tokens, vocab]`` logits are kept, as in DPO's own scoring;
 * RL DQN: mean squared difference of the Q-values of every action on the batch's
   observations (Q-value distillation; the temperature does not apply).
 

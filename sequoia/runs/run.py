@@ -258,6 +258,13 @@ class Run:
         if found != (setting.qualified_name(), method.name):
             raise SequoiaError(f"cannot resume {self.directory}: its checkpoint is from {found[0]} / {found[1]}, "
                                f"not {setting.qualified_name()} / {method.name}")
+        started = (saved.get("config") or {}).get("resolved", {}).get("setting", {})
+        for key, value in setting.resolved().items():
+            if key in started and started[key] != value:
+                raise SequoiaError(f"cannot resume {self.directory}: it ran with setting.{key} {started[key]} "
+                                   f"(setting.{key} {getattr(setting, key, '?')} resolved on its machine), this "
+                                   f"machine resolves it to {value}; resume where it started, or set "
+                                   f"--setting.{key} {started[key]} in a new run")
 
 
 def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str] = ()) -> dict[str, Any]:
@@ -270,6 +277,8 @@ def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str]
     config: dict[str, Any] = {"seed": seed, **setting.config(), **method.config()}
     if loggers:
         config["loggers"] = list(loggers)
+    if setting.resolved():  # what options such as `auto` became on this machine (read by --resume, not by --config)
+        config["resolved"] = {"setting": setting.resolved()}
     return _lists(config)
 
 

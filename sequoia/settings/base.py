@@ -1,6 +1,7 @@
 """The root of the setting tree and the loop every setting shares."""
 
 import dataclasses
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass as plain_dataclass
@@ -154,6 +155,15 @@ class Setting(ContinualAssumption):
         """This setting's part of ``config.yaml``: its options by group (``setting`` with its name)."""
         return {"setting": {"name": self.qualified_name(), **dataclasses.asdict(self)}}
 
+    def header(self) -> str | None:
+        """A line printed when the run starts (after every check), saying what this machine decided."""
+        return None
+
+    def resolved(self) -> dict[str, Any]:
+        """Options whose value this machine decides (PA's ``dtype: auto``), as decided: ``config.yaml``'s
+        ``resolved`` section, which a resume on a machine that decides otherwise refuses."""
+        return {}
+
     # -- checkpoints --------------------------------------------------------------
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng",)
     """Attributes that change as the loop runs; domains with more (cached scores) extend this."""
@@ -244,6 +254,9 @@ class Setting(ContinualAssumption):
         method.configure(self.view())
         phases = self.phases()
         loop = run.open(self, method)
+        line = self.header()
+        if line and self.progress and distributed.is_main():  # after every check: an error stays one line
+            print(line, file=sys.stderr)
         try:
             self._loop(method, phases, loop, run)
         except TrainingError as error:

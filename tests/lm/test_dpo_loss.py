@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from sequoia.lm.dpo_loss import dpo_loss
-from sequoia.lm.logprobs import completion_logprobs
 from sequoia.lm.models import byte_tokenizer, tiny_random_model
+from sequoia.lm.packing import Group
+from sequoia.lm.scoring import ReplyScorer
 
 trl = pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
@@ -56,6 +57,17 @@ def trainer_free_loss(loss_type):
                     loss_type == "robust" else 0.0, chosen_tokens=torch.ones(1), rejected_tokens=torch.ones(1)).item()
 
 
+def scored(model, prompts, chosen, rejected, pad):
+    """Summed log-probs of the chosen then the rejected replies, and their lengths, as the dpo_lora learner
+    scores them: each prompt once, the pairs packed into one row, the head applied chunk by chunk."""
+    scorer = ReplyScorer(model, pad)
+    scores = scorer.score([Group(p, [c, r]) for p, c, r in zip(prompts, chosen, rejected)])
+    assert scorer.mode == "packed"
+    n = len(prompts)
+    order = torch.cat([torch.arange(0, 2 * n, 2), torch.arange(1, 2 * n, 2)])
+    return scores.logprobs[order], scores.tokens[order]
+
+
 def lora_grads(model):
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -82,8 +94,8 @@ def test_loss_and_gradients_match_trl(loss_type, tmp_path):
     pad = trainer.processing_class.pad_token_id
     model.zero_grad()
     with torch.no_grad(), model.disable_adapter():
-        ref, _ = completion_logprobs(model, prompts * 2, chosen + rejected, pad)
-    policy, tokens = completion_logprobs(model, prompts * 2, chosen + rejected, pad)
+        ref, _ = scored(model, prompts, chosen, rejected, pad)
+    policy, tokens = scored(model, prompts, chosen, rejected, pad)
     n = len(prompts)
     ours = dpo_loss(policy[:n], policy[n:], ref[:n], ref[n:], beta=0.1, loss_type=loss_type,
                     label_smoothing=0.2 if loss_type == "robust" else 0.0,

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from sequoia.learners import DQN, DPOLoRA
-from sequoia.lm.logprobs import ReplyScores
+from sequoia.lm.scoring import ReplyScores
 from sequoia.methods import LwF, Naive
 from sequoia.methods.lwf import LwFPlugin
 from sequoia.settings.sl import TaskIncrementalSLSetting
@@ -23,7 +23,8 @@ def test_no_teacher_before_the_first_task_ends():
 
 
 def reply_scores(logits: torch.Tensor, mask: torch.Tensor) -> ReplyScores:
-    return ReplyScores(torch.zeros(len(logits)), mask.sum(-1), logits, mask)
+    """Scores whose reply tokens' logits are ``logits[mask]`` (the full-logits form: the head is the identity)."""
+    return ReplyScores(torch.zeros(len(logits)), mask.sum(-1), logits[mask], torch.nn.Identity())
 
 
 def test_pa_distillation_is_the_token_kl_on_reply_positions():

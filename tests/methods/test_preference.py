@@ -69,9 +69,9 @@ def test_reference_log_probs_are_cached_from_the_chosen_model(reference):
     learner, next_task = fitted_learner(reference)
     rows = learner.prepare_rows(learner.encode_pairs(next_task.pairs))
     with torch.no_grad():
-        current = learner._batched_logprobs(rows["prompt_ids"], rows["chosen_ids"])
+        current = learner.batched_logprobs(rows["prompt_ids"], rows["chosen_ids"])
         with learner.model.disable_adapter():
-            base = learner._batched_logprobs(rows["prompt_ids"], rows["chosen_ids"])
+            base = learner.batched_logprobs(rows["prompt_ids"], rows["chosen_ids"])
     expected, other = (current, base) if reference == "previous_task" else (base, current)
     torch.testing.assert_close(rows["ref_chosen"], expected)
     assert not torch.allclose(rows["ref_chosen"], other)

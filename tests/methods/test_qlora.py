@@ -28,12 +28,13 @@ def test_a_4bit_base_keeps_its_hidden_states_in_the_compute_dtype():
     learner.configure(s)
     layers = learner.model.base_model.model.model.layers
     assert isinstance(layers[0].self_attn.q_proj.base_layer, bitsandbytes.nn.Linear4bit)
+    assert learner.scorer.mode == "packed"  # the scorer's one-time checks run before the hook counts passes
     dtypes = []
     layers[-1].register_forward_hook(lambda module, args, out: dtypes.append(
         (out[0] if isinstance(out, tuple) else out).dtype))
     pairs = next(iter(s.phases())).chunks[0].pairs[:2]
     rows = learner.encode_pairs(pairs)
-    logprobs, _ = learner.sequence_logprobs(rows["prompt_ids"], rows["chosen_ids"])
+    logprobs = learner.chosen_outputs(rows).logprobs
     assert dtypes == [torch.bfloat16]
     assert logprobs.requires_grad
     assert {p.dtype for p in learner.trainable_parameters().values()} == {torch.float32}

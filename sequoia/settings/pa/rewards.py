@@ -105,24 +105,17 @@ class ReferenceModel:
         tokenizer, encoding: the setting's, which every method also uses.
     """
 
-    def __init__(self, model, tokenizer, encoding, batch_size: int = 16) -> None:
-        from sequoia.lm.tokens import is_chat
+    def __init__(self, model, tokenizer, encoding, batch_size: int = 32) -> None:
+        from sequoia.lm.scoring import ReplyScorer
+        from sequoia.lm.tokens import TokenCache
 
         self.model, self.tokenizer, self.encoding, self.batch_size = model, tokenizer, encoding, batch_size
-        self.chat = is_chat(tokenizer)
+        self.tokens = TokenCache(tokenizer, encoding)
+        self.scorer = ReplyScorer(model, tokenizer.pad_token_id)
 
     @torch.no_grad()
     def __call__(self, prompts: list[Messages], replies: list[str]) -> torch.Tensor:
         """Summed log-probability of each reply given its prompt."""
-        from sequoia.lm.logprobs import completion_logprobs
-        from sequoia.lm.tokens import encode_prompt, encode_reply
+        from sequoia.lm.scoring import score_replies
 
-        prompt_ids = [encode_prompt(self.tokenizer, prompt, self.encoding) for prompt in prompts]
-        reply_ids = [encode_reply(self.tokenizer, reply, self.encoding, self.chat) for reply in replies]
-        sums = []
-        for start in range(0, len(prompt_ids), self.batch_size):
-            end = start + self.batch_size
-            logprobs, _ = completion_logprobs(self.model, prompt_ids[start:end], reply_ids[start:end],
-                                              self.tokenizer.pad_token_id)
-            sums.append(logprobs.float().cpu())
-        return torch.cat(sums)
+        return score_replies(self.scorer, self.tokens.prompts(prompts), self.tokens.replies(replies), self.batch_size)

