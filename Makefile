@@ -32,6 +32,7 @@ benchmarks: install
 	$(PYTHON) benchmarks/sl_methods.py
 	$(PYTHON) benchmarks/overhead_sl.py
 	$(PYTHON) benchmarks/dpo_step.py
+	$(PYTHON) benchmarks/pa_eval.py
 	$(PYTHON) benchmarks/dqn_cartpole.py
 	$(PYTHON) benchmarks/overhead_rl.py
 

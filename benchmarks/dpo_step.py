@@ -1,34 +1,46 @@
-"""One DPO training step of sequoia's dpo_lora learner against TRL's DPOTrainer, in one process.
+"""One DPO training step of sequoia's dpo_lora learner against TRL's DPOTrainer, on two batches.
 
 All train the same model with the same LoRA config (rank 8, alpha 16, peft's default
-target modules) on the same preference pairs (8 per step) with beta 0.1. Three
-configurations run on the same batch:
+target modules) on the same 8 preference pairs per step with beta 0.1. Two batches:
 
-* sequoia: reference log-probs computed once per task and read from the rows;
-* TRL as configured by default: a reference forward pass (adapters disabled) in every step;
-* TRL at its best for this case: ``precompute_ref_log_probs=True``, the reference
-  log-probs computed once before training and read from the batch, as sequoia does.
-  (``padding_free`` needs FlashAttention and is off in TRL's current DPO trainer; no other
-  option of ``DPOConfig`` changes the cost of a LoRA step.)
+* ``moral_stories``: the first 8 training pairs of the shipped Moral Stories task (short
+  one-turn prompts);
+* ``hh_helpful``: the first 8 training pairs of the shipped HH-RLHF helpful-base subset
+  whose prompts have two or more user turns (long shared prompts, where sharing saves most).
 
-A step is forward + backward + optimizer step. The script prints tokens per second, the
-median step time, the peak extra memory of a step (resident memory sampled every
-millisecond above the level before it; on a GPU, torch's peak allocated memory), the
-activations saved for the backward pass (on any device; resident memory on the CPU
-misses what the allocator kept from the warm-up step), and the ratios sequoia / TRL for
-both TRL configurations (targets: time at most 0.8 of TRL's default and at most 1.0 of
-its best; memory at most 1.0).
+Three configurations run on each batch:
 
-Then sequoia in bfloat16 against float32 (``--compare-dtypes``, on by default): step time,
-and how far the bf16 losses stray from the fp32 ones over the same steps from the same
-initial adapters.
+* ``sequoia``: each pair one stretch ``[prompt | chosen | rejected]`` (the prompt computed
+  once), the pairs packed into rows without padding, reply log-probs from the hidden
+  states a chunk at a time; reference log-probs computed once per task, read from the rows;
+* ``trl_default``: TRL as configured by default, a reference forward pass (adapters
+  disabled) in every step;
+* ``trl_best``: TRL at its best for this step: ``precompute_ref_log_probs=True``, the
+  reference log-probs computed once before training. TRL 1.16 already scores tokens
+  through a chunked head (``fused_lm_head``); its ``padding_free`` warns and falls back
+  to padding, and no other ``DPOConfig`` option lowers the cost of a LoRA step on these
+  devices (``gradient_checkpointing`` trades time for memory).
+
+A step is forward + backward + optimizer step. Each configuration runs in a fresh process
+(TRL's padded steps on the HH batch take over 10 GB on the CPU: three models side by side
+ran out of 24 GB), one after the other, on an idle machine: the median step time of
+``--steps`` steps after a warm-up, the peak memory of a step (resident memory above the
+level before it, sampled every millisecond; on a GPU, torch's peak allocated memory above
+the weights) and the activations saved for the backward pass. Tokens are what the
+model's forward passes compute on, padding and repeated prompts included.
 
     python benchmarks/dpo_step.py [--model smollm2-135m-instruct|tiny-random|PATH] [--steps 5]
         [--dtype float32|bfloat16] [--device auto|cpu|cuda] [--quantization none|4bit]
+        [--batches moral_stories,hh_helpful] [--json PATH] [--compare-dtypes]
 """
 
+from __future__ import annotations
+
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,17 +49,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+CONFIGURATIONS = ("sequoia", "trl_default", "trl_best")
+BATCHES = ("moral_stories", "hh_helpful")
+_TASKS = {"moral_stories": "moral_stories", "hh_helpful": "helpfulness"}
+
 
 class PeakMemory:
-    """Peak resident memory (MB) above the level at entry, sampled from /proc on a thread."""
+    """Peak memory (MB) above the level at entry: resident memory sampled on a thread, or CUDA's peak."""
 
     def __enter__(self):
-        if torch.cuda.is_available():  # on a GPU the step's memory is the device's
+        if torch.cuda.is_available():
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
             self.gpu_start = torch.cuda.memory_allocated()
-        self.start = self._rss()
-        self.peak = self.start
+        self.start = self.peak = self._rss()
         self._running = True
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -71,32 +86,17 @@ class PeakMemory:
 
     @staticmethod
     def _rss() -> int:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * 4096
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
 
 
-def measure(step, steps: int) -> tuple[float, float]:
-    step()  # warm-up: allocator, lazy initialisation
-    times, peaks = [], []
-    for _ in range(steps):
-        with PeakMemory() as memory:
-            start = time.perf_counter()
-            step()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        peaks.append(memory.extra_mb)
-    return statistics.median(times), max(peaks)
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def saved_for_backward_mb(forward, model) -> float:
-    """MB of the activations autograd keeps from ``forward()`` for the backward pass.
-
-    Each storage counts once, and the model's own weights not at all. Unlike resident memory
-    on the CPU, which keeps what the allocator freed in an earlier step, this is exactly what
-    a step holds between its forward and backward passes, on any device. (With gradient
-    checkpointing the backward pass recomputes a layer's activations, so there it is a floor.)
-    """
+    """MB of the activations autograd keeps from ``forward()`` for the backward pass (each storage once,
+    the model's weights not at all): what a step holds between its passes, on any device."""
     weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     storages = {}
 
@@ -111,33 +111,53 @@ def saved_for_backward_mb(forward, model) -> float:
     return sum(storages.values()) / 2**20
 
 
-def tokens_per_step(rows) -> int:
-    """Tokens of both sequences of each pair, prompt included."""
-    return sum(2 * len(p) + len(c) + len(r) for p, c, r in zip(rows["prompt_ids"], rows["chosen_ids"],
-                                                              rows["rejected_ids"]))
+# -- the batches ----------------------------------------------------------------------
+def setting_of(args: argparse.Namespace, batch: str, dtype: str):
+    """A prepared PA setting holding ``batch``'s task; limits wide enough that neither library truncates."""
+    from sequoia.settings.pa import IncrementalPASetting
+    from sequoia.settings.pa.evaluation import PAEvaluation
+
+    setting = IncrementalPASetting(model=args.model, tasks=_TASKS[batch], train_pairs_per_task=100_000,
+                                   dtype=dtype, device=args.device, quantization=args.quantization,
+                                   max_prompt_length=2048, max_completion_length=1024, truncation_side="error")
+    setting.rng, setting.progress = np.random.default_rng(0), False
+    setting.use_options("eval", PAEvaluation(capability="none"))
+    setting.prepare()
+    return setting
 
 
-def sequoia_learner(setting, pairs):
-    """A fresh dpo_lora learner (seeded adapters) and the rows of ``pairs`` with their reference log-probs."""
+def pairs_of(setting, batch: str, count: int) -> list:
+    """The batch's pairs: the first ``count`` training pairs (with two or more user turns for ``hh_helpful``)."""
+    pairs = setting._train[0]
+    if batch == "hh_helpful":
+        pairs = [p for p in pairs if sum(m["role"] == "user" for m in p.prompt) >= 2]
+    if len(pairs) < count:
+        raise SystemExit(f"batch {batch} has only {len(pairs)} pairs")
+    return pairs[:count]
+
+
+# -- the configurations -----------------------------------------------------------------
+def sequoia_step(setting, pairs) -> dict:
+    """sequoia's dpo_lora learner on ``pairs``: its step, forward, model and the tokens its forward computes on."""
     from sequoia.learners import DPOLoRA
+    from sequoia.lm.packing import Group, pack
+    from sequoia.lm.scoring import DEFAULT_BUDGET
 
     torch.manual_seed(0)
     learner = DPOLoRA(batch_size=len(pairs))
     learner.configure(setting.view())
     rows = learner.prepare_rows(learner.encode_pairs(pairs))  # once per task, outside the step
     learner.model.train()
-    return learner, rows
+    groups = [Group(p, [c, r]) for p, c, r in zip(rows["prompt_ids"], rows["chosen_ids"], rows["rejected_ids"])]
+    tokens = pack(groups, DEFAULT_BUDGET, 0).tokens if learner.scorer.mode == "packed" else None
+    if tokens is None:  # padded rows: one per reply
+        tokens = 2 * len(pairs) * max(len(g.prompt) + max(map(len, g.replies)) for g in groups)
+    return {"step": lambda: learner.optimize(rows), "forward": lambda: learner.loss(rows),
+            "model": learner.model, "tokens": tokens, "mode": learner.scorer.mode}
 
 
-def time_sequoia(setting, pairs, steps: int) -> dict:
-    learner, rows = sequoia_learner(setting, pairs)
-    seconds, memory = measure(lambda: learner.optimize(rows), steps)
-    saved = saved_for_backward_mb(lambda: learner.loss(rows), learner.model)
-    return {"seconds": seconds, "memory": memory, "saved": saved, "tokens": tokens_per_step(rows)}
-
-
-def trl_trainer(args, setting, pairs, precompute: bool):
-    """TRL's DPOTrainer on the same pairs and model, and one collated batch of them."""
+def trl_step(args, setting, pairs, precompute: bool) -> dict:
+    """TRL's DPOTrainer on the same pairs and model: its step, forward, model and tokens."""
     import datasets
     import peft
     import trl
@@ -154,130 +174,158 @@ def trl_trainer(args, setting, pairs, precompute: bool):
                     "rejected": " " + p.rejected} for p in pairs]
     on_cpu = setting.device == "cpu" or not torch.cuda.is_available()
     config = trl.DPOConfig(output_dir=tempfile.mkdtemp(), beta=0.1, per_device_train_batch_size=len(pairs),
-                           use_cpu=on_cpu, report_to=[], max_length=setting.max_prompt_length
-                           + setting.max_completion_length, learning_rate=5e-4, seed=0,
-                           precompute_ref_log_probs=precompute, bf16=args.dtype == "bfloat16" and not on_cpu)
-    model = load_model(args.model, args.dtype, setting.device, setting.quantization)
+                           use_cpu=on_cpu, report_to=[], max_length=None, learning_rate=5e-4, seed=0,
+                           precompute_ref_log_probs=precompute, bf16=setting.view().dtype == "bfloat16" and not on_cpu)
+    model = load_model(args.model, setting.view().dtype, setting.device, setting.quantization)
     torch.manual_seed(0)
     trainer = trl.DPOTrainer(model=model, args=config, train_dataset=datasets.Dataset.from_list(records),
                              processing_class=tokenizer,
                              peft_config=peft.LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM"))
     trainer.create_optimizer()
     trainer.current_gradient_accumulation_steps = 1  # normally set by Trainer.train()
-    return trainer, next(iter(trainer.get_train_dataloader()))
-
-
-def time_trl(args, setting, pairs, precompute: bool) -> dict:
-    trainer, batch = trl_trainer(args, setting, pairs, precompute)
+    batch = next(iter(trainer.get_train_dataloader()))
 
     def step():
         trainer.training_step(trainer.model, batch)
         trainer.optimizer.step()
         trainer.optimizer.zero_grad()
 
-    seconds, memory = measure(step, args.steps)
     inputs = trainer._prepare_inputs(batch)  # what training_step hands to compute_loss
-    saved = saved_for_backward_mb(lambda: trainer.compute_loss(trainer.model, inputs), trainer.model)
-    return {"seconds": seconds, "memory": memory, "saved": saved, "tokens": int(batch["attention_mask"].sum())}
+    passes = 1 if precompute else 2  # the default runs the reference forward in every step
+    return {"step": step, "forward": lambda: trainer.compute_loss(trainer.model, inputs), "model": trainer.model,
+            "tokens": passes * batch["input_ids"].numel(), "mode": "padded"}
 
 
-def compare_dtypes(args) -> dict:
-    """sequoia's step in bfloat16 against float32: time, and the losses of the same steps."""
-    results = {}
-    for dtype in ("float32", "bfloat16"):
-        setting, pairs = pairs_of(args, dtype)
-        learner, rows = sequoia_learner(setting, pairs)
-        results[f"{dtype}_losses"] = [float(learner.optimize(rows)) for _ in range(args.steps)]
-        results[f"{dtype}_seconds"], _ = measure(lambda: learner.optimize(rows), args.steps)
-    return results
+def build(args, name: str, batch: str, dtype: str) -> dict:
+    setting = setting_of(args, batch, dtype)
+    pairs = pairs_of(setting, batch, args.pairs)
+    if name == "sequoia":
+        return sequoia_step(setting, pairs)
+    return trl_step(args, setting, pairs, precompute=name == "trl_best")
+
+
+# -- measurements ----------------------------------------------------------------------
+def timed_steps(step, steps: int) -> tuple[float, float]:
+    """Median seconds of ``steps`` steps after one warm-up, and the largest peak memory (MB) of one."""
+    step()  # warm-up: allocator, lazy initialisation
+    times, peaks = [], []
+    for _ in range(steps):
+        with PeakMemory() as memory:
+            synchronize()
+            start = time.perf_counter()
+            step()
+            synchronize()
+            times.append(time.perf_counter() - start)
+        peaks.append(memory.extra_mb)
+    return statistics.median(times), max(peaks)
+
+
+def measure_here(args) -> None:
+    """The measurement ``--only NAME:BATCH`` names, printed as one JSON line."""
+    name, batch = args.only.split(":")
+    config = build(args, name, batch, args.dtype)
+    seconds, peak = timed_steps(config["step"], args.steps)
+    print(json.dumps({"seconds_per_step": seconds, "peak_mb": peak, "tokens_per_step": config["tokens"],
+                      "saved_for_backward_mb": saved_for_backward_mb(config["forward"], config["model"]),
+                      "layout": config["mode"]}))
+
+
+def measure_isolated(name: str, batch: str) -> dict:
+    """One configuration on one batch in a fresh process: its memory is its own, and it is freed after."""
+    argv = [sys.executable, __file__, *sys.argv[1:], "--only", f"{name}:{batch}"]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} on {batch} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure_batch(batch: str) -> dict:
+    result = {name: measure_isolated(name, batch) for name in CONFIGURATIONS}
+    ours, best = result["sequoia"], result["trl_best"]
+    result["time_ratio_vs_trl_best"] = ours["seconds_per_step"] / best["seconds_per_step"]
+    result["time_ratio_vs_trl_default"] = ours["seconds_per_step"] / result["trl_default"]["seconds_per_step"]
+    result["memory_ratio_vs_trl_best"] = ours["peak_mb"] / max(best["peak_mb"], 1e-9)
+    result["saved_ratio_vs_trl_best"] = ours["saved_for_backward_mb"] / max(best["saved_for_backward_mb"], 1e-9)
+    return result
+
+
+def compare_dtypes(args, batch: str) -> dict:
+    """sequoia's step in bfloat16 against float32 on ``batch``, in this process: step times (the two dtypes
+    taking turns), and the losses of the same steps from the same initial adapters."""
+    configs = {dtype: build(args, "sequoia", batch, dtype) for dtype in ("float32", "bfloat16")}
+    losses = {dtype: [float(configs[dtype]["step"]()) for _ in range(args.steps)] for dtype in configs}
+    seconds = {dtype: [] for dtype in configs}
+    for _ in range(args.steps):
+        for dtype, config in configs.items():
+            start = time.perf_counter()
+            config["step"]()
+            synchronize()
+            seconds[dtype].append(time.perf_counter() - start)
+    seconds = {dtype: statistics.median(values) for dtype, values in seconds.items()}
+    return {"float32_seconds": seconds["float32"], "bfloat16_seconds": seconds["bfloat16"],
+            "bf16_to_fp32_time": seconds["bfloat16"] / seconds["float32"],
+            "largest_loss_gap": max(abs(a - b) for a, b in zip(losses["float32"], losses["bfloat16"])),
+            "float32_losses": losses["float32"], "bfloat16_losses": losses["bfloat16"]}
+
+
+# -- output -----------------------------------------------------------------------------
+def print_batch(batch: str, result: dict) -> None:
+    print(f"\n{batch}:")
+    for name in CONFIGURATIONS:
+        row = result[name]
+        print(f"  {name:<12} {row['seconds_per_step']:7.3f} s/step, {row['tokens_per_step']:6d} tokens a step "
+              f"({row['layout']}), peak {row['peak_mb']:.0f} MB, saved for backward "
+              f"{row['saved_for_backward_mb']:.0f} MB")
+    print(f"  sequoia / TRL best: time {result['time_ratio_vs_trl_best']:.3f} (target <= 0.4), peak memory "
+          f"{result['memory_ratio_vs_trl_best']:.3f} (target <= 0.5), "
+          f"saved for backward {result['saved_ratio_vs_trl_best']:.3f}; sequoia / TRL default: time "
+          f"{result['time_ratio_vs_trl_default']:.3f}")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--task", default="moral_stories", help="whose first pairs make the batch")
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batches", default=",".join(BATCHES), help="comma-separated: " + ", ".join(BATCHES))
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration")
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--quantization", default="none", choices=["none", "4bit", "8bit"])
-    parser.add_argument("--compare-dtypes", default=True, action=argparse.BooleanOptionalAction)
-    parser.add_argument("--only", choices=["sequoia", "trl", "trl_precompute", "dtypes"],
-                        help=argparse.SUPPRESS)  # one measurement, in a process of its own
-    return parser.parse_args()
-
-
-def pairs_of(args: argparse.Namespace, dtype: str):
-    """The setting and the batch's pairs; the limits are wide enough that neither library truncates."""
-    from sequoia.settings.pa import IncrementalPASetting
-    from sequoia.settings.pa.evaluation import PAEvaluation
-
-    setting = IncrementalPASetting(model=args.model, tasks=args.task, train_pairs_per_task=args.pairs,
-                                   dtype=dtype, device=args.device, quantization=args.quantization,
-                                   max_prompt_length=512, max_completion_length=256, truncation_side="error")
-    setting.rng, setting.progress = np.random.default_rng(0), False
-    setting.use_options("eval", PAEvaluation(capability="none"))
-    setting.prepare()
-    return setting, setting._train[0][: args.pairs]
-
-
-def measure_one(args: argparse.Namespace) -> dict:
-    """The measurement ``--only`` names, as a dict (printed as one JSON line)."""
-    if args.only == "dtypes":
-        return compare_dtypes(args)
-    setting, pairs = pairs_of(args, args.dtype)
-    if args.only == "sequoia":
-        result = time_sequoia(setting, pairs, args.steps)
-    else:
-        result = time_trl(args, setting, pairs, precompute=args.only == "trl_precompute")
-    return {**result, "threads": torch.get_num_threads()}
-
-
-def run_isolated(only: str) -> dict:
-    """One measurement in a fresh process: peak memory then starts from the same clean slate for each."""
-    import json
-    import subprocess
-    import sys
-
-    argv = [arg for arg in sys.argv[1:]]
-    proc = subprocess.run([sys.executable, __file__, *argv, "--only", only], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{only} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def report(args: argparse.Namespace, results: dict) -> None:
-    ours = results["sequoia"]
-    print(f"model {args.model} ({args.dtype}, quantization {args.quantization}), {args.pairs} pairs of "
-          f"{args.task} per step, {args.steps} timed steps, {ours['threads']} threads, each in its own process")
-    names = {"sequoia": "sequoia", "trl": "TRL default", "trl_precompute": "TRL precomputed reference"}
-    for key, name in names.items():
-        row = results[key]
-        print(f"{name:<26}: {row['seconds']:.3f} s/step, {row['tokens'] / row['seconds']:,.0f} tokens/s "
-              f"({row['tokens']} tokens a step), peak {row['memory']:.0f} MB, "
-              f"saved for backward {row['saved']:.0f} MB")
-    for key, target in (("trl", 0.8), ("trl_precompute", 1.0)):
-        row = results[key]
-        print(f"ratio to {names[key]:<26}: time {ours['seconds'] / row['seconds']:.3f} (target <= {target}), "
-              f"memory {ours['memory'] / max(row['memory'], 1e-9):.3f} (target <= 1.0), "
-              f"saved for backward {ours['saved'] / max(row['saved'], 1e-9):.3f}")
+    parser.add_argument("--compare-dtypes", default=False, action=argparse.BooleanOptionalAction,
+                        help="also time sequoia's step in bfloat16 against float32")
+    parser.add_argument("--json", help="write the measurements to this file")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # NAME:BATCH, in a process of its own
+    args = parser.parse_args()
+    unknown = set(args.batches.split(",")) - set(BATCHES)
+    if unknown:
+        parser.error(f"unknown batches {sorted(unknown)}; expected some of {', '.join(BATCHES)}")
+    return args
 
 
 def main() -> None:
-    import json
-
     args = parse_args()
     if args.only:
-        print(json.dumps(measure_one(args)))
+        measure_here(args)
         return
-    report(args, {key: run_isolated(key) for key in ("sequoia", "trl", "trl_precompute")})
-    if args.compare_dtypes:
-        d = run_isolated("dtypes")
-        gaps = [abs(a - b) for a, b in zip(d["float32_losses"], d["bfloat16_losses"])]
-        print(f"bf16 vs fp32 (sequoia): step {d['bfloat16_seconds']:.3f} s vs {d['float32_seconds']:.3f} s, ratio "
-              f"{d['bfloat16_seconds'] / d['float32_seconds']:.3f}; losses of the same {args.steps} steps from the "
-              f"same adapters: fp32 {' '.join(f'{x:.4f}' for x in d['float32_losses'])}, bf16 "
-              f"{' '.join(f'{x:.4f}' for x in d['bfloat16_losses'])}; largest gap {max(gaps):.4f}")
+    import platform
+
+    report = {"model": args.model, "dtype": args.dtype, "quantization": args.quantization, "pairs": args.pairs,
+              "steps": args.steps, "threads": torch.get_num_threads(), "machine": platform.processor() or
+              platform.machine(), "device": "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu",
+              "batches": {}}
+    print(f"model {args.model} ({args.dtype}, quantization {args.quantization}), {args.pairs} pairs a step, "
+          f"{args.steps} timed steps each, {report['threads']} threads, on {report['device']}")
+    for batch in args.batches.split(","):
+        report["batches"][batch] = measure_batch(batch)
+        print_batch(batch, report["batches"][batch])
+        if args.compare_dtypes:
+            report["batches"][batch]["dtypes"] = d = compare_dtypes(args, batch)
+            print(f"  sequoia bf16 / fp32 step time {d['bf16_to_fp32_time']:.3f} ({d['bfloat16_seconds']:.3f} s "
+                  f"against {d['float32_seconds']:.3f} s); losses of the same {args.steps} steps differ by at most "
+                  f"{d['largest_loss_gap']:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        print(f"\nwritten: {args.json}")
 
 
 if __name__ == "__main__":

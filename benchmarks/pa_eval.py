@@ -1,0 +1,93 @@
+"""One evaluation row of the default PA run (3 tasks' test pairs and 3 capability probes), timed.
+
+The default setting (``sequoia --setting class_incremental --method dpo_lora``: Moral
+Stories, ETHICS utilitarianism and HH-RLHF helpfulness, 64 test pairs each; MMLU,
+TruthfulQA MC1 and held-out text, 24 items each) scores an untrained ``dpo_lora``
+method, as the run does before training (row 0, which also tokenizes every item) and
+again (a later row, tokens cached). Two layouts of the same scoring, in this process,
+taking turns:
+
+* ``packed``: replies to the same prompt scored together, the prompt computed once, the
+  groups packed into rows without padding (``--learner.packing true``, the default);
+* ``padded``: one left-padded row per reply (``--learner.packing false``), TRL's layout.
+
+    python benchmarks/pa_eval.py [--dtype auto|float32|bfloat16] [--rounds 2] [--model NAME] [--json PATH]
+
+Run on a checkout without the ``packing`` option, it times that version's scoring alone
+(``before``), so a change can be measured by running this file against both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def evaluator(args: argparse.Namespace, packing: bool | None):
+    """A prepared default setting and a configured, untrained dpo_lora method (packing as given, where it exists)."""
+    from sequoia.learners import DPOLoRA
+    from sequoia.methods.preference import DPOLoRAMethod
+    from sequoia.settings.pa import IncrementalPASetting
+
+    setting = IncrementalPASetting(model=args.model, dtype=args.dtype)
+    setting.rng, setting.progress = np.random.default_rng(0), False
+    setting.prepare()
+    options = {} if packing is None else {"packing": packing}
+    method = DPOLoRAMethod().use_learner(DPOLoRA(**options))
+    torch.manual_seed(0)
+    method.configure(setting.view())
+    return setting, method
+
+
+def timed(setting, method) -> float:
+    start = time.perf_counter()
+    setting.evaluate(method)
+    return time.perf_counter() - start
+
+
+def print_report(args: argparse.Namespace, report: dict) -> None:
+    print(f"one evaluation row of the default PA run, model {args.model} ({report['dtype']}), "
+          f"{report['threads']} threads")
+    for name, row in report["layouts"].items():
+        print(f"  {name:<7} row 0 {row['first_row_s']:6.1f} s, later rows {row['later_row_s']:6.1f} s (median of "
+              f"{len(row['later_rows_s'])})")
+    if {"packed", "padded"} <= set(report["layouts"]):
+        ratio = report["layouts"]["packed"]["later_row_s"] / report["layouts"]["padded"]["later_row_s"]
+        report["packed_to_padded"] = ratio
+        print(f"  packed / padded, later rows: {ratio:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    parser.add_argument("--rounds", type=int, default=2, help="later rows timed per layout")
+    parser.add_argument("--json", help="write the measurements to this file")
+    args = parser.parse_args()
+    from sequoia.learners import DPOLoRA
+
+    layouts = {"packed": True, "padded": False} if "packing" in DPOLoRA.__dataclass_fields__ else {"before": None}
+    built = {name: evaluator(args, packing) for name, packing in layouts.items()}
+    resolved = built[next(iter(built))][1].base_learner.model.dtype
+    first = {name: timed(*pair) for name, pair in built.items()}  # row 0: every item tokenized, base scores kept
+    later: dict[str, list[float]] = {name: [] for name in built}
+    for _ in range(args.rounds):
+        for name, pair in built.items():
+            later[name].append(timed(*pair))
+    report = {"model": args.model, "dtype": str(resolved).removeprefix("torch."), "threads": torch.get_num_threads(),
+              "layouts": {name: {"first_row_s": first[name], "later_row_s": statistics.median(later[name]),
+                                 "later_rows_s": later[name]} for name in built}}
+    print_report(args, report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        print(f"written: {args.json}")
+
+
+if __name__ == "__main__":
+    main()

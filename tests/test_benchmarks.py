@@ -1,0 +1,57 @@
+"""The parts of the benchmark scripts that need no GPU: the device check's model builder, and the JSON they write."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_the_device_check_builds_a_llama_from_its_config_that_sequoia_loads(tmp_path):
+    from sequoia.lm.models import load_model, load_tokenizer
+    from sequoia.lm.models import byte_tokenizer
+
+    byte_tokenizer().save_pretrained(tmp_path / "tokenizer")
+    built = json.loads(run("build_llama.py", "--out", str(tmp_path / "model"), "--size", "tiny", "--tokenizer",
+                           str(tmp_path / "tokenizer"), "--dtype", "float32").stdout)
+    assert built["vocab_size"] == 259 and built["size"] == "tiny"
+    assert json.loads((tmp_path / "model" / "built.json").read_text()) == built
+    model = load_model(str(tmp_path / "model"), "float32", "cpu")
+    assert sum(p.numel() for p in model.parameters()) == built["parameters"]
+    assert load_tokenizer(str(tmp_path / "model")).pad_token_id == model.config.pad_token_id
+
+
+def test_the_dpo_benchmark_writes_its_ratios_to_json(tmp_path):
+    target = tmp_path / "dpo.json"
+    run("dpo_step.py", "--model", "tiny-random", "--steps", "1", "--pairs", "2", "--batches",
+        "moral_stories", "--json", str(target))
+    report = json.loads(target.read_text())
+    batch = report["batches"]["moral_stories"]
+    assert set(batch) >= {"sequoia", "trl_default", "trl_best", "time_ratio_vs_trl_best"}
+    for name in ("sequoia", "trl_default", "trl_best"):
+        assert batch[name]["seconds_per_step"] > 0 and batch[name]["tokens_per_step"] > 0
+    assert batch["sequoia"]["layout"] == "packed"
+    # TRL's default runs the reference forward in every step: twice the tokens of its best configuration
+    assert batch["trl_default"]["tokens_per_step"] == 2 * batch["trl_best"]["tokens_per_step"]
+    assert batch["sequoia"]["tokens_per_step"] < batch["trl_best"]["tokens_per_step"]
+
+
+@pytest.mark.slow
+def test_the_device_check_runs_end_to_end_on_a_tiny_model(tmp_path):
+    run("device_check.py", "--out", str(tmp_path), "--size", "tiny", "--steps", "1", "--budget", "1200",
+        timeout=1500)
+    summary = json.loads((tmp_path / "device_check.json").read_text())
+    assert summary["model"]["size"] == "tiny"
+    for part in ("bf16", "qlora_4bit", "cli_run"):
+        assert summary[part]["returncode"] == 0, summary[part]["output_tail"]
+    assert "qlora_4bit_peak_at_most_trl" in summary["checks"]
