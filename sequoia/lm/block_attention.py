@@ -10,6 +10,11 @@ prompt's keys and its own: one SDPA call for each. So a reply is computed the sa
 whichever replies and groups share its row or its batch (or its rank, under several
 processes): two identical replies get identical scores, as they do unpacked.
 
+On a CUDA GPU in half precision the same layout goes to FlashAttention's variable-length
+kernel as torch ships it (``torch.nn.attention.varlen``): every prompt of the batch in one
+call, every reply (its queries against its prompt's keys and its own) in another. Elsewhere
+it is one SDPA call per prompt and per reply.
+
 The function is registered with transformers' ``AttentionInterface`` under the name
 ``sequoia_blocks`` and behaves exactly as ``sdpa`` unless :func:`blocks` is active,
 so generation and ordinary forward passes of a model switched to it are unchanged.
@@ -30,17 +35,20 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 NAME = "sequoia_blocks"
 
-_ACTIVE: ContextVar[list["RowPlan"] | None] = ContextVar("sequoia_attention_blocks", default=None)
+_ACTIVE: ContextVar["Layout | None"] = ContextVar("sequoia_attention_blocks", default=None)
+
+VarlenKernel = Callable[..., torch.Tensor]
+"""A variable-length attention function with the signature of torch's ``varlen_attn``."""
 
 
 @dataclass
@@ -75,10 +83,92 @@ def plan_row(groups: list, width: int, device: torch.device) -> RowPlan:
     return RowPlan(sizes, calls)
 
 
+@dataclass
+class VarlenPlan:
+    """The batch's prompts and replies as two variable-length batches (FlashAttention's layout).
+
+    Positions are flat (``row * width + position``). Prompts attend causally to
+    themselves; each reply's queries attend to its prompt's keys followed by its own
+    keys, causally aligned at the end (query ``i`` of a reply of ``n`` tokens after a
+    prompt of ``p`` sees keys ``0 .. p + i``).
+    """
+
+    prompt_tokens: torch.Tensor
+    prompt_starts: torch.Tensor
+    longest_prompt: int
+    reply_queries: torch.Tensor
+    reply_keys: torch.Tensor
+    query_starts: torch.Tensor
+    key_starts: torch.Tensor
+    longest_reply: int
+    longest_keys: int
+
+
+def plan_varlen(spans: list, width: int, device: torch.device) -> VarlenPlan:
+    """The variable-length layout of rows whose groups lie at ``spans``.
+
+    Example:
+        >>> from sequoia.lm.packing import Group, pack
+        >>> rows = pack([Group([1, 2], [[3], [4, 5]])], budget=8, pad_id=0)
+        >>> plan = plan_varlen(rows.spans, width=5, device=torch.device("cpu"))
+        >>> plan.reply_queries.tolist(), plan.reply_keys.tolist(), plan.key_starts.tolist()
+        ([2, 3, 4], [0, 1, 2, 0, 1, 3, 4], [0, 3, 7])
+    """
+    prompts, queries, keys = [], [], []
+    prompt_lengths, query_lengths, key_lengths = [], [], []
+    for row, groups in enumerate(spans):
+        for group in groups:
+            prompt = list(range(row * width + group.prompt[0], row * width + group.prompt[1]))
+            prompts += prompt
+            prompt_lengths.append(len(prompt))
+            for start, end in group.replies:
+                reply = list(range(row * width + start, row * width + end))
+                queries += reply
+                keys += prompt + reply
+                query_lengths.append(len(reply))
+                key_lengths.append(len(prompt) + len(reply))
+
+    def starts(lengths: list[int]) -> torch.Tensor:
+        return torch.tensor([0] + lengths, dtype=torch.int32, device=device).cumsum(0, dtype=torch.int32)
+
+    def positions(values: list[int]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.long, device=device)
+
+    return VarlenPlan(positions(prompts), starts(prompt_lengths), max(prompt_lengths), positions(queries),
+                      positions(keys), starts(query_lengths), starts(key_lengths), max(query_lengths),
+                      max(key_lengths))
+
+
+@dataclass
+class Layout:
+    """The packed rows' groups while :func:`blocks` is active, with each form of plan built once per forward pass."""
+
+    spans: list
+    width: int
+    kernel: VarlenKernel | None
+    plans: dict = field(default_factory=dict)
+
+    def rows(self, device: torch.device) -> list[RowPlan]:
+        if "rows" not in self.plans:
+            self.plans["rows"] = [plan_row(groups, self.width, device) for groups in self.spans]
+        return self.plans["rows"]
+
+    def varlen(self, device: torch.device) -> VarlenPlan:
+        if "varlen" not in self.plans:
+            self.plans["varlen"] = plan_varlen(self.spans, self.width, device)
+        return self.plans["varlen"]
+
+
 @contextmanager
-def blocks(spans: list, width: int, device: torch.device | str = "cpu") -> Iterator[None]:
-    """Inside the block, models using :data:`NAME` attend within ``spans`` (:attr:`PackedRows.spans`) only."""
-    token = _ACTIVE.set([plan_row(groups, width, torch.device(device)) for groups in spans])
+def blocks(spans: list, width: int, kernel: VarlenKernel | None = None) -> Iterator[None]:
+    """Inside the block, models using :data:`NAME` attend within ``spans`` (:attr:`PackedRows.spans`) only.
+
+    ``kernel``: a variable-length attention function to use (torch's ``varlen_attn``
+    signature); by default FlashAttention's, where the inputs are half precision on a
+    CUDA GPU and torch has it, else SDPA per prompt and reply. The plans are built on
+    the attention inputs' device, at the first layer.
+    """
+    token = _ACTIVE.set(Layout(spans, width, kernel))
     try:
         yield
     finally:
@@ -94,11 +184,15 @@ def block_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Ten
     """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    plans = _ACTIVE.get()
-    if plans is None:
+    layout = _ACTIVE.get()
+    if layout is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     if kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None:
         raise ValueError("attention per prompt and reply takes no soft-capping or position bias")
+    options = {"dropout_p": kwargs.get("dropout", 0.0), "scale": kwargs.get("scaling")}
+    kernel = layout.kernel or flash_varlen(query)
+    if kernel is not None and not options["dropout_p"]:
+        return _varlen_attention(query, key, value, layout.varlen(query.device), kernel, options["scale"]), None
     dtype = query.dtype
     if query.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
         # The CPU's bf16 attention backward is 2-4 times slower than float32's at these sizes
@@ -106,11 +200,66 @@ def block_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Ten
         # casts cost little, and attention is computed more precisely.
         query, key, value = query.float(), key.float(), value.float()
     repeats = query.shape[1] // key.shape[1]  # grouped-query attention: each key head serves `repeats` queries
-    options = {"dropout_p": kwargs.get("dropout", 0.0), "scale": kwargs.get("scaling")}
     rows = [_row_attention(query[row], key[row].repeat_interleave(repeats, 0),
                            value[row].repeat_interleave(repeats, 0), plan, options)
-            for row, plan in enumerate(plans)]
+            for row, plan in enumerate(layout.rows(query.device))]
     return torch.stack(rows).to(dtype), None
+
+
+def flash_varlen(query: torch.Tensor) -> VarlenKernel | None:
+    """torch's FlashAttention variable-length kernel where it serves ``query`` (half precision on CUDA), else ``None``."""
+    if not query.is_cuda or query.dtype not in (torch.float16, torch.bfloat16):
+        return None
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:  # torch before 2.10
+        return None
+    return varlen_attn
+
+
+def reference_varlen(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, cu_seq_q: torch.Tensor,
+                     cu_seq_k: torch.Tensor, max_q: int, max_k: int, *, scale: float | None = None,
+                     window_size: tuple[int, int] = (-1, -1), enable_gqa: bool = False,
+                     num_splits: int | None = None) -> torch.Tensor:
+    """What torch's ``varlen_attn`` computes, sequence by sequence with SDPA (for tests, on any device).
+
+    Causal (``window_size=(-1, 0)``) aligns the last query with the last key, as
+    FlashAttention does when a sequence has fewer queries than keys.
+    """
+    if window_size not in ((-1, -1), (-1, 0)):
+        raise ValueError(f"window_size {window_size}: only (-1, -1) and (-1, 0) are reproduced")
+    outputs = []
+    for i in range(len(cu_seq_q) - 1):
+        q = query[cu_seq_q[i]:cu_seq_q[i + 1]].transpose(0, 1)
+        k, v = (t[cu_seq_k[i]:cu_seq_k[i + 1]].transpose(0, 1) for t in (key, value))
+        if enable_gqa:
+            k, v = (t.repeat_interleave(q.shape[0] // t.shape[0], 0) for t in (k, v))
+        mask = None
+        if window_size == (-1, 0):
+            mask = torch.ones(q.shape[1], k.shape[1], dtype=torch.bool, device=q.device).tril(k.shape[1] - q.shape[1])
+        outputs.append(F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale).transpose(0, 1))
+    return torch.cat(outputs)
+
+
+def _varlen_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: VarlenPlan,
+                      kernel: VarlenKernel, scale: float | None) -> torch.Tensor:
+    """Attention ``(rows, T, heads, dim)`` from ``(rows, heads, T, dim)`` inputs: one kernel call for all
+    prompts, one for all replies."""
+    rows, heads, width, _ = query.shape
+
+    def flat(tensor: torch.Tensor) -> torch.Tensor:  # (rows * T, heads, dim)
+        return tensor.transpose(1, 2).reshape(rows * width, tensor.shape[1], tensor.shape[-1])
+
+    q, k, v = flat(query), flat(key), flat(value)
+    options = {"scale": scale, "window_size": (-1, 0), "enable_gqa": k.shape[1] != heads, "num_splits": 1}
+    prompts = kernel(q[plan.prompt_tokens], k[plan.prompt_tokens], v[plan.prompt_tokens], plan.prompt_starts,
+                     plan.prompt_starts, plan.longest_prompt, plan.longest_prompt, **options)
+    replies = kernel(q[plan.reply_queries], k[plan.reply_keys], v[plan.reply_keys], plan.query_starts,
+                     plan.key_starts, plan.longest_reply, plan.longest_keys, **options)
+    # num_splits=1: each sequence reduced alone, so a reply's result does not depend on its batch.
+    out = q.new_zeros(rows * width, heads, value.shape[-1])
+    out = out.index_copy(0, plan.prompt_tokens, prompts).index_copy(0, plan.reply_queries, replies)
+    return out.view(rows, width, heads, value.shape[-1])
 
 
 def _row_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: RowPlan,

@@ -164,7 +164,7 @@ class ReplyScorer:
             inputs, predictors, targets, replies, lengths = padded_rows(groups, self.pad_id)
         device = self._device()
         width = inputs["input_ids"].shape[1]
-        with block_attention.blocks(spans, width, device) if spans else nullcontext():
+        with block_attention.blocks(spans, width) if spans else nullcontext():
             features, head = self._features({k: v.to(device) for k, v in inputs.items()}, predictors.to(device))
         logprobs = token_logprobs(features, head, targets.to(device), self.chunk)
         sums = torch.zeros(len(lengths), dtype=logprobs.dtype, device=device).index_add(0, replies.to(device),

@@ -5,6 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sequoia.lm import block_attention
 from sequoia.lm.logprobs import completion_logprobs
 from sequoia.lm.models import tiny_random_model
 from sequoia.lm.packing import Group, pack
@@ -207,3 +208,36 @@ def test_a_reply_scores_the_same_whatever_shares_its_row():
         alone = scorer.score([Group(group.prompt, [reply])]).logprobs
         beside = scorer.score([other, Group(group.prompt, [group.replies[1], reply, reply])]).logprobs
     assert float(beside[-1]) == float(beside[-2]) == float(alone[0])
+
+
+def test_the_variable_length_layout_gives_the_per_block_attention_and_its_gradients():
+    """The layout FlashAttention's varlen kernel gets on a GPU (all prompts in one call, all replies in another),
+    run here through a per-sequence SDPA stand-in for the kernel, with grouped-query heads."""
+    groups = sample_groups(seed=5, n=4, replies=3)
+    rows = pack(groups, budget=60, pad_id=PAD)
+    width = rows.input_ids.shape[1]
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(len(rows.spans), heads, width, 8, generator=generator, requires_grad=True)
+              for heads in (4, 2, 2)]
+    module = torch.nn.Module()
+    results = []
+    for kernel in (None, block_attention.reference_varlen):
+        with block_attention.blocks(rows.spans, width, kernel=kernel):
+            out, _ = block_attention.block_attention(module, *inputs, rows.mask, scaling=0.3)
+        real = rows.input_ids != PAD  # padding outputs are never read
+        results.append((out[real], torch.autograd.grad(out[real].square().sum(), inputs)))
+    (out_rows, grads_rows), (out_varlen, grads_varlen) = results
+    assert len(rows.spans) > 1 and (out_rows - out_varlen).abs().max() < 1e-5
+    for expected, got in zip(grads_rows, grads_varlen):
+        assert (expected - got).abs().max() < 1e-5
+
+
+def test_a_model_scored_through_the_variable_length_layout_equals_the_padded_forward(monkeypatch):
+    monkeypatch.setattr(block_attention, "flash_varlen", lambda query: block_attention.reference_varlen)
+    model = tiny("qwen2")
+    groups = sample_groups(seed=3)
+    expected = reference(model, groups)
+    scorer = ReplyScorer(model, PAD, budget=64)
+    scores = scorer.score(groups)
+    assert scorer.mode == "packed"  # a kernel that disagreed with padded rows would have been refused
+    assert (scores.logprobs - expected).abs().max() < 1e-4
