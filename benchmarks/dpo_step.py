@@ -24,14 +24,21 @@ Three configurations run on each batch:
 A step is forward + backward + optimizer step. Each configuration runs in a fresh process
 (TRL's padded steps on the HH batch take over 10 GB on the CPU: three models side by side
 ran out of 24 GB), one after the other, on an idle machine: the median step time of
-``--steps`` steps after a warm-up, the peak memory of a step (resident memory above the
-level before it, sampled every millisecond; on a GPU, torch's peak allocated memory above
-the weights) and the activations saved for the backward pass. Tokens are what the
+``--steps`` steps after a warm-up; the peak memory of a step, over two more steps (resident
+memory above the level before it, sampled every millisecond on a thread, which would slow
+the timed steps; on a GPU, torch's peak allocated memory above the weights); and the
+activations saved for the backward pass. Tokens are what the
 model's forward passes compute on, padding and repeated prompts included.
 
     python benchmarks/dpo_step.py [--model smollm2-135m-instruct|tiny-random|PATH] [--steps 5]
         [--dtype float32|bfloat16] [--device auto|cpu|cuda] [--quantization none|4bit]
-        [--batches moral_stories,hh_helpful] [--json PATH] [--compare-dtypes]
+        [--batches moral_stories,hh_helpful] [--json PATH] [--compare-dtypes] [--same-process]
+
+``--compare-dtypes`` times sequoia's step in bfloat16 against float32 instead (in one
+process, the two taking turns), and the losses of the same steps from the same adapters:
+whether bfloat16 pays depends on the CPU (native with AVX512-BF16 or AMX, emulated and
+several times slower on AVX2), so the report names the CPU. ``--same-process`` measures
+every configuration in this process, for tiny models (the tests) where memory is no concern.
 """
 
 from __future__ import annotations
@@ -205,29 +212,43 @@ def build(args, name: str, batch: str, dtype: str) -> dict:
 
 
 # -- measurements ----------------------------------------------------------------------
-def timed_steps(step, steps: int) -> tuple[float, float]:
-    """Median seconds of ``steps`` steps after one warm-up, and the largest peak memory (MB) of one."""
+def timed_steps(step, steps: int, sampled: int = 2) -> tuple[float, float]:
+    """Median seconds of ``steps`` steps after one warm-up, then the largest peak memory (MB) of ``sampled``
+    more steps.
+
+    Time and memory come from different steps: the thread that samples memory every millisecond takes
+    the interpreter's lock, and would slow Python-heavy steps more than others.
+    """
     step()  # warm-up: allocator, lazy initialisation
-    times, peaks = [], []
+    times = []
     for _ in range(steps):
+        synchronize()
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    peaks = []
+    for _ in range(sampled):
         with PeakMemory() as memory:
-            synchronize()
-            start = time.perf_counter()
             step()
             synchronize()
-            times.append(time.perf_counter() - start)
         peaks.append(memory.extra_mb)
     return statistics.median(times), max(peaks)
+
+
+def measure(args, name: str, batch: str) -> dict:
+    """One configuration's step on one batch, in this process."""
+    config = build(args, name, batch, args.dtype)
+    seconds, peak = timed_steps(config["step"], args.steps)
+    return {"seconds_per_step": seconds, "peak_mb": peak, "tokens_per_step": config["tokens"],
+            "saved_for_backward_mb": saved_for_backward_mb(config["forward"], config["model"]),
+            "layout": config["mode"]}
 
 
 def measure_here(args) -> None:
     """The measurement ``--only NAME:BATCH`` names, printed as one JSON line."""
     name, batch = args.only.split(":")
-    config = build(args, name, batch, args.dtype)
-    seconds, peak = timed_steps(config["step"], args.steps)
-    print(json.dumps({"seconds_per_step": seconds, "peak_mb": peak, "tokens_per_step": config["tokens"],
-                      "saved_for_backward_mb": saved_for_backward_mb(config["forward"], config["model"]),
-                      "layout": config["mode"]}))
+    print(json.dumps(measure(args, name, batch)))
 
 
 def measure_isolated(name: str, batch: str) -> dict:
@@ -239,8 +260,11 @@ def measure_isolated(name: str, batch: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure_batch(batch: str) -> dict:
-    result = {name: measure_isolated(name, batch) for name in CONFIGURATIONS}
+def measure_batch(args, batch: str) -> dict:
+    if args.same_process:
+        result = {name: measure(args, name, batch) for name in CONFIGURATIONS}
+    else:
+        result = {name: measure_isolated(name, batch) for name in CONFIGURATIONS}
     ours, best = result["sequoia"], result["trl_best"]
     result["time_ratio_vs_trl_best"] = ours["seconds_per_step"] / best["seconds_per_step"]
     result["time_ratio_vs_trl_default"] = ours["seconds_per_step"] / result["trl_default"]["seconds_per_step"]
@@ -282,6 +306,22 @@ def print_batch(batch: str, result: dict) -> None:
           f"{result['time_ratio_vs_trl_default']:.3f}")
 
 
+def machine() -> str:
+    """The CPU's model name and whether it computes bfloat16 natively (timings differ ~7x by that)."""
+    import platform
+
+    from sequoia.lm.models import native_bfloat16
+
+    name = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        name = names[0] if names else name
+    except OSError:
+        pass
+    return f"{name}, {native_bfloat16(torch.device('cpu')) or 'CPU without native bfloat16'}"
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
@@ -292,7 +332,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--quantization", default="none", choices=["none", "4bit", "8bit"])
     parser.add_argument("--compare-dtypes", default=False, action=argparse.BooleanOptionalAction,
-                        help="also time sequoia's step in bfloat16 against float32")
+                        help="instead of the TRL comparison, time sequoia's step in bfloat16 against float32")
+    parser.add_argument("--same-process", default=False, action=argparse.BooleanOptionalAction,
+                        help="every configuration in this process (tiny models, where memory is no concern)")
     parser.add_argument("--json", help="write the measurements to this file")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # NAME:BATCH, in a process of its own
     args = parser.parse_args()
@@ -307,22 +349,20 @@ def main() -> None:
     if args.only:
         measure_here(args)
         return
-    import platform
-
     report = {"model": args.model, "dtype": args.dtype, "quantization": args.quantization, "pairs": args.pairs,
-              "steps": args.steps, "threads": torch.get_num_threads(), "machine": platform.processor() or
-              platform.machine(), "device": "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu",
-              "batches": {}}
+              "steps": args.steps, "threads": torch.get_num_threads(), "machine": machine(),
+              "device": "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu", "batches": {}}
     print(f"model {args.model} ({args.dtype}, quantization {args.quantization}), {args.pairs} pairs a step, "
-          f"{args.steps} timed steps each, {report['threads']} threads, on {report['device']}")
+          f"{args.steps} timed steps each, {report['threads']} threads, on {report['device']} ({report['machine']})")
     for batch in args.batches.split(","):
-        report["batches"][batch] = measure_batch(batch)
-        print_batch(batch, report["batches"][batch])
         if args.compare_dtypes:
-            report["batches"][batch]["dtypes"] = d = compare_dtypes(args, batch)
-            print(f"  sequoia bf16 / fp32 step time {d['bf16_to_fp32_time']:.3f} ({d['bfloat16_seconds']:.3f} s "
+            report["batches"][batch] = {"dtypes": (d := compare_dtypes(args, batch))}
+            print(f"{batch}: sequoia bf16 / fp32 step time {d['bf16_to_fp32_time']:.3f} ({d['bfloat16_seconds']:.3f} s "
                   f"against {d['float32_seconds']:.3f} s); losses of the same {args.steps} steps differ by at most "
                   f"{d['largest_loss_gap']:.4f}")
+            continue
+        report["batches"][batch] = measure_batch(args, batch)
+        print_batch(batch, report["batches"][batch])
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"\nwritten: {args.json}")

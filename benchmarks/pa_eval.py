@@ -11,7 +11,8 @@ taking turns:
   groups packed into rows without padding (``--learner.packing true``, the default);
 * ``padded``: one left-padded row per reply (``--learner.packing false``), TRL's layout.
 
-    python benchmarks/pa_eval.py [--dtype auto|float32|bfloat16] [--rounds 2] [--model NAME] [--json PATH]
+    python benchmarks/pa_eval.py [--dtype auto|float32|bfloat16] [--rounds 2] [--layouts packed,padded]
+                                 [--model NAME] [--json PATH]
 
 Run on a checkout without the ``packing`` option, it times that version's scoring alone
 (``before``), so a change can be measured by running this file against both.
@@ -63,16 +64,28 @@ def print_report(args: argparse.Namespace, report: dict) -> None:
         print(f"  packed / padded, later rows: {ratio:.3f}")
 
 
+def chosen_layouts(parser: argparse.ArgumentParser, names: str) -> dict[str, bool | None]:
+    """``--layouts`` as learner ``packing`` values; ``before`` alone on a version without that option."""
+    from sequoia.learners import DPOLoRA
+
+    if "packing" not in DPOLoRA.__dataclass_fields__:
+        return {"before": None}
+    known = {"packed": True, "padded": False}
+    chosen = [name.strip() for name in names.split(",")]
+    if unknown := sorted(set(chosen) - set(known)):
+        parser.error(f"--layouts: unknown {unknown}; expected a comma-separated subset of packed, padded")
+    return {name: known[name] for name in chosen}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--rounds", type=int, default=2, help="later rows timed per layout")
+    parser.add_argument("--layouts", default="packed,padded", help="comma-separated: packed, padded")
     parser.add_argument("--json", help="write the measurements to this file")
     args = parser.parse_args()
-    from sequoia.learners import DPOLoRA
-
-    layouts = {"packed": True, "padded": False} if "packing" in DPOLoRA.__dataclass_fields__ else {"before": None}
+    layouts = chosen_layouts(parser, args.layouts)
     built = {name: evaluator(args, packing) for name, packing in layouts.items()}
     resolved = built[next(iter(built))][1].base_learner.model.dtype
     first = {name: timed(*pair) for name, pair in built.items()}  # row 0: every item tokenized, base scores kept

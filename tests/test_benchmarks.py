@@ -34,7 +34,7 @@ def test_the_device_check_builds_a_llama_from_its_config_that_sequoia_loads(tmp_
 def test_the_dpo_benchmark_writes_its_ratios_to_json(tmp_path):
     target = tmp_path / "dpo.json"
     run("dpo_step.py", "--model", "tiny-random", "--steps", "1", "--pairs", "2", "--batches",
-        "moral_stories", "--json", str(target))
+        "moral_stories", "--same-process", "--json", str(target))
     report = json.loads(target.read_text())
     batch = report["batches"]["moral_stories"]
     assert set(batch) >= {"sequoia", "trl_default", "trl_best", "time_ratio_vs_trl_best"}

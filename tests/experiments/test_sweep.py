@@ -68,14 +68,23 @@ def test_an_axis_of_mappings_varies_several_options_together():
         SweepSpec.from_file({**loaded, "axes": {"arm": [{"method": "naive", "colour": 1}]}}, "sweep file")
 
 
-def test_the_thakkar_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
+def test_the_thakkar_study_builds_every_arm(tmp_path):
+    from sequoia.experiments.commands import check_runs
+    from sequoia.experiments.sweep import read_definition
+    from sequoia.yaml_file import read_yaml
+
     study = Path(__file__).resolve().parents[2] / "studies" / "thakkar2024.yaml"
-    done = sweep([str(study), "--preset", "smoke", "--setting.train_pairs_per_task", "8",
-                  "--setting.test_pairs_per_task", "4", "--setting.max_prompt_length", "32",
-                  "--setting.max_completion_length", "8", "--setting.generations_per_task", "0",
-                  "--eval.capability_items", "4", "--learner.sft_steps", "1", "--seeds", "0", "--workers", "2",
+    spec, launch = read_definition(read_yaml(study, "sweep file"), "sweep file")
+    check_runs(spec)  # every arm's setting, method and options are built
+    assert len(spec.runs()) == 27 and launch.workers == 2  # 3 arms x 3 training sets x 3 seeds
+    done = sweep([str(study), "--preset", "smoke", "--learner.sft_steps", "1", "--seeds", "0",
                   "--directory", str(tmp_path / "study")])
     assert done.returncode != 0 and "both fixed" in done.stderr  # sft_steps belongs to an arm, not to every run
+
+
+@pytest.mark.slow  # 9 runs: over a minute on 2 cores; the default suite builds every arm (above)
+def test_the_thakkar_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
+    study = Path(__file__).resolve().parents[2] / "studies" / "thakkar2024.yaml"
     done = sweep([str(study), "--preset", "smoke", "--setting.train_pairs_per_task", "8",
                   "--setting.test_pairs_per_task", "4", "--setting.max_prompt_length", "32",
                   "--setting.max_completion_length", "8", "--setting.generations_per_task", "0",
