@@ -31,8 +31,13 @@ def test_cw10_builds_the_ten_continual_world_tasks_in_order():
         assert env.unwrapped.__class__.__name__.lower().startswith("sawyer")
         assert env.observation_space == setting.observation_space
         env.close()
-    assert prepared(IncrementalRLSetting(tasks="cw20", steps_per_task=1000, test_episodes=1)).task_envs == \
-        setting.task_envs * 2
+    assert metaworld_tasks.sequence("cw20") == setting.task_envs * 2
+
+
+@pytest.mark.slow  # 20 Meta-World environments built: over 20 s
+def test_cw20_prepares_cw10_twice():
+    cw20 = prepared(IncrementalRLSetting(tasks="cw20", steps_per_task=1000, test_episodes=1))
+    assert cw20.task_envs == metaworld_tasks.CW10 * 2 and cw20.nb_tasks_total == 20
 
 
 class SucceedsOnce(gym.Env):
