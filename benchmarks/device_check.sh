@@ -15,10 +15,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-device_check_out}"
 WHEELS="${WHEELS:-.whl}"
+SITE="${TMPDIR:-/tmp}/sequoia-site"   # the wheels installed for this check only
 if compgen -G "$WHEELS/*.whl" > /dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/sequoia-site \
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
         "$WHEELS"/*.whl
-    export PYTHONPATH="/tmp/sequoia-site${PYTHONPATH:+:$PYTHONPATH}"
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 TOKENIZER=()
