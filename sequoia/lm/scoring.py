@@ -37,6 +37,7 @@ import torch
 
 from sequoia.lm import block_attention
 from sequoia.lm.head import DEFAULT_CHUNK, Head, token_kl_sum, token_logprobs
+from sequoia.lm.logprobs import pad_left
 from sequoia.lm.packing import Group, PackedRows, pack
 
 DEFAULT_BUDGET = 2048
@@ -245,13 +246,10 @@ def padded_rows(groups: list[Group], pad_id: int):
     """One left-padded row per reply (TRL's layout): inputs, predictor positions, targets, replies, lengths."""
     sequences = [group.prompt + reply for group in groups for reply in group.replies]
     replies = [reply for group in groups for reply in group.replies]
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    ids, attention = pad_left(sequences, pad_id)
+    width = ids.shape[1]
     predictors, targets, owners = [], [], []
-    for row, (sequence, reply) in enumerate(zip(sequences, replies)):
-        ids[row, width - len(sequence):] = torch.as_tensor(sequence)
-        attention[row, width - len(sequence):] = 1
+    for row, reply in enumerate(replies):
         first = row * width + width - len(reply) - 1  # the position before the reply's first token
         predictors += range(first, first + len(reply))
         targets += reply
