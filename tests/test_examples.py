@@ -76,6 +76,7 @@ def test_value_experts_routes_the_users_prompts():
     assert line.split()[0] in {"moral_stories", "utilitarianism", "helpfulness"} and "How do I bake bread?" in line
 
 
+@pytest.mark.slow  # a minute on 2 cores; tests/settings/rl/test_metaworld.py trains the same tasks by default
 def test_continual_world_sac_prints_a_success_rate_matrix_per_method():
     pytest.importorskip("metaworld")
     out = run_example("continual_world_sac.py", "--tasks", "reach-v3,push-v3", "--steps-per-task", "400",

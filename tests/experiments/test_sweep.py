@@ -17,7 +17,7 @@ from sequoia.experiments.spec import SweepSpec, parse_seeds
 from sequoia.experiments.sweep import Sweep
 from sequoia.runs.lock import DirectoryLock
 from tests.conftest import sequoia_environment
-from tests.experiments.conftest import GRID, summary_metrics, sweep
+from tests.experiments.conftest import GRID, run_results, summary_metrics, sweep
 
 
 # -- the grid ---------------------------------------------------------------------------
@@ -114,6 +114,18 @@ def test_the_value_alignment_study_builds_every_arm():
     assert {m[3] for m in methods} == {"naive", "replay", "ewc", "lwf", "experts", "merge"}
 
 
+def test_the_rl_forgetting_study_builds_every_arm():
+    from sequoia.experiments.commands import check_runs
+    from sequoia.experiments.sweep import read_definition
+    from sequoia.yaml_file import read_yaml
+
+    study = Path(__file__).resolve().parents[2] / "studies" / "rl_forgetting.yaml"
+    spec, _ = read_definition(read_yaml(study, "sweep file"), "sweep file")
+    check_runs(spec)  # every arm's setting, method and options are built
+    assert {run.argv[run.argv.index("--method") + 1] for run in spec.runs()} == {"naive", "replay", "ewc"}
+
+
+@pytest.mark.slow  # three RL runs: about a minute on 2 cores; the default suite builds every arm (above)
 def test_the_rl_forgetting_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
     study = Path(__file__).resolve().parents[2] / "studies" / "rl_forgetting.yaml"
     done = sweep([str(study), "--setting.steps_per_task", "300", "--setting.test_episodes", "1",
@@ -153,9 +165,12 @@ def _in_flight(directory: Path) -> bool:
                for run in (directory / "runs").glob("*"))
 
 
-def test_a_sweep_killed_with_sigkill_resumes_to_the_same_summary(tmp_path, uninterrupted):
+def test_a_sweep_killed_with_sigkill_resumes_to_the_same_runs(tmp_path, uninterrupted):
+    # Two of the GRID's methods over two of its seeds: each resumed run must equal the same run of the
+    # uninterrupted sweep.
     directory = tmp_path / "killed"
-    driver = subprocess.Popen([sys.executable, "-m", "sequoia", "sweep", *GRID, "--seeds", "0-2", "--workers", "2",
+    grid = [*GRID[:-1], "naive,replay"]
+    driver = subprocess.Popen([sys.executable, "-m", "sequoia", "sweep", *grid, "--seeds", "0-1", "--workers", "2",
                                "--directory", str(directory), "--quiet"], env=sequoia_environment(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -173,11 +188,14 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_summary(tmp_path, unint
             DirectoryLock.take(run).release()
         if (run / "results.json").is_file():
             finished_before[run.name] = (run / "results.json").read_bytes()
-    assert 0 < len(finished_before) < 9
+    assert 0 < len(finished_before) < 4
 
     resumed = sweep(["--resume", str(directory)])
     assert resumed.returncode == 0, resumed.stderr
-    assert summary_metrics(directory) == summary_metrics(uninterrupted)
+    whole = run_results(uninterrupted)
+    assert run_results(directory) == {key: whole[key] for key in run_results(directory)}
+    assert len(run_results(directory)) == 4 and [c["label"] for c in summary_metrics(directory)] == [
+        "method=naive", "method=replay"]
     for name, content in finished_before.items():  # kept, not run again
         assert (directory / "runs" / name / "results.json").read_bytes() == content
         assert (directory / "logs" / f"{name}.log").read_text().count("$ sequoia") == 1
@@ -185,14 +203,12 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_summary(tmp_path, unint
     assert {entry["state"] for entry in index} == {"finished"}
 
 
-def test_the_slurm_code_path_through_submitits_local_executor_gives_the_local_summary(tmp_path):
-    grid = ["--setting", "sl.incremental", "--setting.nb_tasks", "2", "--learner.epochs", "2",
-            "--method", "naive,replay,ewc"]
-    local = sweep([*grid, "--directory", str(tmp_path / "local")])
-    through_submitit = sweep([*grid, "--launcher", "submitit_local", "--slurm.time", "10",
+def test_the_slurm_code_path_through_submitits_local_executor_gives_the_local_runs(tmp_path, uninterrupted):
+    through_submitit = sweep([*GRID, "--seeds", "0", "--launcher", "submitit_local", "--slurm.time", "10",
                               "--directory", str(tmp_path / "submitit")])
-    assert local.returncode == 0 and through_submitit.returncode == 0, through_submitit.stderr
-    assert summary_metrics(tmp_path / "local") == summary_metrics(tmp_path / "submitit")
+    assert through_submitit.returncode == 0, through_submitit.stderr
+    submitted, local = run_results(tmp_path / "submitit"), run_results(uninterrupted)
+    assert len(submitted) == 3 and submitted == {key: local[key] for key in submitted}
     assert list((tmp_path / "submitit" / "submitit").glob("*_submitted.pkl"))  # submitit ran the jobs
     index = json.loads((tmp_path / "submitit" / "index.json").read_text())["runs"]
     assert all(entry["job_id"] for entry in index)

@@ -37,6 +37,11 @@ KILL_POINTS = {
     "pa": ["phase=2,step=1", "phase=2,step=2", "phase=2,step=4", "evaluate=2", "checkpoint=2"],
     "rl": ["phase=2,step=450", "checkpoint=2"],
 }
+# Every kill resumes from the same checkpoint, so each domain needs one kill in training (its state
+# saved and restored) and PA one in evaluation (its cached base scores); the kills while writing a
+# checkpoint or between steps test code no domain owns, which SL's runs cover. The rest: slow tests.
+SLOW_POINTS = {("sl", "phase=2,step=10"), ("pa", "phase=2,step=2"), ("pa", "phase=2,step=4"),
+               ("pa", "checkpoint=2"), ("rl", "checkpoint=2")}
 
 
 def only_run_dir(root: Path) -> Path:
@@ -68,8 +73,9 @@ def uninterrupted(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("domain,point", [(d, p) for d, points in KILL_POINTS.items() for p in points],
-                         ids=lambda value: value.replace(",", "-") if isinstance(value, str) else None)
+@pytest.mark.parametrize("domain,point", [
+    pytest.param(d, p, marks=[pytest.mark.slow] if (d, p) in SLOW_POINTS else [], id=f"{d}-{p.replace(',', '-')}")
+    for d, points in KILL_POINTS.items() for p in points])
 def test_killed_run_resumes_to_identical_results(domain, point, uninterrupted, tmp_path):
     killed = run_sequoia([*RUNS[domain], "--output", str(tmp_path)], fault=f"kill@{point}")
     assert killed.returncode == -signal.SIGKILL, killed.stderr

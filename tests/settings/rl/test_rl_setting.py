@@ -123,6 +123,8 @@ def test_continual_physics_move_smoothly():
     assert start == pytest.approx(9.8) and min(start, end) < middle < max(start, end)
 
 
+@pytest.mark.slow  # two DQN runs of 12k steps: over a minute on 2 busy cores; the contract suite checks that
+# replay trains otherwise than naive on every RL level, and docs/reinforcement_learning.md has the measured study
 def test_conflicting_dynamics_show_forgetting_and_replay_reduces_it(tmp_path):
     # Task 1 reverses the push: the right action of task 0 is the wrong one of task 1.
     schedule = tmp_path / "reversed.yaml"
