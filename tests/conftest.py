@@ -102,6 +102,7 @@ QUICK_LEARNER_OPTIONS: dict[str, dict] = {
 }
 QUICK_METHOD_OPTIONS: dict[str, dict] = {
     "ewc": {"fisher_samples": 16},
+    "elastic_reset": {"reset_every": 5, "ema_decay": 0.5},  # the quick PA tasks train 12 steps each
 }
 
 

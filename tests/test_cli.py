@@ -92,8 +92,8 @@ def test_list_shows_the_tree_with_methods(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "sl.incremental (alias sl.class_incremental): agem, ewc, experts, lwf, naive, replay, si" in out
-    assert ("pa.incremental (alias pa.class_incremental): agem, dpo_lora, ewc, experts, lora_sft, lwf, merge, naive, "
-            "replay, si") in out
+    assert ("pa.incremental (alias pa.class_incremental): agem, dpo_lora, elastic_reset, ewc, experts, lora_sft, lwf, "
+            "merge, naive, replay, si") in out
     assert "rl.incremental (alias rl.class_incremental): agem, ewc, lwf, naive, replay, si" in out  # no experts
     assert "    - sl.discrete_task_agnostic: agem, naive, replay" in out
     # multi_task trains in one phase: only methods that need no second phase apply there.

@@ -7,8 +7,9 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from sequoia.batching import Batch
+from sequoia.errors import SequoiaError
 from sequoia.learners.lora import LoRALearner
-from sequoia.lm.dpo_loss import dpo_loss
+from sequoia.lm.dpo_loss import LossType, dpo_loss
 from sequoia.lm.packing import Group
 from sequoia.lm.scoring import ReplyScores
 from sequoia.registry import register_learner
@@ -30,6 +31,14 @@ class DPOLoRA(LoRALearner):
     With ``sft_steps > 0``, each ``fit`` starts with that many SFT steps on the chosen
     replies, and the reference is taken after them (the SFT-then-DPO arm).
 
+    With ``reference_sync_every = tau > 0`` the reference moves during the task (TR-DPO,
+    Gorbatovski et al. 2024): after every ``tau``-th DPO step of a ``fit`` call the
+    reference adapter becomes ``alpha * policy + (1 - alpha) * reference``
+    (``alpha = reference_mixup_alpha``; 1 is TR-DPO's hard update, below 1 its soft one),
+    TRL's ``sync_ref_model`` rule applied to the adapter weights. The reference is then
+    scored with each batch (its adapter weights swapped in for one no-grad forward),
+    replayed rows included, instead of read from the rows.
+
     Example:
         >>> DPOLoRA(beta=0.1, loss_type="ipo").reference
         'previous_task'
@@ -39,17 +48,28 @@ class DPOLoRA(LoRALearner):
 
     beta: Annotated[float, Field(gt=0, le=1_000)] = 0.1
     """Strength of the KL regularisation to the reference (the temperature of the implicit reward)."""
-    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = "sigmoid"
-    """DPO-family loss."""
+    loss_type: LossType = "sigmoid"
+    """DPO-family loss: TRL's paired losses and `cal_dpo` (docs/methods/dpo_losses.md)."""
     label_smoothing: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
-    """Assumed share of flipped labels, for the `robust` loss."""
+    """Assumed share of flipped labels, for the `robust`, `exo_pair` (needs > 0; its paper uses 1e-3) and `aot` losses."""
+    discopop_tau: Annotated[float, Field(gt=0, le=100)] = 0.05
+    """Temperature of the `discopop` loss's mixing (0.05 in its paper)."""
     reference: Literal["previous_task", "base"] = "previous_task"
     """Reference model: the model as it entered the task, or the base model."""
     sft_steps: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     """SFT steps on the chosen replies before DPO in each `fit` call (0: DPO only)."""
+    reference_sync_every: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
+    """TR-DPO: move the reference towards the policy after every this many DPO steps of a task (0: fixed reference)."""
+    reference_mixup_alpha: Annotated[float, Field(gt=0, le=1)] = 0.6
+    """TR-DPO's alpha: each update makes the reference alpha * policy + (1 - alpha) * reference (1: a hard copy)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self._reference_weights: dict[str, torch.Tensor] | None = None
+        self._dpo_steps = 0
+        if self.loss_type == "exo_pair" and self.label_smoothing == 0:
+            raise SequoiaError("--learner.loss_type exo_pair needs --learner.label_smoothing above 0 "
+                               "(the EXO paper uses 1e-3)")
         self.objective: Literal["sft", "dpo"] = "dpo"
 
     def train_phase(self, train: PreferenceData, valid: Any) -> None:
@@ -61,7 +81,39 @@ class DPOLoRA(LoRALearner):
             self.objective = "dpo"
         rows = self.prepare_rows(rows)
         self._last = rows
-        self.train_epochs(rows, self.epochs)
+        self._reference_weights = self._initial_reference() if self.reference_sync_every else None
+        self._dpo_steps = 0
+        try:
+            self.train_epochs(rows, self.epochs)
+        finally:
+            self._reference_weights = None  # a moving reference lives for one fit call
+
+    def _initial_reference(self) -> dict[str, torch.Tensor]:
+        """The reference adapter weights at the start of a task: the policy's, or for the base model B = 0."""
+        weights = self.snapshot()["parameters"]
+        if self.reference == "base":
+            if not all("lora_A" in name or "lora_B" in name for name in weights):
+                raise SequoiaError("--learner.reference base with --learner.reference_sync_every needs LoRA "
+                                   "weights only among the trainable parameters")
+            weights = {name: torch.zeros_like(w) if "lora_B" in name else w for name, w in weights.items()}
+        return weights
+
+    def optimize(self, batch: Batch) -> torch.Tensor:
+        loss = super().optimize(batch)
+        if self.objective == "dpo" and self._reference_weights is not None:
+            self._dpo_steps += 1
+            if self._dpo_steps % self.reference_sync_every == 0:
+                mix_into(self._reference_weights, self.trainable_parameters(), self.reference_mixup_alpha)
+        return loss
+
+    def reference_scores(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference log-probs of the batch's chosen and rejected replies: stored, or scored now (TR-DPO)."""
+        if self._reference_weights is None:
+            return batch["ref_chosen"], batch["ref_rejected"]
+        n = len(batch["prompt_ids"])
+        with torch.no_grad(), self._weights(self._reference_weights):
+            logprobs = self.outputs(batch).logprobs.detach()
+        return logprobs[:n], logprobs[n:]
 
     @torch.no_grad()
     def prepare_rows(self, rows: Batch) -> Batch:
@@ -91,8 +143,23 @@ class DPOLoRA(LoRALearner):
         scores = self.outputs(batch) if outputs is None else outputs
         logprobs, tokens = scores.logprobs, scores.tokens
         device = logprobs.device  # the cached reference log-probs live on the CPU
-        losses = dpo_loss(logprobs[:n], logprobs[n:], batch["ref_chosen"].to(device),
-                          batch["ref_rejected"].to(device), beta=self.beta,
+        ref_chosen, ref_rejected = self.reference_scores(batch)
+        losses = dpo_loss(logprobs[:n], logprobs[n:], ref_chosen.to(device), ref_rejected.to(device), beta=self.beta,
                           loss_type=self.loss_type, label_smoothing=self.label_smoothing,
+                          discopop_tau=self.discopop_tau,
                           chosen_tokens=tokens[:n], rejected_tokens=tokens[n:])
         return losses.mean()
+
+
+@torch.no_grad()
+def mix_into(reference: dict[str, torch.Tensor], policy: dict[str, torch.Tensor], alpha: float) -> None:
+    """``reference <- (1 - alpha) * reference + alpha * policy``, in place: TRL's ``SyncRefModelCallback`` rule.
+
+    Example:
+        >>> reference = {"w": torch.zeros(2)}
+        >>> mix_into(reference, {"w": torch.ones(2)}, alpha=0.6)
+        >>> reference["w"]
+        tensor([0.6000, 0.6000])
+    """
+    for name, weight in reference.items():
+        weight.mul_(1.0 - alpha).add_(policy[name].detach().to(weight.dtype), alpha=alpha)

@@ -2,6 +2,7 @@
 
 from sequoia.methods.agem import AGEM
 from sequoia.methods.base import Method
+from sequoia.methods.elastic_reset import ElasticReset
 from sequoia.methods.ewc import EWC
 from sequoia.methods.experts import Experts
 from sequoia.methods.learner_method import LearnerMethod
@@ -12,5 +13,5 @@ from sequoia.methods.preference import DPOLoRAMethod, LoRASFTMethod
 from sequoia.methods.replay import Replay
 from sequoia.methods.si import SI
 
-__all__ = ["AGEM", "DPOLoRAMethod", "EWC", "Experts", "LearnerMethod", "LoRASFTMethod", "LwF", "Merge", "Method",
+__all__ = ["AGEM", "DPOLoRAMethod", "ElasticReset", "EWC", "Experts", "LearnerMethod", "LoRASFTMethod", "LwF", "Merge", "Method",
            "Naive", "Replay", "SI"]
