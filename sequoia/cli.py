@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -38,6 +39,7 @@ from typing import Any
 from sequoia import distributed
 from sequoia.errors import SequoiaError, TrainingError, disk_full, summary
 from sequoia.options import add_options, build, given, known
+from sequoia.paths import path_option
 from sequoia.presets import preset_values
 from sequoia.registry import get_method, resolve_setting
 from sequoia.runs import Run, describe
@@ -78,18 +80,19 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--setting", metavar="NAME",
                        help="a level (class_incremental) or a qualified name (sl.incremental)")
     group.add_argument("--method", metavar="NAME", help="a method name (see `sequoia list`)")
-    group.add_argument("--config", metavar="FILE",
+    group.add_argument("--config", metavar="FILE", type=path_option("--config"),
                        help="a config.yaml from a run directory; options given here override it")
     group.add_argument("--seed", metavar="N", type=int, help="random seed (0 unless the config sets one)")
-    group.add_argument("--output", metavar="DIR", help="where run directories go (`results` if not set)")
-    group.add_argument("--directory", metavar="DIR",
+    group.add_argument("--output", metavar="DIR", type=path_option("--output"),
+                       help="where run directories go (`results` if not set)")
+    group.add_argument("--directory", metavar="DIR", type=path_option("--directory"),
                        help="the run directory itself, made new (instead of one under --output); for scripts and sweeps")
     group.add_argument("--threads", metavar="N", type=int,
                        help="torch threads for this run (default: 1 for small models, else the cores; docs/experiments.md)")
     group.add_argument("--preset", metavar="NAME", help="option defaults for the run: `default` or `smoke`")
     group.add_argument("--loggers", metavar="NAMES", default="",
                        help="comma-separated optional loggers: tensorboard, wandb (metrics.jsonl is always written)")
-    group.add_argument("--resume", metavar="RUN_DIR",
+    group.add_argument("--resume", metavar="RUN_DIR", type=path_option("--resume"),
                        help="continue the run in RUN_DIR from its last checkpoint, as it was configured")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
     group.add_argument("-h", "--help", action="store_true", help="show the options of the chosen setting and method")
@@ -269,7 +272,7 @@ def execute(request: Request, setting, method) -> int:
     experiment.thread_policy = ThreadPolicy(check_threads(request.options.threads))
     try:
         results = setting.apply(method, seed=run_seed(request), progress=not request.options.quiet, run=experiment)
-    except KeyboardInterrupt as error:
+    except (KeyboardInterrupt, BrokenPipeError) as error:
         error.recovery_hint = experiment.recovery_hint()
         raise
     except OSError as error:
@@ -286,8 +289,12 @@ def execute(request: Request, setting, method) -> int:
     finally:
         experiment.close()  # the directory's lock, even where the run failed before it opened
     if distributed.is_main():
-        print(results.summary())
-        print(f"\nrun directory: {experiment.directory}")
+        try:
+            print(results.summary())
+            print(f"\nrun directory: {experiment.directory}", flush=True)
+        except OSError as error:  # a reader gone, a full device: the results are saved all the same
+            error.recovery_hint = f"; the run finished: its results are in {experiment.directory}"
+            raise
     return 0
 
 
@@ -372,31 +379,89 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sequoia`` command; returns the exit code.
 
     Input errors print one line and return 2, a failed run 1, an interrupt 130
-    (SIGINT) or 143 (SIGTERM). Anything else is a bug: one line names the file that
+    (SIGINT) or 143 (SIGTERM). A reader of stdout that went away ends the command
+    quietly with 141 (as SIGPIPE ends Unix tools); a full device under stdout or an
+    output file is one line and 2. Anything else is a bug: one line names the file that
     holds its traceback, and the code is 1 (``SEQUOIA_DEBUG=1`` raises it instead).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["list"]:
-            return list_command(argv[1:])
-        if argv[:1] in (["sweep"], ["compare"]):
-            from sequoia.experiments.commands import COMMANDS
-
-            return COMMANDS[argv[0]](argv[1:])
-        return run(argv)
+        code = dispatch(argv)
+        flush_stdout()  # a full device or a reader gone fails here, where the handlers below see it
+        return code
     except SequoiaError as error:
         print(f"sequoia: error: {one_line(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt as error:
         print(f"sequoia: interrupted{getattr(error, 'recovery_hint', '')}", file=sys.stderr)
         return getattr(error, "exit_code", 130)
+    except BrokenPipeError as error:
+        return output_closed(getattr(error, "recovery_hint", ""))
+    except OSError as error:
+        return output_full(error) if disk_full(error) else internal_error(error)
     except Exception as error:
-        if os.environ.get("SEQUOIA_DEBUG") == "1":
-            raise
-        where = save_traceback(error, getattr(error, "run_directory", None))
-        print(f"sequoia: internal error: {summary(error)} (a bug in sequoia; the "
-              f"traceback is in {where}, please report it)", file=sys.stderr)
-        return 1
+        return internal_error(error)
+
+
+def dispatch(argv: list[str]) -> int:
+    """Run the command ``argv`` names: ``list``, ``sweep``, ``compare``, or a run."""
+    if argv[:1] == ["list"]:
+        return list_command(argv[1:])
+    if argv[:1] in (["sweep"], ["compare"]):
+        from sequoia.experiments.commands import COMMANDS
+
+        return COMMANDS[argv[0]](argv[1:])
+    return run(argv)
+
+
+def internal_error(error: Exception) -> int:
+    """A bug: one line naming the file that holds the traceback; exit code 1 (``SEQUOIA_DEBUG=1`` raises)."""
+    if os.environ.get("SEQUOIA_DEBUG") == "1":
+        raise error
+    where = save_traceback(error, getattr(error, "run_directory", None))
+    print(f"sequoia: internal error: {summary(error)} (a bug in sequoia; the "
+          f"traceback is in {where}, please report it)", file=sys.stderr)
+    return 1
+
+
+def output_full(error: OSError) -> int:
+    """A full device under stdout or an output file: one line, and 2 (as ``ls > /dev/full`` does)."""
+    if os.environ.get("SEQUOIA_DEBUG") == "1":
+        raise error
+    silence_stdout()  # Python's flush at exit would fail on the same device
+    print(f"sequoia: error: cannot write {error.filename or 'the output'}: {error.strerror}"
+          f"{getattr(error, 'recovery_hint', '')}", file=sys.stderr)
+    return 2
+
+
+def flush_stdout() -> None:
+    """Write out what stdout holds (it is None where the interpreter started without one)."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing more is written where writing failed."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout already closed or replaced
+        pass
+
+
+def output_closed(hint: str) -> int:
+    """The reader of stdout went away (``sequoia list | head -1``): end quietly, as Unix tools do.
+
+    Returns 141 (128 + SIGPIPE, what a shell reports for a tool that SIGPIPE ended). stdout
+    is pointed at /dev/null so that Python's last flush at exit does not fail again; a
+    run says on stderr where its checkpoint or results are (``hint``).
+    """
+    silence_stdout()
+    if hint:
+        try:
+            print(f"sequoia: stdout was closed{hint}", file=sys.stderr)
+        except OSError:  # stderr went with it
+            pass
+    return 128 + signal.SIGPIPE
 
 
 def list_command(arguments: list[str]) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sequoia.errors import SequoiaError
+from sequoia.paths import check_path
 
 
 def read_utf8(path: str | Path, what: str, max_bytes: int | None = None) -> str:
@@ -33,9 +34,9 @@ def read_utf8(path: str | Path, what: str, max_bytes: int | None = None) -> str:
 
     Raises:
         SequoiaError: the file is missing, not a regular file, larger than
-            ``max_bytes``, unreadable, or not UTF-8.
+            ``max_bytes``, unreadable, or not UTF-8, or its path breaks the file system's limits.
     """
-    file = Path(path)
+    file = Path(check_path(path, what))
     if not file.exists():
         raise SequoiaError(f"{what} not found: {path}")
     if not file.is_file():

@@ -24,6 +24,8 @@ from sequoia.experiments import report
 from sequoia.experiments.spec import SweepSpec
 from sequoia.experiments.summary import collect, find_baseline, group_runs, paired_tests
 from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions, Sweep, read_definition
+from sequoia.paths import path_option
+from sequoia.runs.run import check_output_root
 from sequoia.yaml_file import read_yaml
 
 SWEEP_USAGE = __doc__.split("\n\n")[1].split("    sequoia compare")[0].strip()
@@ -39,9 +41,12 @@ def _sweep_parser() -> ArgumentParser:
     for key in SLURM_PARAMETERS:
         parser.add_argument(f"--slurm.{key}", dest=f"slurm_{key}", metavar="V",
                             type=str if key in ("partition", "account") else int)
-    parser.add_argument("--output", metavar="DIR", help="where sweep directories go (`sweeps`)")
-    parser.add_argument("--directory", metavar="DIR", help="the sweep directory itself, made new")
-    parser.add_argument("--resume", metavar="SWEEP_DIR", help="continue the sweep in SWEEP_DIR")
+    parser.add_argument("--output", type=path_option("--output"), metavar="DIR",
+                        help="where sweep directories go (`sweeps`)")
+    parser.add_argument("--directory", type=path_option("--directory"), metavar="DIR",
+                        help="the sweep directory itself, made new")
+    parser.add_argument("--resume", type=path_option("--resume"), metavar="SWEEP_DIR",
+                        help="continue the sweep in SWEEP_DIR")
     parser.add_argument("--baseline", metavar="METHOD", help="the method the paired tests compare with (naive)")
     parser.add_argument("--quiet", action="store_true", help="no line per finished run")
     parser.add_argument("-h", "--help", action="store_true")
@@ -211,10 +216,10 @@ def _finished_runs(sweep: Sweep):
 def compare_command(argv: list[str]) -> int:
     """``sequoia compare DIR...``: the table, paired tests and plots of the runs under the directories."""
     parser = ArgumentParser(prog="sequoia compare", usage=COMPARE_USAGE)
-    parser.add_argument("directories", nargs="*")
+    parser.add_argument("directories", nargs="*", type=path_option("sequoia compare"))
     parser.add_argument("--baseline", metavar="METHOD_OR_LABEL")
     parser.add_argument("--metrics", metavar="A,B", help="the table's columns, in this order (every metric)")
-    parser.add_argument("--output", metavar="DIR")
+    parser.add_argument("--output", type=path_option("--output"), metavar="DIR")
     parser.add_argument("-h", "--help", action="store_true")
     options = parser.parse_args(argv)
     if options.help or not options.directories:
@@ -222,12 +227,13 @@ def compare_command(argv: list[str]) -> int:
             raise SequoiaError(f"sequoia compare needs run or sweep directories; usage: {COMPARE_USAGE}")
         print(parser.format_help())
         return 0
+    output = Path(options.output or Path("comparisons") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    check_output_root(output)  # a file or a read-only place there is one line before anything is read
     configurations = group_runs(collect(options.directories))
     chosen = [name.strip() for name in options.metrics.split(",") if name.strip()] if options.metrics else None
     report.metric_columns(configurations, chosen)  # a misspelt metric fails before anything is written
     baseline = find_baseline(configurations, options.baseline)
     tests = paired_tests(configurations, baseline)
-    output = Path(options.output or Path("comparisons") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     written = report.write(configurations, tests, output, "comparison", baseline, chosen)
     print(report.printed(configurations, tests, chosen=chosen))
     print(f"\nwritten: {', '.join(str(path) for path in written)}")
