@@ -407,6 +407,8 @@ def dispatch(argv: list[str]) -> int:
     """Run the command ``argv`` names: ``list``, ``sweep``, ``compare``, or a run."""
     if argv[:1] == ["list"]:
         return list_command(argv[1:])
+    if argv[:1] != ["compare"]:  # a run, or a sweep whose runs inherit the environment
+        distributed.check_environment()
     if argv[:1] in (["sweep"], ["compare"]):
         from sequoia.experiments.commands import COMMANDS
 

@@ -33,6 +33,49 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from sequoia.errors import SequoiaError
+
+
+def _integer(name: str, default: int, low: int, high: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise SequoiaError(f"environment variable {name}={text!r}: expected an integer from {low} to {high}")
+    return int(text)
+
+
+def check_environment() -> None:
+    """The variables launchers and torch read, checked before anything is made (one line each).
+
+    ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` are whole numbers with ``RANK < WORLD_SIZE``; with
+    several processes, ``MASTER_ADDR`` and ``MASTER_PORT`` (1-65535) are set; ``OMP_NUM_THREADS``,
+    if set, is a whole number from 1 up (torch would ignore anything else with a warning).
+
+    Example:
+        >>> os.environ["WORLD_SIZE"] = "two"
+        >>> check_environment()
+        Traceback (most recent call last):
+        ...
+        sequoia.errors.SequoiaError: environment variable WORLD_SIZE='two': expected an integer from 1 to 65536
+        >>> del os.environ["WORLD_SIZE"]
+        >>> check_environment()
+    """
+    size = _integer("WORLD_SIZE", 1, 1, 65_536)
+    rank = _integer("RANK", 0, 0, 65_535)
+    _integer("LOCAL_RANK", 0, 0, 65_535)
+    _integer("OMP_NUM_THREADS", 1, 1, 4096)
+    if rank >= size:
+        raise SequoiaError(f"environment variables RANK={rank} and WORLD_SIZE={size}: a rank is below the world size")
+    if size > 1:
+        if not os.environ.get("MASTER_ADDR", "").strip():
+            raise SequoiaError(f"environment variable WORLD_SIZE={size} without MASTER_ADDR: start the processes "
+                               "with torchrun or accelerate launch, which set both")
+        _integer("MASTER_PORT", 0, 1, 65_535)
+        if not os.environ.get("MASTER_PORT", "").strip():
+            raise SequoiaError(f"environment variable WORLD_SIZE={size} without MASTER_PORT: start the processes "
+                               "with torchrun or accelerate launch, which set both")
+
 
 def launched() -> bool:
     """Whether a launcher started this process as one of several."""

@@ -20,6 +20,7 @@ was interrupted and runs nothing twice.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -57,7 +58,8 @@ class LaunchOptions:
     threads: int | None = None
     slurm: dict[str, Any] = field(default_factory=dict)
 
-    def check(self, where: str) -> None:
+    def check(self, where: str, backend: bool = True) -> None:
+        """Refuse bad values; with ``backend``, also options that would do nothing and a launcher with no backend."""
         if self.launcher not in LAUNCHERS:
             raise SequoiaError(f"{where}: unknown launcher {self.launcher!r}; expected one of {', '.join(LAUNCHERS)}")
         for name, value, high in (("workers", self.workers, MAX_WORKERS), ("threads", self.threads, 1024)):
@@ -67,6 +69,27 @@ class LaunchOptions:
         if unknown:
             raise SequoiaError(f"{where}: unknown slurm options {', '.join(sorted(unknown))}; expected "
                                f"{', '.join(SLURM_PARAMETERS)}")
+        if backend:
+            self._check_backend(where)
+
+    def _check_backend(self, where: str) -> None:
+        """Refuse options that would do nothing, and a SLURM launcher where no SLURM is, before anything is made.
+
+        Example:
+            >>> LaunchOptions(launcher="local", slurm={"partition": "gpu"}).check("sequoia sweep")
+            Traceback (most recent call last):
+            ...
+            sequoia.errors.SequoiaError: sequoia sweep: --slurm.partition applies to --launcher slurm or submitit_local, and this sweep's launcher is local
+        """
+        given = [key for key, value in self.slurm.items() if value is not None]
+        if given and self.launcher == "local":
+            raise SequoiaError(f"{where}: --slurm.{given[0]} applies to --launcher slurm or submitit_local, and this "
+                               f"sweep's launcher is local")
+        missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+        if self.launcher == "slurm" and missing:
+            raise SequoiaError(f"{where}: --launcher slurm needs SLURM, and {' and '.join(missing)} "
+                               f"{'is' if len(missing) == 1 else 'are'} not on this machine's PATH; start the sweep "
+                               f"where jobs are submitted (a login node), or use --launcher local or submitit_local")
 
     def submitit_parameters(self) -> dict[str, Any]:
         """The ``slurm`` options as submitit's ``update_parameters`` names them."""
@@ -112,7 +135,10 @@ class Sweep:
             raise SequoiaError(f"cannot resume {directory}: not a sweep directory (no {SWEEP_FILE})")
         loaded = read_yaml(path, f"cannot resume {directory}: {SWEEP_FILE}")
         spec, launch = read_definition(loaded, f"cannot resume {directory}: {SWEEP_FILE}")
-        launch = LaunchOptions(**{**asdict(launch), **overrides})
+        recorded = asdict(launch)
+        if overrides.get("launcher") == "local":  # a cluster's sweep resumed here: its slurm options do not apply
+            recorded["slurm"] = {}
+        launch = LaunchOptions(**{**recorded, **overrides})
         launch.check("sequoia sweep --resume")
         sweep = cls(directory, spec, launch)
         sweep.lock = DirectoryLock.take(directory, SWEEP_FILE)
@@ -207,7 +233,7 @@ def read_definition(loaded: Any, where: str) -> tuple[SweepSpec, LaunchOptions]:
     launch = LaunchOptions(**launch_values)
     if not isinstance(launch.slurm, dict):
         raise SequoiaError(f"{where}: `launch.slurm` must be a mapping of slurm options")
-    launch.check(where)
+    launch.check(where, backend=False)  # the command line may still change the launcher: checked after it
     spec = SweepSpec.from_file({key: value for key, value in loaded.items() if key != "launch"}, where)
     return spec, launch
 

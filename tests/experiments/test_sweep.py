@@ -138,6 +138,43 @@ def test_the_rl_forgetting_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
         assert {"average_forgetting", "normalized_return"} <= set(configuration["metrics"])
 
 
+@pytest.mark.parametrize("found", [set(), {"sbatch"}, {"sbatch", "srun"}])
+def test_the_slurm_launcher_is_refused_where_slurm_is_not(found, monkeypatch, tmp_path):
+    from sequoia.experiments import sweep as sweep_module
+    from sequoia.experiments.sweep import LaunchOptions
+
+    monkeypatch.setattr(sweep_module.shutil, "which", lambda tool: f"/usr/bin/{tool}" if tool in found else None)
+    launch = LaunchOptions(launcher="slurm", slurm={"partition": "gpu"})
+    if found == {"sbatch", "srun"}:
+        launch.check("sequoia sweep")  # SLURM is here: accepted
+        return
+    with pytest.raises(SequoiaError, match="--launcher slurm needs SLURM, and (sbatch and srun are|srun is) not"):
+        launch.check("sequoia sweep")
+
+
+def test_slurm_options_in_a_sweep_file_with_the_local_launcher_are_refused(tmp_path):
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text(yaml.safe_dump({"base": {"setting": "sl.incremental", "method": "naive"},
+                                          "launch": {"launcher": "local", "slurm": {"time": 30}}}))
+    done = sweep([str(sweep_file), "--directory", str(tmp_path / "sweep")])
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "sequoia: error: sequoia sweep: --slurm.time applies to --launcher slurm or submitit_local, and this sweep's "
+        "launcher is local"]
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_cluster_sweep_resumes_here_with_the_local_launcher(tmp_path):
+    from sequoia.experiments.sweep import LaunchOptions, Sweep
+
+    spec = SweepSpec.from_options({"setting": "sl.incremental", "method": "naive"}, None, set())
+    Sweep.create(tmp_path / "s", spec, LaunchOptions(launcher="slurm", slurm={"partition": "gpu"})).close()
+    reopened = Sweep.open(tmp_path / "s", {"launcher": "local"})
+    try:
+        assert reopened.launch.launcher == "local" and reopened.launch.slurm == {}
+    finally:
+        reopened.close()
+
+
 @pytest.mark.parametrize("text", ["", "a", "2-1", "0-99999999", "-1"])
 def test_bad_seeds_are_refused(text):
     with pytest.raises(SequoiaError, match="invalid seeds"):
