@@ -15,13 +15,16 @@ import logging
 class _NoOptionalKernelsNote(logging.Filter):
     """bitsandbytes' CPU backend logs, when peft imports it, that an optional package of faster
     kernels (``kernels``, fetched from the Hugging Face hub) is missing; it works without it,
-    and the note would open every run's output."""
+    and the note would open every run's output. Where ``kernels`` is installed (transformers
+    5.25 requires it) and the hub is offline, ``kernels`` logs instead that it skips the
+    publisher check of that same optional kernel repository."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "kernels-community" not in record.getMessage()
 
 
-logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_NoOptionalKernelsNote())
+for _logger in ("bitsandbytes.backends.cpu.ops", "kernels._internals.hf_hub"):
+    logging.getLogger(_logger).addFilter(_NoOptionalKernelsNote())
 
 # Imported on first use (PEP 562), so that `import sequoia` is light: the `sequoia`
 # command installs its signal handlers before torch and the registries load.

@@ -216,7 +216,23 @@ def build_groups(request: Request, setting_cls: type | None, method_cls: type | 
     if method is not None and setting_cls is not None:
         rest = _build_extra_groups(method, method.option_groups(setting_cls), request, preset, rest,
                                    lambda group, cls: _group_config(request, group, cls))
+        check_unread_sections(request, {"setting", "method", *setting.option_groups(),
+                                        *method.option_groups(setting_cls)}, setting_cls, method_cls)
     return setting, method, rest
+
+
+def check_unread_sections(request: Request, read: set[str], setting_cls: type, method_cls: type) -> None:
+    """Refuse a config section that sets options no part of this run reads (as the command line refuses them).
+
+    ``eval`` options on a supervised run, for example, would otherwise be dropped without a word.
+    """
+    for key in GROUP_KEYS:
+        values = request.config_values(key)
+        if values and key not in read:
+            raise SequoiaError(f"config {key}: {', '.join(sorted(map(str, values)))} set, but "
+                               f"{setting_cls.qualified_name()} with method {method_cls.name} reads no {key} "
+                               f"options (`sequoia --setting {setting_cls.qualified_name()} --method "
+                               f"{method_cls.name} --help` lists those it reads)")
 
 
 def _build_extra_groups(owner, groups: dict[str, type], request: Request, preset: dict, rest: list[str],

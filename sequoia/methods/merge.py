@@ -27,6 +27,7 @@ exact (its rank is the sum of the experts').
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
@@ -49,6 +50,10 @@ Combination = Literal["linear", "cat", "svd", "ties", "ties_svd", "dare_ties", "
                       "dare_linear_svd", "magnitude_prune", "magnitude_prune_svd"]
 
 
+MAX_WEIGHT = 1000.0
+"""The largest weight of an adapter in a merge: a weight of 10^6 says nothing a rescaled alpha would not."""
+
+
 def parse_weights(text: str, nb_tasks: int) -> list[float] | None:
     """``uniform`` (``None``) or one number per task.
 
@@ -66,6 +71,10 @@ def parse_weights(text: str, nb_tasks: int) -> list[float] | None:
     if len(weights) != nb_tasks:
         raise SequoiaError(f"--method.weights {text}: {len(weights)} weights for {nb_tasks} tasks "
                            "(give one per task, or `uniform`)")
+    for task, weight in enumerate(weights):
+        if not math.isfinite(weight) or abs(weight) > MAX_WEIGHT:
+            raise SequoiaError(f"--method.weights {text}: the weight of task {task} is {weight}; expected a finite "
+                               f"number from -{MAX_WEIGHT:g} to {MAX_WEIGHT:g}")
     return weights
 
 

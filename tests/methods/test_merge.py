@@ -55,7 +55,11 @@ def test_every_combination_merges_and_alpha_0_is_the_base_model(merged_linear):
     assert torch.allclose(_logprobs(method, "merged"), base, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("weights,message", [("1,2,3", "3 weights for 2 tasks"), ("1,x", "expected `uniform`")])
+@pytest.mark.parametrize("weights,message", [
+    ("1,2,3", "3 weights for 2 tasks"), ("1,x", "expected `uniform`"),
+    ("nan,1", "the weight of task 0 is nan; expected a finite number from -1000 to 1000"),
+    ("1,inf", "the weight of task 1 is inf"), ("1,1e400", "the weight of task 1 is inf"),
+    ("1,-5000", "the weight of task 1 is -5000.0")])
 def test_weights_are_checked_before_training(opposite_tasks, weights, message):  # noqa: F811
     setting = quick_setting(IncrementalPASetting, tasks=opposite_tasks)
     with pytest.raises(SequoiaError, match=message):
