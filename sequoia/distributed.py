@@ -66,7 +66,7 @@ def check_environment() -> None:
     _integer("LOCAL_RANK", 0, 0, 65_535)
     _integer("OMP_NUM_THREADS", 1, 1, 4096)
     if rank >= size:
-        raise SequoiaError(f"environment variables RANK={rank} and WORLD_SIZE={size}: a rank is below the world size")
+        raise SequoiaError(f"environment variables RANK={rank} and WORLD_SIZE={size}: RANK must be below WORLD_SIZE")
     if size > 1:
         if not os.environ.get("MASTER_ADDR", "").strip():
             raise SequoiaError(f"environment variable WORLD_SIZE={size} without MASTER_ADDR: start the processes "

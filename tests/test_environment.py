@@ -13,7 +13,7 @@ CASES = {
     "WORLD_SIZE 0": ({"WORLD_SIZE": "0"}, "environment variable WORLD_SIZE='0': expected an integer from 1 to 65536"),
     "RANK negative": ({"RANK": "-1"}, "environment variable RANK='-1': expected an integer from 0 to 65535"),
     "RANK beyond the world": ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"},
-                              "environment variables RANK=2 and WORLD_SIZE=2: a rank is below the world size"),
+                              "environment variables RANK=2 and WORLD_SIZE=2: RANK must be below WORLD_SIZE"),
     "LOCAL_RANK text": ({"LOCAL_RANK": "gpu0"},
                         "environment variable LOCAL_RANK='gpu0': expected an integer from 0 to 65535"),
     "no MASTER_ADDR": ({"WORLD_SIZE": "2", "RANK": "0"}, "environment variable WORLD_SIZE=2 without MASTER_ADDR: "

@@ -63,7 +63,7 @@ class ElasticResetPlugin(Plugin):
         self.reset_to = reset_to
         self.ema: dict[str, torch.Tensor] = {}
         self.initial: dict[str, torch.Tensor] = {}
-        self.steps = 0  # optimizer steps since the last reset
+        self.steps = 0  # optimizer steps since the initial weights were taken
         self.resets = 0
         self.trained_since_switch = False
         self._warned = False
