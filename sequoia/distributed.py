@@ -45,12 +45,21 @@ def _integer(name: str, default: int, low: int, high: int) -> int:
     return int(text)
 
 
+def _thread_counts(name: str) -> None:
+    """OpenMP's thread counts: one whole number from 1, or a comma list of them (one per nesting level)."""
+    text = os.environ.get(name, "").strip()
+    parts = text.split(",") if text else []
+    if not all(part.strip().isdigit() and 1 <= int(part) <= 4096 for part in parts):
+        raise SequoiaError(f"environment variable {name}={text!r}: expected an integer from 1 to 4096 "
+                           "(or a comma list of them, one per nesting level)")
+
+
 def check_environment() -> None:
     """The variables launchers and torch read, checked before anything is made (one line each).
 
     ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` are whole numbers with ``RANK < WORLD_SIZE``; with
     several processes, ``MASTER_ADDR`` and ``MASTER_PORT`` (1-65535) are set; ``OMP_NUM_THREADS``,
-    if set, is a whole number from 1 up (torch would ignore anything else with a warning).
+    if set, is a whole number from 1 up or OpenMP's comma list of them.
 
     Example:
         >>> os.environ["WORLD_SIZE"] = "two"
@@ -64,7 +73,7 @@ def check_environment() -> None:
     size = _integer("WORLD_SIZE", 1, 1, 65_536)
     rank = _integer("RANK", 0, 0, 65_535)
     _integer("LOCAL_RANK", 0, 0, 65_535)
-    _integer("OMP_NUM_THREADS", 1, 1, 4096)
+    _thread_counts("OMP_NUM_THREADS")
     if rank >= size:
         raise SequoiaError(f"environment variables RANK={rank} and WORLD_SIZE={size}: RANK must be below WORLD_SIZE")
     if size > 1:

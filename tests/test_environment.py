@@ -21,10 +21,10 @@ CASES = {
                                                           "which set both"),
     "MASTER_PORT out of range": ({"WORLD_SIZE": "2", "MASTER_ADDR": "localhost", "MASTER_PORT": "99999"},
                                  "environment variable MASTER_PORT='99999': expected an integer from 1 to 65535"),
-    "OMP_NUM_THREADS 0": ({"OMP_NUM_THREADS": "0"},
-                          "environment variable OMP_NUM_THREADS='0': expected an integer from 1 to 4096"),
-    "OMP_NUM_THREADS text": ({"OMP_NUM_THREADS": "all"},
-                             "environment variable OMP_NUM_THREADS='all': expected an integer from 1 to 4096"),
+    "OMP_NUM_THREADS 0": ({"OMP_NUM_THREADS": "0"}, "environment variable OMP_NUM_THREADS='0': expected an integer "
+                                                     "from 1 to 4096 (or a comma list of them, one per nesting level)"),
+    "OMP_NUM_THREADS text": ({"OMP_NUM_THREADS": "all"}, "environment variable OMP_NUM_THREADS='all': expected an "
+                             "integer from 1 to 4096 (or a comma list of them, one per nesting level)"),
 }
 
 
@@ -40,3 +40,11 @@ def test_a_wrong_launch_variable_is_one_line_before_anything_is_made(case, comma
     assert main(command) == 2
     assert capsys.readouterr().err == f"sequoia: error: {message}\n"
     assert snapshot(tmp_path) == {} and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("value", ["1", "4", "4,2"])
+def test_openmp_thread_counts_are_accepted(value, monkeypatch):
+    from sequoia.distributed import check_environment
+
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    check_environment()
