@@ -18,13 +18,17 @@ DEFAULT_PATH_MAX = 4096
 
 
 def nearest_existing(path: Path) -> Path:
-    """``path`` made absolute, or its closest ancestor that exists (a name too long to look up counts as absent).
+    """``path``, or its closest ancestor that exists (a name too long to look up counts as absent).
+
+    A relative path ends at ``.`` at the latest.
 
     Example:
         >>> nearest_existing(Path("/") / "no-such-directory" / "run")
         PosixPath('/')
+        >>> nearest_existing(Path("no-such-directory") / "run")
+        PosixPath('.')
     """
-    candidate = path.absolute()
+    candidate = path
     while candidate != candidate.parent:
         try:
             if candidate.exists():

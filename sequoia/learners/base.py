@@ -185,7 +185,7 @@ class Learner:
 
     def snapshot(self) -> dict[str, Any]:
         """What :meth:`teacher_outputs` needs to reproduce today's outputs later (a copy of the trainable weights)."""
-        return {"parameters": {name: p.detach().clone() for name, p in self.trainable_parameters().items()}}
+        return {"parameters": copy_trainable(self)}
 
     @torch.no_grad()
     def teacher_outputs(self, snapshot: dict[str, Any], batch: Batch) -> Any:
@@ -307,3 +307,15 @@ class Learner:
                 parameter.copy_(state["parameters"][name])
         self.torch_optimizer.load_state_dict(state["optimizer"])
         restore(self, state["attributes"])
+
+
+def copy_trainable(learner: "Learner") -> dict[str, torch.Tensor]:
+    """A detached copy of ``learner``'s trainable weights, by name (anchors, snapshots, averages start from it).
+
+    Example:
+        >>> class OneWeight:
+        ...     def trainable_parameters(self): return {"w": torch.nn.Parameter(torch.ones(2))}
+        >>> copy_trainable(OneWeight())["w"].requires_grad
+        False
+    """
+    return {name: p.detach().clone() for name, p in learner.trainable_parameters().items()}

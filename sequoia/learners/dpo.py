@@ -8,6 +8,7 @@ from pydantic.dataclasses import dataclass
 
 from sequoia.batching import Batch
 from sequoia.errors import SequoiaError
+from sequoia.learners.base import copy_trainable
 from sequoia.learners.lora import LoRALearner
 from sequoia.lm.dpo_loss import LossType, dpo_loss
 from sequoia.lm.packing import Group
@@ -90,7 +91,7 @@ class DPOLoRA(LoRALearner):
 
     def _initial_reference(self) -> dict[str, torch.Tensor]:
         """The reference adapter weights at the start of a task: the policy's, or for the base model B = 0."""
-        weights = self.snapshot()["parameters"]
+        weights = copy_trainable(self)
         if self.reference == "base":
             if not all("lora_A" in name or "lora_B" in name for name in weights):
                 raise SequoiaError("--learner.reference base with --learner.reference_sync_every needs LoRA "

@@ -31,7 +31,7 @@ import torch
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from sequoia.learners.base import Learner, Plugin
+from sequoia.learners.base import Learner, Plugin, copy_trainable
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.registry import register_method
 from sequoia.settings.base import Setting
@@ -78,8 +78,8 @@ class ElasticResetPlugin(Plugin):
         self.trained_since_switch = False
 
     def _restart(self, learner: Learner) -> None:
-        self.initial = _detached(learner)
-        self.ema = _detached(learner)
+        self.initial = copy_trainable(learner)
+        self.ema = copy_trainable(learner)
         self.steps = 0
 
     @torch.no_grad()
@@ -100,10 +100,6 @@ class ElasticResetPlugin(Plugin):
             self._warned = True
             print(f"sequoia: elastic_reset: {self.steps} optimizer steps so far, fewer than --method.reset_every "
                   f"{self.reset_every}: no reset has happened yet", file=sys.stderr)
-
-
-def _detached(learner: Learner) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in learner.trainable_parameters().items()}
 
 
 @register_method

@@ -24,7 +24,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from sequoia.batching import Batch
-from sequoia.learners.base import Learner, Plugin
+from sequoia.learners.base import Learner, Plugin, copy_trainable
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.registry import register_method
 from sequoia.settings.assumptions import IncrementalAssumption
@@ -55,7 +55,7 @@ class SIPlugin(Plugin):
 
     def before_fit(self, learner: Learner, train) -> None:
         if not self.task_start:  # the first fit of the run: the path starts here
-            self.task_start = _detached(learner)
+            self.task_start = copy_trainable(learner)
             self.path_integral = {name: torch.zeros_like(p) for name, p in self.task_start.items()}
 
     def before_step(self, learner: Learner) -> None:
@@ -74,7 +74,7 @@ class SIPlugin(Plugin):
     def on_task_switch(self, learner: Learner, task_id: int | None) -> None:
         if not self.trained_since_switch:
             return
-        now = _detached(learner)
+        now = copy_trainable(learner)
         for name, value in now.items():
             added = self.path_integral[name] / ((value - self.task_start[name]) ** 2 + self.damping)
             self.importance[name] = self.importance[name] + added if name in self.importance else added
@@ -88,10 +88,6 @@ class SIPlugin(Plugin):
             return None
         return self.strength * sum((self.importance[name] * (p - self.anchor[name]) ** 2).sum()
                                    for name, p in learner.trainable_parameters().items() if name in self.importance)
-
-
-def _detached(learner: Learner) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in learner.trainable_parameters().items()}
 
 
 @register_method

@@ -30,6 +30,7 @@ import yaml
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError, disk_full
+from sequoia.paths import nearest_existing
 from sequoia.runs import checkpoint, faults
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
@@ -342,9 +343,7 @@ def check_output_root(root: Path) -> None:
     the model has loaded. What only creating can reveal (``/proc``, a full disk) is
     caught when the directory is made.
     """
-    existing = root
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(root)
     if not existing.is_dir():
         raise SequoiaError(f"--output {root}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
