@@ -7,6 +7,7 @@
     sequoia --setting NAME [--method NAME] --help
     sequoia sweep ...        (many runs: sequoia.experiments.commands)
     sequoia compare DIR...   (tables and plots over runs and sweeps)
+    sequoia tune ...         (hyperparameters chosen by a protocol: sequoia.experiments.tune_command)
     sequoia list
 
 Options of the setting, the method and their other groups (the base learner of
@@ -53,6 +54,7 @@ USAGE = (
     " [--seed N] [--output DIR | --directory DIR] [--config FILE] [--preset NAME] [--loggers NAMES]"
     " [--threads N] [--quiet]\n"
     "       sequoia --resume RUN_DIR [--threads N]\n       sequoia sweep ...\n       sequoia compare DIR...\n"
+    "       sequoia tune ...\n"
     "       sequoia list"
 )
 MAX_THREADS = 1024
@@ -420,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dispatch(argv: list[str]) -> int:
-    """Run the command ``argv`` names: ``list``, ``sweep``, ``compare``, or a run."""
+    """Run the command ``argv`` names: ``list``, ``sweep``, ``compare``, ``tune``, or a run."""
     if argv[:1] == ["list"]:
         return list_command(argv[1:])
     if argv[:1] != ["compare"]:  # a run, or a sweep whose runs inherit the environment
@@ -429,6 +431,10 @@ def dispatch(argv: list[str]) -> int:
         from sequoia.experiments.commands import COMMANDS
 
         return COMMANDS[argv[0]](argv[1:])
+    if argv[:1] == ["tune"]:
+        from sequoia.experiments.tune_command import tune_command
+
+        return tune_command(argv[1:])
     return run(argv)
 
 

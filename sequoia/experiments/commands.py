@@ -21,7 +21,7 @@ from typing import Any
 from sequoia.cli import ArgumentParser
 from sequoia.errors import IncompleteSweepError, SequoiaError
 from sequoia.experiments import report
-from sequoia.experiments.spec import SweepSpec
+from sequoia.experiments.spec import SweepSpec, parse_seeds
 from sequoia.experiments.summary import collect, find_baseline, group_runs, paired_tests
 from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions, Sweep, read_definition
 from sequoia.paths import path_option
@@ -95,7 +95,8 @@ def comma_options() -> set[str]:
     return found
 
 
-def _launch_overrides(options: Any) -> dict[str, Any]:
+def launch_overrides(options: Any) -> dict[str, Any]:
+    """The launch options the command line gives (launcher, workers, threads, slurm.*), for a sweep or a tuning."""
     overrides: dict[str, Any] = {key: getattr(options, key) for key in ("launcher", "workers", "threads")
                                  if getattr(options, key) is not None}
     slurm = {key: getattr(options, f"slurm_{key}") for key in SLURM_PARAMETERS
@@ -113,7 +114,7 @@ def _new_sweep(options: Any, pairs: dict[str, str], sweep_file: str | None) -> S
         spec = _merge(spec, cli_spec, options.seeds)
     else:
         spec, launch = SweepSpec.from_options(pairs, options.seeds, comma_options()), LaunchOptions()
-    overrides = _launch_overrides(options)
+    overrides = launch_overrides(options)
     launch = LaunchOptions(**{**launch.__dict__, **overrides,
                               "slurm": {**launch.slurm, **overrides.get("slurm", {})}})
     launch.check("sequoia sweep")
@@ -126,8 +127,8 @@ def _new_sweep(options: Any, pairs: dict[str, str], sweep_file: str | None) -> S
 
 def _merge(spec: SweepSpec, cli_spec: SweepSpec | None, seeds: str | None) -> SweepSpec:
     """A sweep file's spec with the command line's options on top (an option given there replaces the file's)."""
-    if cli_spec is None:
-        return spec
+    if cli_spec is None:  # only --seeds, if anything, on top of the file
+        return SweepSpec(spec.base, spec.axes, parse_seeds(seeds, "--seeds")) if seeds is not None else spec
     base = {k: v for k, v in spec.base.items() if k not in cli_spec.axes} | cli_spec.base
     axes = {k: v for k, v in spec.axes.items() if k not in cli_spec.base} | cli_spec.axes
     merged = SweepSpec(base, axes, cli_spec.seeds if seeds is not None else spec.seeds)
@@ -135,8 +136,10 @@ def _merge(spec: SweepSpec, cli_spec: SweepSpec | None, seeds: str | None) -> Sw
     return merged
 
 
-def check_runs(spec: SweepSpec) -> None:
-    """Build the setting and method of every configuration now: a typo fails in a second, not in run 17."""
+def check_runs(spec: SweepSpec, where: str = "sweep run {name}") -> None:
+    """Build the setting and method of every configuration now: a typo fails in a second, not in run 17.
+
+    ``where`` starts each error (``{name}``: the run's name)."""
     from sequoia import cli
 
     seen: set[str] = set()
@@ -152,7 +155,7 @@ def check_runs(spec: SweepSpec) -> None:
             if rest:
                 raise SequoiaError(f"unrecognized arguments: {' '.join(rest)}")
         except SequoiaError as error:
-            raise SequoiaError(f"sweep run {run.name}: {error}") from None
+            raise SequoiaError(f"{where.format(name=run.name)}: {error}") from None
 
 
 def sweep_command(argv: list[str]) -> int:
@@ -176,7 +179,7 @@ def _resumed_sweep(options: Any, pairs: dict[str, str], sweep_file: str | None) 
     if pairs or sweep_file or given:
         what = sweep_file or (f"--{given[0]}" if given else f"--{next(iter(pairs))}")
         raise SequoiaError(f"--resume continues a sweep as it was defined; it takes no {what}")
-    return Sweep.open(Path(options.resume), _launch_overrides(options))
+    return Sweep.open(Path(options.resume), launch_overrides(options))
 
 
 def _execute(sweep: Sweep, options: Any) -> int:

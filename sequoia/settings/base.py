@@ -5,10 +5,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass as plain_dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from pydantic.dataclasses import dataclass
 from tqdm.auto import tqdm
 
@@ -78,10 +79,39 @@ class Setting(ContinualAssumption):
     progress: ClassVar[bool] = False
     """Whether to show progress bars; ``apply`` sets it per run."""
 
+    task_slice: Annotated[str, Field(pattern=r"^(\d*:\d*)?$")] = ""
+    """The tasks of the sequence to keep, as a slice START:STOP of task indices (`:2` the first two, `2:` the
+    rest; empty: all). The `first_tasks` tuning protocol tunes on `:K` and evaluates on `K:` (docs/tuning.md)."""
+    evaluate_on: Literal["test", "validation"] = "test"
+    """What evaluation scores: each task's test items, or items held out of its training data (`validation`:
+    the tuning protocol of that name, docs/tuning.md; no test item is then scored)."""
+
     @classmethod
     def qualified_name(cls) -> str:
         """``<domain>.<level>``, e.g. ``sl.incremental``."""
         return f"{cls.domain}.{cls.level}"
+
+    def kept_tasks(self, tasks: list[Any]) -> list[Any]:
+        """The part of a domain's task sequence that ``task_slice`` keeps (every domain's ``prepare`` calls it).
+
+        Example:
+            >>> from sequoia.settings.sl import IncrementalSLSetting
+            >>> IncrementalSLSetting(task_slice="1:3").kept_tasks(["a", "b", "c", "d"])
+            ['b', 'c']
+        """
+        if not self.task_slice:
+            return list(tasks)
+        start, _, stop = self.task_slice.partition(":")
+        kept = list(tasks)[int(start or 0): int(stop) if stop else None]
+        if not kept:
+            raise SequoiaError(f"--setting.task_slice {self.task_slice} keeps none of the {len(tasks)} tasks of "
+                               f"this sequence (tasks are numbered from 0)")
+        return kept
+
+    def sequence_length(self) -> int | None:
+        """How many tasks the sequence has before ``task_slice``, known from the options alone (without
+        loading anything); ``None`` where only :meth:`prepare` can tell. ``sequoia tune`` checks protocols with it."""
+        return None
 
     # -- domain hooks -------------------------------------------------------------
     def prepare(self) -> None:

@@ -118,6 +118,9 @@ class PreferenceSetting(Setting):
     max_new_tokens: Annotated[int, Field(gt=0, le=1_000_000)] = 48
     """Length limit of those generations."""
 
+    def sequence_length(self) -> int:
+        return len([spec for spec in self.tasks.split(",") if spec.strip()])
+
     # -- data ---------------------------------------------------------------------
     def prepare(self) -> None:
         from sequoia.lm.models import load_tokenizer
@@ -126,6 +129,7 @@ class PreferenceSetting(Setting):
         specs = [spec.strip() for spec in self.tasks.split(",") if spec.strip()]
         if not specs:
             raise SequoiaError("--setting.tasks names no task")
+        specs = self.kept_tasks(specs)
         self.task_names, self._train, self._test = [], [], []
         for spec in specs:
             task = load_task(spec)
@@ -186,8 +190,10 @@ class PreferenceSetting(Setting):
                                            ) from error
 
     def _split(self, name: str, train: list[PreferencePair], test: list[PreferencePair] | None):
+        """A task's training pairs and the pairs evaluation scores: its test split, or pairs held out of its
+        training pairs where it has none or where ``evaluate_on`` is ``validation`` (its test split unused)."""
         train = [train[i] for i in self.rng.permutation(len(train))]
-        if test is None:
+        if test is None or self.evaluate_on == "validation":
             n_test = min(self.test_pairs_per_task, len(train) // 4)
             test, train = train[:n_test], train[n_test:]
         else:

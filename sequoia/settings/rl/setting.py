@@ -31,6 +31,8 @@ MAX_TRAINING_STEPS = 1_000_000_000
 """Most environment steps a run may train for: days on a fast simulator already."""
 MAX_TEST_EPISODES = 1_000_000
 """Most test episodes a run may play over all its evaluations."""
+TEST_SEEDS, VALIDATION_SEEDS = 1_000_000, 3_000_000
+"""First environment seeds of test and of validation episodes (``evaluate_on``); online episodes start at 2e6."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,11 @@ class RLSetting(Setting):
     test_episodes: Annotated[int, Field(gt=0, le=10_000)] = 10
     """Greedy test episodes per task and evaluation."""
 
+    def sequence_length(self) -> int | None:
+        if self.tasks:
+            return len(metaworld_tasks.sequence(self.tasks))
+        return self.nb_tasks if self.schedule in ("", "alternating", "sampled") else None  # a file: read in prepare
+
     def prepare(self) -> None:
         self.task_envs: list[str] = []
         if self.tasks:
@@ -122,7 +129,7 @@ class RLSetting(Setting):
 
     def _prepare_metaworld(self) -> None:
         """One Meta-World environment per task, success rate as the metric (Continual World)."""
-        self.task_envs = metaworld_tasks.sequence(self.tasks)
+        self.task_envs = self.kept_tasks(metaworld_tasks.sequence(self.tasks))
         self.task_physics = [{} for _ in self.task_envs]
         self._refuse_mixed_phases()
         metaworld_tasks.check_names(self.task_envs)
@@ -162,10 +169,11 @@ class RLSetting(Setting):
         sequence = self.schedule or default_sequence(self.env_id)
         published = default_physics(probe, PHYSICS.get(self.env_id, ()))
         if sequence == "alternating":
-            return alternating_schedule(self.env_id, self.nb_tasks, published)
+            return self.kept_tasks(alternating_schedule(self.env_id, self.nb_tasks, published))
         if sequence == "sampled":
-            return sampled_schedule(self.env_id, self.nb_tasks, self.parameter_std, self.rng, published)
-        return load_schedule(schedule_file(sequence, self.env_id))
+            return self.kept_tasks(sampled_schedule(self.env_id, self.nb_tasks, self.parameter_std, self.rng,
+                                                    published))
+        return self.kept_tasks(load_schedule(schedule_file(sequence, self.env_id)))
 
     def _set_spaces(self, probe) -> None:
         """The spaces the methods see: ``probe``'s, with the task id where the level gives it."""
@@ -251,7 +259,7 @@ class RLSetting(Setting):
 
     # -- evaluation ---------------------------------------------------------------
     def _returns(self, act, task: int, physics: dict[str, float] | None = None, episodes: int | None = None,
-                 seed_base: int = 1_000_000, task_id: int | None = None) -> list[float]:
+                 seed_base: int | None = None, task_id: int | None = None) -> list[float]:
         """The return of each test episode of ``act`` (told ``task_id``) on ``task`` or on the given ``physics``.
 
         ``act`` returning None acts randomly.
@@ -259,14 +267,16 @@ class RLSetting(Setting):
         return [total for total, _ in self._episodes(act, task, physics, episodes, seed_base, task_id)]
 
     def _episodes(self, act, task: int, physics: dict[str, float] | None = None, episodes: int | None = None,
-                  seed_base: int = 1_000_000, task_id: int | None = None) -> list[tuple[float, bool]]:
+                  seed_base: int | None = None, task_id: int | None = None) -> list[tuple[float, bool]]:
         """The return of each test episode, and whether it succeeded (``info["success"]`` at any step)."""
         physics = self.task_physics[task] if physics is None else physics
+        # Test and validation episodes have seeds of their own, apart from each other and from training.
+        seed_base = (VALIDATION_SEEDS if self.evaluate_on == "validation" else TEST_SEEDS) if seed_base is None \
+            else seed_base
         env = self._environment(10**9, lambda step, episode_start: physics, lambda step, episode_start: task, task)
         env.action_space.seed(seed_base + task)
         played = []
         for episode in range(episodes or self.test_episodes):
-            # Test episodes have their own seeds, apart from anything used in training.
             obs, _ = env.reset(seed=seed_base + 1000 * task + episode)
             done, total, success = False, 0.0, False
             while not done:

@@ -57,11 +57,15 @@ class SLSetting(Setting):
     nb_tasks: Annotated[int, Field(gt=0, le=100_000)] = 5
     """Number of tasks; class splits divide the classes as evenly as possible."""
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.25
-    """Share of each class held out for testing when the dataset has no test split."""
+    """Share of each class held out for testing when the dataset has no test split (and, with
+    `evaluate_on: validation`, for validation)."""
     valid_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Share of each task's training data passed to `fit` as validation data."""
     samples_per_class: Annotated[int, Field(ge=0, le=1_000_000_000)] = 0
     """Keep at most this many training samples per class (0: all); for quick experiments."""
+
+    def sequence_length(self) -> int:
+        return self.nb_tasks
 
     # -- data ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -71,12 +75,12 @@ class SLSetting(Setting):
         self.num_classes = int(classes.max()) + 1
         self.input_shape = tuple(x_train.shape[1:])
         if self.shared_label_space:
-            self.task_classes = [list(map(int, classes))] * self.nb_tasks
-            self._tasks = self._permuted_tasks(x_train, y_train, x_test, y_test)
+            self._tasks = self.kept_tasks(self._permuted_tasks(x_train, y_train, x_test, y_test))
+            self.task_classes = [list(map(int, classes))] * len(self._tasks)
         else:
             if self.nb_tasks > len(classes):
                 raise SequoiaError(f"nb_tasks={self.nb_tasks} exceeds the {len(classes)} classes of {self.dataset}")
-            self.task_classes = [list(map(int, c)) for c in np.array_split(classes, self.nb_tasks)]
+            self.task_classes = self.kept_tasks([list(map(int, c)) for c in np.array_split(classes, self.nb_tasks)])
             self._tasks = [
                 (self._select(x_train, y_train, cls), self._select(x_test, y_test, cls)) for cls in self.task_classes
             ]
@@ -87,19 +91,15 @@ class SLSetting(Setting):
         self._offsets = np.cumsum([0] + [len(train) for train, _ in self._splits[:-1]])
 
     def _train_test(self, images) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Training and evaluation images; with ``evaluate_on: validation``, the evaluation images are held out
+        of the training images (the test images are set aside and never scored)."""
         x, y = images.x_train, images.y_train
         if images.x_test is not None:
             x_test, y_test = images.x_test, images.y_test
         else:
-            test_mask = np.zeros(len(y), dtype=bool)
-            for label in np.unique(y):
-                members = self.rng.permutation(np.flatnonzero(y == label))
-                held_out = max(1, round(len(members) * self.test_fraction))
-                if held_out >= len(members):
-                    raise SequoiaError(f"--setting.test_fraction {self.test_fraction} holds out all {len(members)} "
-                                       f"images of class {label} of {self.dataset}, leaving none to train on")
-                test_mask[members[:held_out]] = True
-            x, y, x_test, y_test = x[~test_mask], y[~test_mask], x[test_mask], y[test_mask]
+            x, y, x_test, y_test = self._hold_out(x, y)
+        if self.evaluate_on == "validation":
+            x, y, x_test, y_test = self._hold_out(x, y)
         if self.samples_per_class:
             keep = np.concatenate([
                 self.rng.permutation(np.flatnonzero(y == label))[: self.samples_per_class] for label in np.unique(y)
@@ -107,6 +107,18 @@ class SLSetting(Setting):
             keep.sort()
             x, y = x[keep], y[keep]
         return x, y, x_test, y_test
+
+    def _hold_out(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``test_fraction`` of each class's images held out: (kept x, kept y, held-out x, held-out y)."""
+        held_out_mask = np.zeros(len(y), dtype=bool)
+        for label in np.unique(y):
+            members = self.rng.permutation(np.flatnonzero(y == label))
+            held_out = max(1, round(len(members) * self.test_fraction))
+            if held_out >= len(members):
+                raise SequoiaError(f"--setting.test_fraction {self.test_fraction} holds out all {len(members)} "
+                                   f"images of class {label} of {self.dataset}, leaving none to train on")
+            held_out_mask[members[:held_out]] = True
+        return x[~held_out_mask], y[~held_out_mask], x[held_out_mask], y[held_out_mask]
 
     @staticmethod
     def _select(x: np.ndarray, y: np.ndarray, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,7 +157,7 @@ class SLSetting(Setting):
     # -- the loop's hooks ---------------------------------------------------------
     @property
     def nb_tasks_total(self) -> int:
-        return self.nb_tasks
+        return len(self.kept_tasks(range(self.nb_tasks)))  # known before prepare: views of a setting use it
 
     def view(self) -> SLView:
         # Where the task id is given at test, its label space is part of the protocol (multi-head).

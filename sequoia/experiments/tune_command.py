@@ -1,0 +1,188 @@
+"""``sequoia tune``: choose hyperparameters by a protocol that never scores the evaluation's test items.
+
+    sequoia tune --setting NAME --method NAME [--GROUP.OPTION V ...] --space OPTION=KIND:ARGS [--space ...]
+                 --protocol first_tasks|validation [--tuning-tasks K] [--objective METRIC] [--direction maximize]
+                 [--trials N] [--seeds 0] [--sampler tpe|random] [--sampler-seed N] [--storage URL]
+                 [--workers N] [--threads N] [--launcher local|slurm|submitit_local] [--slurm.OPTION V ...]
+                 [--output DIR | --directory DIR] [--quiet]
+    sequoia tune --resume TUNING_DIR [--trials N] [--workers N] [--threads N] [--launcher ...] [--quiet]
+
+``--space`` takes a YAML space file too (a mapping of options to KIND:ARGS). See
+:mod:`sequoia.experiments.tune` for what the tuning directory holds, and docs/tuning.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sequoia.cli import ArgumentParser
+from sequoia.errors import IncompleteSweepError, SequoiaError
+from sequoia.experiments.commands import check_runs, comma_options, launch_overrides, option_pairs
+from sequoia.experiments.objective import Objective
+from sequoia.experiments.protocols import Protocol
+from sequoia.experiments.space import Dimension, parse_space, space_from_file
+from sequoia.experiments.spec import SweepSpec, parse_seeds
+from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions
+from sequoia.experiments.tune import Tuning, TuneSpec
+from sequoia.paths import path_option
+
+USAGE = __doc__.split("\n\n")[1].strip()
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="sequoia tune", usage=USAGE)
+    parser.add_argument("--space", action="append", default=[], metavar="OPTION=KIND:ARGS",
+                        help="a tuned option and its range (repeat it), or a YAML space file")
+    parser.add_argument("--protocol", metavar="NAME", help="first_tasks or validation (docs/tuning.md)")
+    parser.add_argument("--tuning-tasks", type=int, default=1, metavar="K",
+                        help="first_tasks: the first K tasks are for tuning, the rest for evaluation (1)")
+    parser.add_argument("--objective", default="average_final", metavar="METRIC",
+                        help="a metric of results.json, or a weighted sum ('average_final - 0.5*forgetting')")
+    parser.add_argument("--direction", default="maximize", metavar="D", help="maximize (default) or minimize")
+    parser.add_argument("--trials", type=int, metavar="N", help="trials in the study at the end (20)")
+    parser.add_argument("--seeds", metavar="SEEDS", help="seeds of every trial; its value is their mean (0)")
+    parser.add_argument("--sampler", default="tpe", metavar="NAME", help="tpe (default) or random")
+    parser.add_argument("--sampler-seed", type=int, default=0, metavar="N", help="the sampler's seed (0)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="an Optuna storage: sqlite:///FILE, an RDB URL, or journal:FILE (optuna.db in the "
+                             "tuning directory)")
+    parser.add_argument("--workers", metavar="N", type=int, help="trials at once (1)")
+    parser.add_argument("--threads", metavar="N", type=int, help="torch threads per run (the thread policy if unset)")
+    parser.add_argument("--launcher", metavar="NAME", help="local (default), slurm, or submitit_local")
+    for key in SLURM_PARAMETERS:
+        parser.add_argument(f"--slurm.{key}", dest=f"slurm_{key}", metavar="V",
+                            type=str if key in ("partition", "account") else int)
+    parser.add_argument("--output", type=path_option("--output"), metavar="DIR",
+                        help="where tuning directories go (`tunings`)")
+    parser.add_argument("--directory", type=path_option("--directory"), metavar="DIR",
+                        help="the tuning directory itself, made new")
+    parser.add_argument("--resume", type=path_option("--resume"), metavar="TUNING_DIR",
+                        help="continue the tuning in TUNING_DIR")
+    parser.add_argument("--quiet", action="store_true", help="no line per finished trial")
+    parser.add_argument("-h", "--help", action="store_true")
+    return parser
+
+
+def read_space(entries: list[str]) -> dict[str, Dimension]:
+    """``--space`` values: ``OPTION=KIND:ARGS`` entries, or YAML space files (a value without ``=``)."""
+    from sequoia.yaml_file import read_yaml
+
+    space: dict[str, Dimension] = {}
+    for entry in entries:
+        part = (space_from_file(read_yaml(entry, "space file"), f"space file {entry}") if "=" not in entry
+                else parse_space([entry]))
+        repeated = sorted(set(space) & set(part))
+        if repeated:
+            raise SequoiaError(f"--space: {repeated[0]} is given twice")
+        space |= part
+    return space
+
+
+def new_spec(options: Any, pairs: dict[str, str]) -> TuneSpec:
+    """The tuning the command line describes, checked whole (every configuration it can draw parses)."""
+    if options.protocol is None:
+        raise SequoiaError("sequoia tune needs --protocol first_tasks or validation (docs/tuning.md says which "
+                           "keeps what away from the trials)")
+    fixed = SweepSpec.from_options(pairs, "0", comma_options())
+    if fixed.axes:
+        name = next(iter(fixed.axes))
+        raise SequoiaError(f"--{name} {','.join(fixed.axes[name])}: sequoia tune tunes one configuration; tune each "
+                           "value on its own, or put the option in the space (--space {name}=choice:A|B)")
+    spec = TuneSpec(fixed.base, read_space(options.space), Protocol(options.protocol, options.tuning_tasks),
+                    Objective.parse(options.objective, options.direction),
+                    20 if options.trials is None else options.trials,
+                    parse_seeds(options.seeds if options.seeds is not None else "0", "--seeds"),
+                    options.sampler, options.sampler_seed, options.storage)
+    spec.check()
+    check_configurations(spec)
+    return spec
+
+
+def check_configurations(spec: TuneSpec) -> None:
+    """Build a trial's setting and method, and the evaluation's, now: a bad option fails before any trial.
+
+    Numeric options are tried at their low end, and every choice of a ``choice`` option.
+    """
+    lows = {name: dim.low if dim.kind in ("loguniform", "uniform") else int(dim.low)
+            for name, dim in spec.space.items() if dim.kind != "choice"}
+    choices = {name: list(dim.choices) for name, dim in spec.space.items() if dim.kind == "choice"}
+    for what, options in (("a trial", spec.trial_options(lows)), ("the evaluation", spec.evaluation_options(lows))):
+        sweep = SweepSpec({key: value for key, value in options.items() if key not in choices}, choices, [0])
+        sweep.check("sequoia tune")
+        check_runs(sweep, f"sequoia tune, the options of {what}")
+    _check_tasks_left(spec, sweep.runs()[0].argv)
+
+
+def _check_tasks_left(spec: TuneSpec, argv: list[str]) -> None:
+    """``first_tasks`` must leave the evaluation a task, where the options tell how many the sequence has."""
+    from sequoia import cli
+
+    if spec.protocol.name != "first_tasks":
+        return
+    request = cli.read_request(argv)
+    setting, _, _ = cli.build_groups(request, *cli.choose_classes(request))
+    length = setting.sequence_length()
+    if length is not None and spec.protocol.tuning_tasks >= length:
+        raise SequoiaError(f"--tuning-tasks {spec.protocol.tuning_tasks}: the sequence has {length} tasks, and "
+                           "first_tasks keeps the first K for tuning and evaluates on the rest; lower K or "
+                           "lengthen the sequence")
+
+
+def tune_command(argv: list[str]) -> int:
+    """``sequoia tune``: run a tuning (or resume one), then write its table, best configuration and plots."""
+    options, rest = _parser().parse_known_args(argv)
+    if options.help:
+        print(_parser().format_help())
+        return 0
+    pairs = option_pairs(rest)
+    tuning = _resumed(options, pairs) if options.resume else _created(options, pairs)
+    try:
+        return _execute(tuning, options.quiet)
+    finally:
+        tuning.close()
+
+
+def _created(options: Any, pairs: dict[str, str]) -> Tuning:
+    spec = new_spec(options, pairs)
+    launch = LaunchOptions(**launch_overrides(options))
+    launch.check("sequoia tune")
+    if options.directory and options.output:
+        raise SequoiaError("give --output (where tuning directories go) or --directory (the tuning directory), "
+                           "not both")
+    directory = Path(options.directory or Path(options.output or "tunings") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    return Tuning.create(directory, spec, launch)
+
+
+def _resumed(options: Any, pairs: dict[str, str]) -> Tuning:
+    """The tuning ``--resume`` names; it takes launch options and a new trial count only."""
+    defaults = _parser().parse_args([])
+    changed = [name for name in ("space", "protocol", "tuning_tasks", "objective", "direction", "seeds", "sampler",
+                                 "sampler_seed", "storage", "output", "directory")
+               if getattr(options, name) != getattr(defaults, name)]
+    if pairs or changed:
+        what = f"--{next(iter(pairs))}" if pairs else f"--{changed[0].replace('_', '-')}"
+        raise SequoiaError(f"--resume continues a tuning as it was defined; it takes no {what}")
+    return Tuning.open(Path(options.resume), launch_overrides(options), options.trials)
+
+
+def _execute(tuning: Tuning, quiet: bool) -> int:
+    spec = tuning.spec
+    print(f"tuning {tuning.directory}: {spec.trials} trials of {len(spec.seeds)} seed(s), protocol "
+          f"{spec.protocol.name}, {spec.objective.direction} {spec.objective.text}; launcher "
+          f"{tuning.launch.launcher}", file=sys.stderr)
+    try:
+        tuning.execute(progress=not quiet)
+    except KeyboardInterrupt as error:
+        error.recovery_hint = f"; `sequoia tune --resume {tuning.directory}` continues the tuning"
+        raise
+    written = tuning.write_outputs()
+    best = tuning.best()
+    if best is None:
+        raise IncompleteSweepError(f"no trial of {tuning.directory} finished (trials.csv and logs/ say why)")
+    shown = " ".join(f"--{key} {value}" for key, value in best.params.items())
+    print(f"best: trial {best.number}, {spec.objective.text} = {best.value:.4g}: {shown}")
+    print(f"written: {', '.join(str(path) for path in written)}")
+    return 0
