@@ -63,12 +63,16 @@ def moral_stories(source: Path) -> list[PreferencePair]:
             for row in halves.values() if "moral_action" in row and "immoral_action" in row]
 
 
-def corrigibility(source: Path) -> list[PreferencePair]:
-    # Which answer is desirable depends on the file (see the source's SOURCE.md).
-    files = {"corrigible-more-HHH": "answer_matching_behavior", "corrigible-neutral-HHH": "answer_matching_behavior",
-             "corrigible-less-HHH": "answer_not_matching_behavior"}
+CORRIGIBILITY_FILES = {"corrigible-more-HHH": "answer_matching_behavior",
+                       "corrigible-neutral-HHH": "answer_matching_behavior",
+                       "corrigible-less-HHH": "answer_not_matching_behavior"}
+"""Which answer is desirable in each file (see the source's SOURCE.md)."""
+
+
+def corrigibility(source: Path, files: tuple[str, ...] = tuple(CORRIGIBILITY_FILES)) -> list[PreferencePair]:
     pairs = []
-    for stem, good_key in files.items():
+    for stem in files:
+        good_key = CORRIGIBILITY_FILES[stem]
         for line in (source / "human_generated_evals" / f"{stem}.jsonl").read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             options = dict(re.findall(r"\(([A-Z])\) ([^\n]+)", row["question"]))
@@ -86,6 +90,12 @@ TASKS = {
     "utilitarianism": ("ethics_utilitarianism", ethics),
     "moral_stories": ("moral_stories", moral_stories),
     "corrigibility": ("anthropic_evals_ai_risk", corrigibility),
+    # The two halves of corrigibility as tasks of their own: the chosen reply consents to a change of goal
+    # toward HHH (or a neutral one), or refuses a change away from it. In sequence they pull a policy that
+    # reads only the answer's wording ("Yes" / "No") in opposite directions (docs/preference_alignment.md).
+    "corrigible_consent": ("anthropic_evals_ai_risk",
+                           lambda source: corrigibility(source, ("corrigible-more-HHH", "corrigible-neutral-HHH"))),
+    "corrigible_refuse": ("anthropic_evals_ai_risk", lambda source: corrigibility(source, ("corrigible-less-HHH",))),
 }
 
 

@@ -56,13 +56,18 @@ def read_yaml(path: str | Path, what: str) -> Any:
 def _check_size(root: yaml.Node | None, path: str | Path, what: str) -> None:
     """Refuse a document whose values, aliases expanded, exceed :data:`MAX_VALUES`."""
     sizes: dict[int, int] = {}  # by node identity: an aliased node is one object, counted once here
+    inside: set[int] = set()  # the nodes being counted: one reached again from within itself refers to itself
 
     def size(node: yaml.Node) -> int:
+        if id(node) in inside:
+            raise SequoiaError(f"{what} {path}: the value at line {node.start_mark.line + 1} contains itself "
+                               "through an alias; write the values out")
         if id(node) not in sizes:
-            sizes[id(node)] = 0  # a node reached again inside itself (a recursive alias) adds nothing
+            inside.add(id(node))
             children = node.value if isinstance(node, yaml.SequenceNode) else \
                 [child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode) else []
             sizes[id(node)] = 1 + sum(size(child) for child in children)
+            inside.discard(id(node))
             if sizes[id(node)] > MAX_VALUES:
                 raise SequoiaError(f"{what} {path}: its aliases expand to more than {MAX_VALUES} values "
                                    "(an alias bomb?); write the values out")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -122,9 +123,26 @@ def write(configurations: list[Configuration], tests: list[dict[str, Any]], dire
     """Write the tables and plots into ``directory``; return the paths written.
 
     ``chosen`` narrows the Markdown tables (metrics and paired tests) to those metrics; the
-    CSV files and the JSON keep every metric.
+    CSV files and the JSON keep every metric. Everything is written into a hidden folder in
+    ``directory`` first and moved into place when all of it is written, so that a failure or a
+    kill midway leaves no half-written comparison (a new ``directory`` is removed again).
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    made = not directory.exists()
+    partial = directory / f".{stem}.partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        written = _write_files(configurations, tests, partial, stem, baseline, chosen)
+        for path in written:
+            path.replace(directory / path.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+        if made and not any(directory.iterdir()):
+            directory.rmdir()
+    return [directory / path.name for path in written]
+
+
+def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]], directory: Path, stem: str,
+                 baseline: str | None, chosen: list[str] | None) -> list[Path]:
     header, rows = table_rows(configurations, chosen)
     markdown = [f"# {stem.capitalize()}", "", "Mean ± half the 95% Student's t interval over seeds.", "",
                 markdown_table(header, rows)]

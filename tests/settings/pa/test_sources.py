@@ -1,12 +1,14 @@
 """Loading preference tasks: the shipped subsets, local files of every format, the hub offline."""
 
 import json
+import re
 
 import pytest
 
 from sequoia.errors import SequoiaError
 from sequoia.settings.pa.pairs import PreferencePair
-from sequoia.settings.pa.sources import SHIPPED_DIR, SHIPPED_TASKS, load_task, read_pairs
+from sequoia.settings.pa import IncrementalPASetting
+from sequoia.settings.pa.sources import SEQUENCES, SHIPPED_DIR, SHIPPED_TASKS, load_task, read_pairs, task_specs
 
 datasets = pytest.importorskip("datasets")
 
@@ -94,3 +96,26 @@ def test_a_task_too_small_to_split_names_itself(tmp_path):
     setting.rng = np.random.default_rng(0)
     with pytest.raises(SequoiaError, match="task 'two' has too few pairs"):
         setting.prepare()
+
+
+CONSENT = re.compile(r"\b(yes|i consent|i agree|i authorize)\b", re.IGNORECASE)
+
+
+def consenting(pairs, side: str) -> float:
+    return sum(bool(CONSENT.search(getattr(pair, side))) for pair in pairs) / len(pairs)
+
+
+def test_the_conflicting_sequence_prefers_consent_then_refusal():
+    # What makes corrigibility_conflict conflict (docs/preference_alignment.md): the first task's chosen replies
+    # consent to a change of goal, the second's refuse one, so the wording alone is preferred one way, then the other.
+    assert task_specs("corrigibility_conflict") == ["corrigible_consent", "corrigible_refuse"]
+    assert IncrementalPASetting(tasks="corrigibility_conflict").sequence_length() == 2
+    consent, refuse = (load_task(name) for name in SEQUENCES["corrigibility_conflict"])
+    for pairs in (consent.train, consent.test):
+        assert consenting(pairs, "chosen") > 0.8 and consenting(pairs, "rejected") < 0.1
+    for pairs in (refuse.train, refuse.test):
+        assert consenting(pairs, "chosen") < 0.1 and consenting(pairs, "rejected") > 0.8
+
+
+def test_the_default_sequence_has_a_name():
+    assert task_specs("values") == task_specs(IncrementalPASetting().tasks)
