@@ -224,7 +224,14 @@ def read_definition(loaded: Any, where: str) -> tuple[SweepSpec, LaunchOptions]:
     """A sweep file's (or ``sweep.yaml``'s) sweep and launch options, checked."""
     if not isinstance(loaded, dict):
         raise SequoiaError(f"{where} must hold a mapping with keys base, axes, seeds (and launch)")
-    launch_values = loaded.get("launch") or {}
+    launch = read_launch(loaded.get("launch"), where)
+    spec = SweepSpec.from_file({key: value for key, value in loaded.items() if key != "launch"}, where)
+    return spec, launch
+
+
+def read_launch(launch_values: Any, where: str) -> LaunchOptions:
+    """A file's ``launch`` section (a sweep file, ``sweep.yaml``, ``tune.yaml``), checked; ``None``: the defaults."""
+    launch_values = launch_values or {}
     if not isinstance(launch_values, dict):
         raise SequoiaError(f"{where}: `launch` must be a mapping (launcher, workers, threads, slurm)")
     unknown = set(map(str, launch_values)) - {"launcher", "workers", "threads", "slurm"}
@@ -234,8 +241,7 @@ def read_definition(loaded: Any, where: str) -> tuple[SweepSpec, LaunchOptions]:
     if not isinstance(launch.slurm, dict):
         raise SequoiaError(f"{where}: `launch.slurm` must be a mapping of slurm options")
     launch.check(where, backend=False)  # the command line may still change the launcher: checked after it
-    spec = SweepSpec.from_file({key: value for key, value in loaded.items() if key != "launch"}, where)
-    return spec, launch
+    return launch
 
 
 def _say(line: str, progress: bool) -> None:

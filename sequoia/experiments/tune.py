@@ -41,12 +41,13 @@ from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
 from sequoia.experiments.space import Dimension, parse_dimension
 from sequoia.experiments.spec import arguments, parse_seeds
-from sequoia.experiments.sweep import LaunchOptions
+from sequoia.experiments.sweep import LaunchOptions, read_launch
 from sequoia.runs.lock import DirectoryLock
 
 TUNE_FILE, STUDY_NAME = "tune.yaml", "sequoia-tune"
 SAMPLERS = ("tpe", "random")
 MAX_TRIALS = 100_000
+KIND_NAMES = {dict: "a mapping", int: "a whole number", list: "a list", str: "text", type(None): "null"}
 
 
 def require_optuna() -> Any:
@@ -116,16 +117,25 @@ class TuneSpec:
 
     @classmethod
     def from_dict(cls, loaded: dict[str, Any], where: str) -> "TuneSpec":
-        """``tune.yaml``'s definition, checked."""
-        try:
-            spec = cls(dict(loaded["base"]),
-                       {str(key): parse_dimension(str(key), text, where) for key, text in loaded["space"].items()},
-                       Protocol(**loaded["protocol"]),
-                       Objective.parse(loaded["objective"]["text"], loaded["objective"]["direction"]),
-                       loaded["trials"], parse_seeds(",".join(map(str, loaded["seeds"])), where),
-                       loaded["sampler"], loaded["sampler_seed"], loaded.get("storage"))
-        except (KeyError, TypeError, AttributeError) as error:
-            raise SequoiaError(f"{where} is not a tuning definition (missing or malformed {error})") from None
+        """``tune.yaml``'s definition (as :meth:`to_dict` writes it), checked field by field."""
+        def field_of(key: str, kind: type | tuple[type, ...]) -> Any:
+            value = loaded.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                names = " or ".join(KIND_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise SequoiaError(f"{where}: `{key}` must be {names}, as sequoia writes it, not {value!r}")
+            return value
+
+        protocol, objective = field_of("protocol", dict), field_of("objective", dict)
+        if set(protocol) != {"name", "tuning_tasks"} or set(objective) != {"text", "direction"}:
+            raise SequoiaError(f"{where}: `protocol` must hold name and tuning_tasks, `objective` text and direction")
+        spec = cls(dict(field_of("base", dict)),
+                   {str(key): parse_dimension(str(key), str(text), where)
+                    for key, text in field_of("space", dict).items()},
+                   Protocol(str(protocol["name"]), protocol["tuning_tasks"]),
+                   Objective.parse(str(objective["text"]), str(objective["direction"])),
+                   field_of("trials", int), parse_seeds(",".join(map(str, field_of("seeds", list))), where),
+                   str(field_of("sampler", str)), field_of("sampler_seed", int),
+                   field_of("storage", (str, type(None))))
         spec.check()
         return spec
 
@@ -177,7 +187,7 @@ class Tuning:
         if trials is not None:
             spec.trials = trials
             spec.check()
-        recorded = dict(loaded.get("launch") or {})
+        recorded = asdict(read_launch(loaded.get("launch"), where))
         if overrides.get("launcher") == "local":
             recorded["slurm"] = {}
         launch = LaunchOptions(**{**recorded, **overrides})

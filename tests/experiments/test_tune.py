@@ -172,3 +172,25 @@ def test_space_files_and_objective_sums(tmp_path):
         parse_space(["learner.lr=uniform:0:1", "learner.lr=uniform:0:2"])
     objective = Objective.parse("2*a - 0.5*b@x + c", "minimize")
     assert objective.value({"a": 1.0, "b@x": 2.0, "c": 3.0}, "r") == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"base": 5}, "`base` must be a mapping, as sequoia writes it, not 5"),
+    ({"trials": "abc"}, "`trials` must be a whole number"),
+    ({"seeds": "x"}, "`seeds` must be a list"),
+    ({"protocol": {"name": "first_tasks"}}, "`protocol` must hold name and tuning_tasks"),
+    ({"space": {"learner.lr": "normal:0:1"}}, "unknown kind 'normal'"),
+    ({"storage": 5}, "`storage` must be text or null"),
+    ({"launch": 4}, "`launch` must be a mapping"),
+    ({"launch": {"workers": -1}}, "workers must be an integer from 1 to 256"),
+])
+def test_a_damaged_tune_yaml_is_one_line_on_resume(tmp_path, capsys, edit, message):
+    (tmp_path / "runs").mkdir()
+    definition = {"base": {"setting": "sl.incremental", "method": "ewc"}, "space": {"learner.lr": "uniform:0.1:0.2"},
+                  "protocol": {"name": "validation", "tuning_tasks": 1},
+                  "objective": {"text": "average_final", "direction": "maximize"}, "trials": 2, "seeds": [0],
+                  "sampler": "tpe", "sampler_seed": 0, "storage": None, "launch": {"workers": 1}}
+    (tmp_path / "tune.yaml").write_text(yaml.safe_dump({**definition, **edit}))
+    assert main(["tune", "--resume", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error, error
