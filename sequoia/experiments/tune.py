@@ -155,6 +155,7 @@ class Tuning:
         if directory.exists() and any(directory.iterdir()):
             raise SequoiaError(f"tuning directory {directory} already exists and is not empty "
                                f"(`sequoia tune --resume {directory}` continues a tuning)")
+        made = not directory.exists()
         try:
             (directory / "runs").mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -166,7 +167,11 @@ class Tuning:
             tuning = cls(directory, spec, launch)
         except SequoiaError:  # a storage that cannot be opened: leave no half-made directory behind
             lock.release()
-            shutil.rmtree(directory)
+            if made:
+                shutil.rmtree(directory)
+            else:  # the user's own empty directory: emptied again, kept
+                for path in directory.iterdir():
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
             raise
         tuning.lock = lock
         return tuning

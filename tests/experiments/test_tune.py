@@ -194,3 +194,11 @@ def test_a_damaged_tune_yaml_is_one_line_on_resume(tmp_path, capsys, edit, messa
     assert main(["tune", "--resume", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and message in error, error
+
+
+def test_a_storage_that_cannot_be_opened_leaves_the_users_empty_directory_as_it_was(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    assert main(["tune", *SL, *SPACE, "--protocol", "validation", "--storage", "nosuchdb://x",
+                 "--directory", str(tmp_path / "mine")]) == 2
+    assert "cannot open the Optuna study" in capsys.readouterr().err
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
