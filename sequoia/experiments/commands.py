@@ -35,22 +35,27 @@ COMPARE_USAGE = "sequoia compare DIR... [--baseline METHOD_OR_LABEL] [--metrics 
 def _sweep_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="sequoia sweep", usage=SWEEP_USAGE)
     parser.add_argument("--seeds", metavar="SEEDS", help="seeds of every configuration: 0-4, 0,2,5 or 0-2,7 (0)")
-    parser.add_argument("--workers", metavar="N", type=int, help="runs at once on this machine (1)")
+    add_launch_arguments(parser, "sweep", "runs at once on this machine (1)")
+    parser.add_argument("--baseline", metavar="METHOD", help="the method the paired tests compare with (naive)")
+    parser.add_argument("--quiet", action="store_true", help="no line per finished run")
+    parser.add_argument("-h", "--help", action="store_true")
+    return parser
+
+
+def add_launch_arguments(parser: ArgumentParser, noun: str, workers_help: str) -> None:
+    """The options a sweep and a tuning share: how their runs launch, and where their ``noun`` directory is."""
+    parser.add_argument("--workers", metavar="N", type=int, help=workers_help)
     parser.add_argument("--threads", metavar="N", type=int, help="torch threads per run (the thread policy if unset)")
     parser.add_argument("--launcher", metavar="NAME", help="local (default), slurm, or submitit_local")
     for key in SLURM_PARAMETERS:
         parser.add_argument(f"--slurm.{key}", dest=f"slurm_{key}", metavar="V",
                             type=str if key in ("partition", "account") else int)
     parser.add_argument("--output", type=path_option("--output"), metavar="DIR",
-                        help="where sweep directories go (`sweeps`)")
+                        help=f"where {noun} directories go (`{noun}s`)")
     parser.add_argument("--directory", type=path_option("--directory"), metavar="DIR",
-                        help="the sweep directory itself, made new")
-    parser.add_argument("--resume", type=path_option("--resume"), metavar="SWEEP_DIR",
-                        help="continue the sweep in SWEEP_DIR")
-    parser.add_argument("--baseline", metavar="METHOD", help="the method the paired tests compare with (naive)")
-    parser.add_argument("--quiet", action="store_true", help="no line per finished run")
-    parser.add_argument("-h", "--help", action="store_true")
-    return parser
+                        help=f"the {noun} directory itself, made new")
+    parser.add_argument("--resume", type=path_option("--resume"), metavar=f"{noun.upper()}_DIR",
+                        help=f"continue the {noun} in {noun.upper()}_DIR")
 
 
 def option_pairs(tokens: list[str]) -> dict[str, str]:

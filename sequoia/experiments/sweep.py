@@ -91,6 +91,32 @@ class LaunchOptions:
                                f"{'is' if len(missing) == 1 else 'are'} not on this machine's PATH; start the sweep "
                                f"where jobs are submitted (a login node), or use --launcher local or submitit_local")
 
+    @property
+    def workers_here(self) -> int:
+        """How many runs share this machine's cores (what the thread policy divides them by)."""
+        return self.workers if self.launcher == "local" else 1
+
+    def resumed(self, overrides: dict[str, Any], where: str) -> "LaunchOptions":
+        """These recorded options with the command line's ``overrides`` on top, checked (``--resume``).
+
+        A cluster's sweep or tuning resumed with ``--launcher local`` drops its slurm options.
+        """
+        recorded = asdict(self)
+        if overrides.get("launcher") == "local":
+            recorded["slurm"] = {}
+        launch = LaunchOptions(**{**recorded, **overrides})
+        launch.check(where)
+        return launch
+
+    def make_launcher(self, directory: Path) -> Any:
+        """The launcher that runs jobs of ``directory`` (a sweep's or a tuning's) as these options say."""
+        from sequoia.experiments.launchers import LocalLauncher, SubmititLauncher
+
+        if self.launcher == "local":
+            return LocalLauncher(self.workers)
+        cluster = "slurm" if self.launcher == "slurm" else "local"
+        return SubmititLauncher(directory / "submitit", cluster, self.submitit_parameters())
+
     def submitit_parameters(self) -> dict[str, Any]:
         """The ``slurm`` options as submitit's ``update_parameters`` names them."""
         return {SLURM_PARAMETERS[key]: value for key, value in self.slurm.items() if value is not None}
@@ -135,12 +161,7 @@ class Sweep:
             raise SequoiaError(f"cannot resume {directory}: not a sweep directory (no {SWEEP_FILE})")
         loaded = read_yaml(path, f"cannot resume {directory}: {SWEEP_FILE}")
         spec, launch = read_definition(loaded, f"cannot resume {directory}: {SWEEP_FILE}")
-        recorded = asdict(launch)
-        if overrides.get("launcher") == "local":  # a cluster's sweep resumed here: its slurm options do not apply
-            recorded["slurm"] = {}
-        launch = LaunchOptions(**{**recorded, **overrides})
-        launch.check("sequoia sweep --resume")
-        sweep = cls(directory, spec, launch)
+        sweep = cls(directory, spec, launch.resumed(overrides, "sequoia sweep --resume"))
         sweep.lock = DirectoryLock.take(directory, SWEEP_FILE)
         sweep._recorded = sweep._read_index()
         return sweep
@@ -183,24 +204,15 @@ class Sweep:
     # -- running ----------------------------------------------------------------------
     def jobs(self) -> list[RunJob]:
         """A job for every run not finished yet."""
-        workers = self.launch.workers if self.launch.launcher == "local" else 1
-        return [RunJob(run.name, run.argv, str(self.directory), workers, self.launch.threads)
+        return [RunJob(run.name, run.argv, str(self.directory), self.launch.workers_here, self.launch.threads)
                 for run in self.runs if disk_state(self.directory / "runs" / run.name) != FINISHED]
-
-    def launcher(self):
-        from sequoia.experiments.launchers import LocalLauncher, SubmititLauncher
-
-        if self.launch.launcher == "local":
-            return LocalLauncher(self.launch.workers)
-        cluster = "slurm" if self.launch.launcher == "slurm" else "local"
-        return SubmititLauncher(self.directory / "submitit", cluster, self.launch.submitit_parameters())
 
     def execute(self, progress: bool = True) -> list[dict[str, Any]]:
         """Bring every run to its end; return the entries of those that did not finish."""
         jobs = self.jobs()
         done, total, started = len(self.runs) - len(jobs), len(self.runs), time.perf_counter()
         if done:
-            _say(f"{done} of {total} runs already finished; {len(jobs)} to go", progress)
+            say(f"{done} of {total} runs already finished; {len(jobs)} to go", progress)
 
         def on_done(job: RunJob, outcome: dict[str, Any]) -> None:
             nonlocal done
@@ -208,10 +220,10 @@ class Sweep:
             self.record(job.name, state=outcome["state"], message=outcome.get("message", ""))
             detail = f": {outcome['message']}" if outcome.get("message") and outcome["state"] != FINISHED else ""
             took = f"{outcome['seconds']:.0f} s; " if "seconds" in outcome else ""
-            _say(f"[{done}/{total}] {job.name}: {outcome['state']}{detail} "
+            say(f"[{done}/{total}] {job.name}: {outcome['state']}{detail} "
                  f"({took}{time.perf_counter() - started:.0f} s since the sweep began)", progress)
 
-        self.launcher().launch(jobs, on_done, lambda job, job_id: self.record(job.name, job_id=job_id))
+        self.launch.make_launcher(self.directory).launch(jobs, on_done, lambda job, job_id: self.record(job.name, job_id=job_id))
         return [entry for entry in self.states() if entry["state"] != FINISHED]
 
     def close(self) -> None:
@@ -244,6 +256,7 @@ def read_launch(launch_values: Any, where: str) -> LaunchOptions:
     return launch
 
 
-def _say(line: str, progress: bool) -> None:
+def say(line: str, progress: bool) -> None:
+    """A line of a sweep's or a tuning's progress on stderr, where progress is shown."""
     if progress:
         print(line, file=sys.stderr, flush=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import math
 import shutil
-import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
 from sequoia.experiments.space import Dimension, parse_dimension
 from sequoia.experiments.spec import arguments, parse_seeds
-from sequoia.experiments.sweep import LaunchOptions, read_launch
+from sequoia.experiments.sweep import LaunchOptions, read_launch, say
 from sequoia.runs.lock import DirectoryLock
 
 TUNE_FILE, STUDY_NAME = "tune.yaml", "sequoia-tune"
@@ -192,11 +191,7 @@ class Tuning:
         if trials is not None:
             spec.trials = trials
             spec.check()
-        recorded = asdict(read_launch(loaded.get("launch"), where))
-        if overrides.get("launcher") == "local":
-            recorded["slurm"] = {}
-        launch = LaunchOptions(**{**recorded, **overrides})
-        launch.check("sequoia tune --resume")
+        launch = read_launch(loaded.get("launch"), where).resumed(overrides, "sequoia tune --resume")
         lock = DirectoryLock.take(directory, TUNE_FILE)
         tuning = cls(directory, spec, launch)
         tuning.lock = lock
@@ -240,16 +235,15 @@ class Tuning:
 
     def jobs(self, number: int, values: dict[str, Any]) -> list[RunJob]:
         """One job per seed for trial ``number``: its runs under ``runs/``."""
-        workers = self.launch.workers if self.launch.launcher == "local" else 1
         options = self.spec.trial_options(values)
         return [RunJob(f"trial-{number:04d}-seed-{seed}", [*arguments(options), "--seed", str(seed)],
-                       str(self.directory), workers, self.launch.threads) for seed in self.spec.seeds]
+                       str(self.directory), self.launch.workers_here, self.launch.threads) for seed in self.spec.seeds]
 
     def execute(self, progress: bool = True) -> None:
         """Bring the study to ``trials`` trials, each told with its value (or as failed)."""
         interrupted = self.running()
         if interrupted:
-            _say(f"{len(interrupted)} trial{'s were' if len(interrupted) > 1 else ' was'} running when the tuning "
+            say(f"{len(interrupted)} trial{'s were' if len(interrupted) > 1 else ' was'} running when the tuning "
                  "stopped; finishing first", progress)
         optuna = require_optuna()
         # A trial the study holds as running is continued through a live handle on it (the stored id).
@@ -286,7 +280,7 @@ class Tuning:
             if not waiting[trial.number]:
                 self._tell(trial, outcomes[trial.number], progress)
 
-        self.launcher().launch([job for trial_jobs in jobs.values() for job in trial_jobs], on_done)
+        self.launch.make_launcher(self.directory).launch([job for trial_jobs in jobs.values() for job in trial_jobs], on_done)
 
     def _tell(self, trial: Any, outcomes: list[dict[str, Any]], progress: bool) -> None:
         """The trial's value (the mean over its seeds) to the study; a failed run fails the trial."""
@@ -300,28 +294,20 @@ class Tuning:
         if failed:
             trial.set_user_attr("message", failed[0].get("message", ""))
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            _say(f"[trial {number}] {_shown(values)}: failed ({failed[0].get('message', '')})", progress)
+            say(f"[trial {number}] {_shown(values)}: failed ({failed[0].get('message', '')})", progress)
             return
         scores = [self.spec.objective.value(load_run(self.directory / "runs" / outcome["name"]).metrics,
                                             f"run {outcome['name']}") for outcome in outcomes]
         value = sum(scores) / len(scores)
         if not math.isfinite(value):
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            _say(f"[trial {number}] {_shown(values)}: failed (the objective is {value})", progress)
+            say(f"[trial {number}] {_shown(values)}: failed (the objective is {value})", progress)
         else:
             self.study.tell(trial, value)
             best = self.study.best_trial
-            _say(f"[trial {number}] {_shown(values)}: {value:.4g} (best {best.value:.4g}, trial {best.number}; "
+            say(f"[trial {number}] {_shown(values)}: {value:.4g} (best {best.value:.4g}, trial {best.number}; "
                  f"{seconds:.0f} s)", progress)
         self.write_outputs(plots=False)
-
-    def launcher(self) -> Any:
-        from sequoia.experiments.launchers import LocalLauncher, SubmititLauncher
-
-        if self.launch.launcher == "local":
-            return LocalLauncher(self.launch.workers)
-        cluster = "slurm" if self.launch.launcher == "slurm" else "local"
-        return SubmititLauncher(self.directory / "submitit", cluster, self.launch.submitit_parameters())
 
     # -- what a tuning writes -------------------------------------------------------
     def write_outputs(self, plots: bool = True) -> list[Path]:
@@ -400,9 +386,3 @@ def _write_atomic(path: Path, write) -> Path:
 def _shown(values: dict[str, Any]) -> str:
     return " ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                     for key, value in values.items())
-
-
-def _say(line: str, progress: bool) -> None:
-    if progress:
-        print(line, file=sys.stderr, flush=True)
-

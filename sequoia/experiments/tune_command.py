@@ -20,14 +20,14 @@ from typing import Any
 
 from sequoia.cli import ArgumentParser
 from sequoia.errors import IncompleteSweepError, SequoiaError
-from sequoia.experiments.commands import check_runs, comma_options, launch_overrides, option_pairs
+from sequoia.experiments.commands import (add_launch_arguments, check_runs, comma_options, launch_overrides,
+                                          option_pairs)
 from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
 from sequoia.experiments.space import Dimension, parse_space, space_from_file
 from sequoia.experiments.spec import SweepSpec, parse_seeds
-from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions
+from sequoia.experiments.sweep import LaunchOptions
 from sequoia.experiments.tune import Tuning, TuneSpec
-from sequoia.paths import path_option
 
 USAGE = __doc__.split("\n\n")[1].strip()
 
@@ -49,18 +49,7 @@ def _parser() -> ArgumentParser:
     parser.add_argument("--storage", metavar="URL",
                         help="an Optuna storage: sqlite:///FILE, an RDB URL, or journal:FILE (optuna.db in the "
                              "tuning directory)")
-    parser.add_argument("--workers", metavar="N", type=int, help="trials at once (1)")
-    parser.add_argument("--threads", metavar="N", type=int, help="torch threads per run (the thread policy if unset)")
-    parser.add_argument("--launcher", metavar="NAME", help="local (default), slurm, or submitit_local")
-    for key in SLURM_PARAMETERS:
-        parser.add_argument(f"--slurm.{key}", dest=f"slurm_{key}", metavar="V",
-                            type=str if key in ("partition", "account") else int)
-    parser.add_argument("--output", type=path_option("--output"), metavar="DIR",
-                        help="where tuning directories go (`tunings`)")
-    parser.add_argument("--directory", type=path_option("--directory"), metavar="DIR",
-                        help="the tuning directory itself, made new")
-    parser.add_argument("--resume", type=path_option("--resume"), metavar="TUNING_DIR",
-                        help="continue the tuning in TUNING_DIR")
+    add_launch_arguments(parser, "tuning", "trials at once (1)")
     parser.add_argument("--quiet", action="store_true", help="no line per finished trial")
     parser.add_argument("-h", "--help", action="store_true")
     return parser
