@@ -131,6 +131,25 @@ def build(cls: type, layers: list[tuple[str, dict[str, Any]]]) -> Any:
 LARGEST = 10**12
 """No option works beyond this magnitude (sizes, steps, rates): such a value is a typo."""
 
+MAX_TASKS = 1_000
+"""No task sequence is longer: each task is evaluated after every task, so the work grows with its square."""
+
+
+def comma_list_of_tasks(text: str) -> str:
+    """A pydantic check (``AfterValidator``) for an option naming tasks joined by commas: at most :data:`MAX_TASKS`.
+
+    Example:
+        >>> comma_list_of_tasks("harmlessness,helpfulness")
+        'harmlessness,helpfulness'
+        >>> comma_list_of_tasks(",".join(["harmlessness"] * 1001))
+        Traceback (most recent call last):
+        ValueError: names 1001 tasks; a sequence holds at most 1000
+    """
+    count = sum(1 for part in text.split(",") if part.strip())
+    if count > MAX_TASKS:
+        raise ValueError(f"names {count} tasks; a sequence holds at most {MAX_TASKS}")
+    return text
+
 
 def _checked(cls: type, name: str, kind: Any, value: Any, where: str) -> Any:
     """``value`` for the field ``name`` of type ``kind``, where a config file's YAML types need a look first.
@@ -171,5 +190,8 @@ def _one_line(error: pydantic.ValidationError, origin: dict[str, str]) -> str:
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"])
         where = origin.get(str(item["loc"][0]) if item["loc"] else "", "")
-        problems.append(f"invalid value {item.get('input')!r} for {where}{field}: {item['msg']}")
+        shown = repr(item.get("input"))
+        shown = shown if len(shown) <= 80 else f"{shown[:60]}... ({len(shown)} characters)"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"invalid value {shown} for {where}{field}: {message}")
     return "; ".join(problems)

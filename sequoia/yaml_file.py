@@ -16,7 +16,7 @@ Example:
     >>> _ = path.write_text("a: &a [1, 1]\\n" + "".join(f"{c}: &{c} [*{p}, *{p}]\\n" for p, c in zip("abcdefghijklmnopqrstuvwxy", "bcdefghijklmnopqrstuvwxyz")))
     >>> read_yaml(path, "config file")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    sequoia.errors.SequoiaError: config file ...c.yaml: its aliases expand to more than 100000 values ...
+    sequoia.errors.SequoiaError: config file ...c.yaml: holds more than 100000 values, aliases expanded ...
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def _check_size(root: yaml.Node | None, path: str | Path, what: str) -> None:
             sizes[id(node)] = 1 + sum(size(child) for child in children)
             inside.discard(id(node))
             if sizes[id(node)] > MAX_VALUES:
-                raise SequoiaError(f"{what} {path}: its aliases expand to more than {MAX_VALUES} values "
-                                   "(an alias bomb?); write the values out")
+                raise SequoiaError(f"{what} {path}: holds more than {MAX_VALUES} values, aliases expanded "
+                                   "(an alias bomb, or a file far larger than any sequoia reads)")
         return sizes[id(node)]
 
     if root is not None:

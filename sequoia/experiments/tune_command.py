@@ -93,16 +93,24 @@ def new_spec(options: Any, pairs: dict[str, str]) -> TuneSpec:
 def check_configurations(spec: TuneSpec) -> None:
     """Build a trial's setting and method, and the evaluation's, now: a bad option fails before any trial.
 
-    Numeric options are tried at their low end, and every choice of a ``choice`` option.
+    Numeric options are tried at both ends of their range (a range an option refuses in part
+    fails here, not in a trial), and every choice of a ``choice`` option.
     """
-    lows = {name: dim.low if dim.kind in ("loguniform", "uniform") else int(dim.low)
-            for name, dim in spec.space.items() if dim.kind != "choice"}
     choices = {name: list(dim.choices) for name, dim in spec.space.items() if dim.kind == "choice"}
-    for what, options in (("a trial", spec.trial_options(lows)), ("the evaluation", spec.evaluation_options(lows))):
-        sweep = SweepSpec({key: value for key, value in options.items() if key not in choices}, choices, [0])
-        sweep.check("sequoia tune")
-        check_runs(sweep, f"sequoia tune, the options of {what}")
+    for end in ("low", "high"):
+        values = {name: _end(dim, end) for name, dim in spec.space.items() if dim.kind != "choice"}
+        for what, options in (("a trial", spec.trial_options(values)),
+                              ("the evaluation", spec.evaluation_options(values))):
+            sweep = SweepSpec({key: value for key, value in options.items() if key not in choices}, choices, [0])
+            sweep.check("sequoia tune")
+            check_runs(sweep, f"sequoia tune, the options of {what} at the {end} end of the space")
     _check_tasks_left(spec, sweep.runs()[0].argv)
+
+
+def _end(dimension: Dimension, end: str) -> float | int:
+    """One end of a numeric dimension, as the option takes it."""
+    value = dimension.low if end == "low" else dimension.high
+    return value if dimension.kind in ("loguniform", "uniform") else int(value)
 
 
 def _check_tasks_left(spec: TuneSpec, argv: list[str]) -> None:

@@ -131,6 +131,8 @@ def test_trials_run_through_submitits_local_executor(tmp_path):
     (["--space", "lr=uniform:0:1", "--protocol", "validation"], "not a run option"),
     (["--space", "learner.batch_size=uniform:8:32", "--protocol", "validation"], "invalid int value"),
     (["--space", "learner.epochs=int:1:3", "--protocol", "validation"], "is both fixed and in the space"),
+    (["--space", "learner.batch_size=int:8:1000000000000", "--protocol", "validation"],
+     "at the high end of the space: invalid value 1000000000000 for --learner.batch_size"),
     (["--space", "setting.task_slice=choice::1|:2", "--protocol", "first_tasks"],
      "--setting.task_slice is what --protocol first_tasks sets"),
     ([*SPACE, "--protocol", "first_tasks", "--tuning-tasks", "3"], "--tuning-tasks 3: the sequence has 3 tasks"),

@@ -5,11 +5,12 @@ from dataclasses import dataclass as plain_dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic.dataclasses import dataclass
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
+from sequoia.options import comma_list_of_tasks
 from sequoia.results import Results
 from sequoia.settings.base import Setting, task_identification
 from sequoia.settings.pa.pairs import PreferencePair
@@ -89,7 +90,7 @@ class PreferenceSetting(Setting):
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens", "_base_rewards",
                                                             "_base_held_out")
 
-    tasks: str = "moral_stories,utilitarianism,helpfulness"
+    tasks: Annotated[str, AfterValidator(comma_list_of_tasks)] = "moral_stories,utilitarianism,helpfulness"
     """A named sequence (`values`: this default; `corrigibility_conflict`) or comma-separated task specs: shipped
     names (harmlessness, helpfulness, oasst, utilitarianism, moral_stories, corrigibility, corrigible_consent,
     corrigible_refuse), local JSONL/JSON/parquet files or directories, hub dataset names, or mixtures (a+b)."""

@@ -6,10 +6,11 @@ import math
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic.dataclasses import dataclass
 
 from sequoia.errors import SequoiaError
+from sequoia.options import comma_list_of_tasks
 from sequoia.results import Results
 from sequoia.settings.base import Setting
 from sequoia.settings.rl import envs, metaworld_tasks
@@ -90,7 +91,7 @@ class RLSetting(Setting):
     env: str = "CartPole-v1"
     """A gymnasium environment id: CartPole-v1, MountainCar-v0, Acrobot-v1, Pendulum-v1, or any registered id
     together with a schedule file."""
-    tasks: str = ""
+    tasks: Annotated[str, AfterValidator(comma_list_of_tasks)] = ""
     """A Meta-World task sequence instead of --setting.env: cw10, cw20, or task names joined by commas
     (needs pip install 'sequoia[metaworld]')."""
     nb_tasks: Annotated[int, Field(gt=0, le=1_000)] = 3
