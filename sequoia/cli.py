@@ -37,7 +37,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from sequoia import distributed
+from sequoia import cache_directories, distributed
 from sequoia.errors import SequoiaError, TrainingError, disk_full, summary
 from sequoia.options import add_options, build, given, known
 from sequoia.paths import path_option
@@ -427,6 +427,7 @@ def dispatch(argv: list[str]) -> int:
         return list_command(argv[1:])
     if argv[:1] != ["compare"]:  # a run, or a sweep whose runs inherit the environment
         distributed.check_environment()
+    cache_directories.check()  # every command but list draws plots
     if argv[:1] in (["sweep"], ["compare"]):
         from sequoia.experiments.commands import COMMANDS
 
