@@ -39,6 +39,7 @@ from typing import Any
 
 from sequoia import cache_directories, distributed
 from sequoia.errors import SequoiaError, TrainingError, disk_full, summary
+from sequoia.library_output import quiet_libraries, verbose_requested
 from sequoia.options import add_options, build, given, known
 from sequoia.paths import path_option
 from sequoia.presets import preset_values
@@ -52,7 +53,7 @@ from sequoia.yaml_file import read_yaml
 USAGE = (
     "sequoia --setting NAME --method NAME [--setting.OPTION V] [--method.OPTION V] [--learner.OPTION V]"
     " [--seed N] [--output DIR | --directory DIR] [--config FILE] [--preset NAME] [--loggers NAMES]"
-    " [--threads N] [--quiet]\n"
+    " [--threads N] [--quiet] [--verbose]\n"
     "       sequoia --resume RUN_DIR [--threads N]\n       sequoia sweep ...\n       sequoia compare DIR...\n"
     "       sequoia tune ...\n"
     "       sequoia list"
@@ -97,6 +98,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--resume", metavar="RUN_DIR", type=path_option("--resume"),
                        help="continue the run in RUN_DIR from its last checkpoint, as it was configured")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument("--verbose", action="store_true",
+                       help="let the libraries sequoia drives (transformers, gymnasium...) print their warnings")
     group.add_argument("-h", "--help", action="store_true", help="show the options of the chosen setting and method")
 
 
@@ -403,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     holds its traceback, and the code is 1 (``SEQUOIA_DEBUG=1`` raises it instead).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_libraries(verbose=verbose_requested(argv, os.environ))
     try:
         code = dispatch(argv)
         flush_stdout()  # a full device or a reader gone fails here, where the handlers below see it

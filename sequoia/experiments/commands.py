@@ -56,6 +56,13 @@ def add_launch_arguments(parser: ArgumentParser, noun: str, workers_help: str) -
                         help=f"the {noun} directory itself, made new")
     parser.add_argument("--resume", type=path_option("--resume"), metavar=f"{noun.upper()}_DIR",
                         help=f"continue the {noun} in {noun.upper()}_DIR")
+    add_verbose_argument(parser)
+
+
+def add_verbose_argument(parser: ArgumentParser) -> None:
+    """``--verbose``: read by ``sequoia.cli.main`` before any command (sequoia.library_output); here for --help."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="let the libraries sequoia drives print their warnings (the runs too)")
 
 
 def option_pairs(tokens: list[str]) -> dict[str, str]:
@@ -228,6 +235,7 @@ def compare_command(argv: list[str]) -> int:
     parser.add_argument("--baseline", metavar="METHOD_OR_LABEL")
     parser.add_argument("--metrics", metavar="A,B", help="the table's columns, in this order (every metric)")
     parser.add_argument("--output", type=path_option("--output"), metavar="DIR")
+    add_verbose_argument(parser)
     parser.add_argument("-h", "--help", action="store_true")
     options = parser.parse_args(argv)
     if options.help or not options.directories:
