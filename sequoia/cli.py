@@ -37,7 +37,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from sequoia import cache_directories, distributed
+from sequoia import cache_directories, console, distributed
 from sequoia.errors import SequoiaError, TrainingError, disk_full, summary
 from sequoia.library_output import quiet_libraries, verbose_requested
 from sequoia.options import add_options, build, given, known
@@ -306,6 +306,7 @@ def execute(request: Request, setting, method) -> int:
                             f"{experiment.recovery_hint()}") from None
     except Exception as error:
         error.run_directory = experiment.directory  # where main() writes an internal error's traceback
+        error.recovery_hint = experiment.recovery_hint()  # said only if a signal caused the error
         raise
     finally:
         experiment.close()  # the directory's lock, even where the run failed before it opened
@@ -409,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries(verbose=verbose_requested(argv, os.environ))
     try:
         code = dispatch(argv)
+        console.raise_if_signalled()  # a signal some library swallowed: the command did not end as asked
         flush_stdout()  # a full device or a reader gone fails here, where the handlers below see it
         return code
     except SequoiaError as error:
@@ -420,9 +422,19 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError as error:
         return output_closed(getattr(error, "recovery_hint", ""))
     except OSError as error:
-        return output_full(error) if disk_full(error) else internal_error(error)
+        return interrupted_instead(error) or (output_full(error) if disk_full(error) else internal_error(error))
     except Exception as error:
-        return internal_error(error)
+        return interrupted_instead(error) or internal_error(error)
+
+
+def interrupted_instead(error: Exception) -> int:
+    """An error raised after a signal (a library wrapping the interrupt in its own error, for example inside
+    a lazy import) is the interrupt: its one line and exit code; 0 where no signal came."""
+    signum = console.signalled()
+    if signum is None:
+        return 0
+    print(f"sequoia: interrupted{getattr(error, 'recovery_hint', '')}", file=sys.stderr)
+    return 128 + signum
 
 
 def dispatch(argv: list[str]) -> int:

@@ -34,6 +34,8 @@ from sequoia.runs.lock import DirectoryLock
 from sequoia.threads import WORKERS_VARIABLE
 
 FINISHED, FAILED, INTERRUPTED, PENDING, STARTED = "finished", "failed", "interrupted", "pending", "started"
+STOP_MARKER = ".stopping"
+"""Written in the sweep directory by a driver that a signal stops: a job that has not started does not start."""
 
 
 def disk_state(run_dir: Path) -> str:
@@ -85,6 +87,8 @@ class RunJob:
         """Execute the run in this process; return its state, a one-line message and how long it took."""
         if disk_state(self.run_dir) == FINISHED:
             return {"state": FINISHED, "message": "already finished"}
+        if (Path(self.sweep_dir) / STOP_MARKER).exists():
+            return {"state": PENDING, "message": "not started: the sweep was stopping"}
         started = time.perf_counter()
         outcome = self._execute()
         return {**outcome, "seconds": time.perf_counter() - started}

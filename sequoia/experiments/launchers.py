@@ -7,7 +7,9 @@ outcome as it arrives; neither keeps a queue of its own:
   processes, started fresh (``spawn``) and, on Python 3.11+, replaced after every run,
   so that no run inherits another's state. On Linux each worker dies with the driver
   (``PR_SET_PDEATHSIG``): a driver killed with SIGKILL leaves no run going on behind
-  ``sequoia sweep --resume``'s back.
+  ``sequoia sweep --resume``'s back. A SIGINT or SIGTERM to the driver is forwarded to
+  the workers at once: each run stops where it is, keeping its last checkpoint (what a
+  scheduler's grace period allows), and the driver records them as interrupted and stops.
 * :class:`SubmititLauncher`: submitit's ``AutoExecutor``: one SLURM job array
   (``cluster="slurm"``), or the same code path in local subprocesses
   (``cluster="local"``, submitit's ``LocalExecutor``: how the tests cover it).
@@ -15,27 +17,33 @@ outcome as it arrives; neither keeps a queue of its own:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sequoia.errors import SequoiaError, summary
-from sequoia.experiments.jobs import FAILED, RunJob
+from sequoia.console import Interrupted
+from sequoia.experiments.jobs import FAILED, STOP_MARKER, RunJob
 
 Outcome = dict[str, Any]
 OnDone = Callable[[RunJob, Outcome], None]
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: end this process when the driver ends, however it ends (Linux)."""
+def _start_worker(parent: int) -> None:
+    """Worker initializer: signals end the run in hand as in a ``sequoia`` process; die with the driver (Linux)."""
+    from sequoia.console import install_signal_handlers
+
+    install_signal_handlers(second_ends_at_once=False)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -53,19 +61,80 @@ class LocalLauncher:
 
     def launch(self, jobs: list[RunJob], on_done: OnDone, on_submitted: Callable[[RunJob, str], None] | None = None
                ) -> None:
-        """Run every job, at most ``workers`` at once; call ``on_done`` as each ends."""
+        """Run every job, at most ``workers`` at once; call ``on_done`` as each ends.
+
+        A SIGINT or SIGTERM stops the sweep: no job starts any more, the running ones get the
+        signal and end at their checkpoints, each is reported, and :class:`Interrupted` is raised.
+        """
         if not jobs:
             return
+        _clear_stop(jobs)
         fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
         with ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_die_with_parent, initargs=(os.getpid(),), **fresh) as pool:
-            futures = {pool.submit(job): job for job in jobs}
-            try:
-                for future in as_completed(futures):
-                    on_done(futures[future], _outcome(future.result))
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+                                 initializer=_start_worker, initargs=(os.getpid(),), **fresh) as pool, \
+                _signals_as_requests() as received:
+            pending = {pool.submit(job): job for job in jobs}
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    on_done(pending.pop(future), _outcome(future.result))
+                if received:
+                    _stop(pool, pending, received[0], on_done)
+                    raise Interrupted(received[0])
+
+
+@contextlib.contextmanager
+def _signals_as_requests() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM recorded (in the yielded list) instead of raised, while the driver waits on its workers.
+
+    An exception raised by a signal handler lands wherever the main thread is, and inside
+    concurrent.futures' waiting it can leave a future's lock held: the driver then hangs
+    for ever. A second signal ends the driver at once (its workers die with it). Outside
+    the main thread, where Python allows no handlers, signals stay as they were.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum: int, frame: Any) -> None:
+        if received:
+            os._exit(128 + signum)
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, record) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _clear_stop(jobs: list[RunJob]) -> None:
+    """Remove the marker a stopped driver left: this launch starts its jobs."""
+    Path(jobs[0].sweep_dir, STOP_MARKER).unlink(missing_ok=True)
+
+
+def _stop(pool: ProcessPoolExecutor, pending: dict[Any, RunJob], signum: int, on_done: OnDone) -> None:
+    """No job starts any more; the running ones get ``signum``; wait for them and report each.
+
+    (Not ``pool.shutdown(wait=False)``: in Python 3.11 it drops the pool's process table,
+    which the pool's own thread still reads when a worker ends after its one job.)
+    """
+    # A job already handed to a worker process but not started there sees the marker and does not start.
+    marker = Path(next(iter(pending.values())).sweep_dir, STOP_MARKER)
+    marker.touch()
+    for future in pending:
+        future.cancel()  # those still queued here
+    for pid in list(getattr(pool, "_processes", None) or {}):  # process id -> process; no public table
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:  # ended meanwhile
+            pass
+    for future, job in pending.items():
+        if not future.cancelled():
+            on_done(job, _outcome(future.result))
+    marker.unlink(missing_ok=True)
 
 
 def _outcome(result: Callable[[], Outcome]) -> Outcome:
@@ -106,6 +175,7 @@ class SubmititLauncher:
         """
         if not jobs:
             return
+        _clear_stop(jobs)
         executor = self.executor()
         with executor.batch():
             pending = [executor.submit(job) for job in jobs]

@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from sequoia.errors import SequoiaError
-from sequoia.experiments.jobs import FINISHED, RunJob
+from sequoia.experiments.jobs import FINISHED, INTERRUPTED, RunJob
 from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
 from sequoia.experiments.space import Dimension, parse_dimension
@@ -288,6 +288,8 @@ class Tuning:
 
         optuna = require_optuna()
         number, values = trial.number, trial.params
+        if any(outcome["state"] == INTERRUPTED for outcome in outcomes):
+            return  # stopped by a signal: left running, so that --resume continues its runs from their checkpoints
         failed = [outcome for outcome in outcomes if outcome["state"] != FINISHED]
         seconds = sum(outcome.get("seconds", 0.0) for outcome in outcomes)
         trial.set_user_attr("seconds", seconds)

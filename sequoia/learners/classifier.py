@@ -8,6 +8,7 @@ from pydantic.dataclasses import dataclass
 from torch import nn
 from tqdm.auto import tqdm
 
+from sequoia import progress
 from sequoia.batching import Batch
 from sequoia.learners.base import Learner
 from sequoia.registry import register_learner
@@ -134,7 +135,11 @@ class Classifier(Learner):
     def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
         """Most likely labels, restricted to ``task_id``'s classes when it is given and known."""
         self.model.eval()
-        logits = torch.cat([self.model(part) for part in x.split(4096)])
+        logits = []
+        for part in x.split(4096):
+            logits.append(self.model(part))
+            progress.items(sum(len(chunk) for chunk in logits), len(x), "images")
+        logits = torch.cat(logits)
         if task_id is not None and task_id in self.task_classes:
             allowed = torch.full((self.num_classes,), float("-inf"))
             allowed[self.task_classes[task_id]] = 0.0

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 from tqdm.auto import tqdm
 
+from sequoia import progress
 from sequoia.batching import Batch, take
 from sequoia.learners.base import Learner
 from sequoia.lm.logprobs import pad_left
@@ -194,4 +195,5 @@ class LoRALearner(Learner):
                                       pad_token_id=self.tokenizer.pad_token_id, **how)
             replies += [text.strip() for text in self.tokenizer.batch_decode(out[:, ids.shape[1]:],
                                                                                skip_special_tokens=True)]
+            progress.items(len(replies), len(encoded), "replies generated")
         return replies

@@ -35,6 +35,7 @@ from typing import Literal
 
 import torch
 
+from sequoia import progress
 from sequoia.lm import block_attention
 from sequoia.lm.head import DEFAULT_CHUNK, Head, token_kl_sum, token_logprobs
 from sequoia.lm.logprobs import pad_left
@@ -351,8 +352,11 @@ def score_replies(scorer: ReplyScorer, prompts: list[list[int]], replies: list[l
     for group in groups:
         first.append(first[-1] + len(group.replies))
     out = torch.empty(len(replies))
+    done = 0
     for batch in passes(groups, replies_per_pass):
         sums = scorer.score([groups[g] for g in batch]).logprobs.float().cpu()
         slots = [order[first[g] + k] for g in batch for k in range(len(groups[g].replies))]
         out[torch.as_tensor(slots)] = sums
+        done += len(slots)
+        progress.items(done, len(replies), "replies")
     return out

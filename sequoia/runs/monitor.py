@@ -22,6 +22,7 @@ import math
 
 import torch
 
+from sequoia.console import raise_if_signalled
 from sequoia.errors import NonFiniteLossError
 from sequoia.runs import faults
 from sequoia.runs.loggers import MetricsLogger
@@ -58,6 +59,7 @@ class TrainingMonitor:
         ``name`` says what the value is where a learner cannot see its loss (the SB3
         learners check their gradient norm): it is in the message and the logged key.
         """
+        raise_if_signalled()  # an interrupt a library swallowed while loading still ends the run here
         self.step += 1
         self.phase_step += 1
         if self.fault is not None:
@@ -70,7 +72,8 @@ class TrainingMonitor:
         return loss
 
     def fault_point(self, place: str) -> None:
-        """Where a test may kill the run outside training steps (``evaluate``)."""
+        """Where a test may kill the run outside training steps (``evaluate``), and a swallowed interrupt ends it."""
+        raise_if_signalled()
         if self.fault is not None:
             self.fault.at(place, self.phase)
 

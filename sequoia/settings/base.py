@@ -2,7 +2,7 @@
 
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass as plain_dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -13,7 +13,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 from tqdm.auto import tqdm
 
-from sequoia import distributed
+from sequoia import distributed, progress
 from sequoia.errors import NotApplicableError, SequoiaError, TrainingError
 from sequoia.results import Results, TransferMatrix
 from sequoia.runs.monitor import TrainingMonitor
@@ -245,11 +245,14 @@ class Setting(ContinualAssumption):
                   disable=not self.progress) as bar:
             for task in range(self.nb_tasks_total):
                 task_id = task if self.task_labels_at_test else None
-                for name, value in self.score(method, task, task_id).items():
+                with progress.within(_postfix(bar, f"task {task}")):
+                    scores = self.score(method, task, task_id)
+                for name, value in scores.items():
                     rows.setdefault(name, []).append(item_scores(value))
                 bar.update()
             for name in probes:
-                rows[name] = [item_scores(self.score_probe(method, name))]
+                with progress.within(_postfix(bar, name)):
+                    rows[name] = [item_scores(self.score_probe(method, name))]
                 bar.update()
         return rows
 
@@ -350,6 +353,11 @@ class Setting(ContinualAssumption):
         run.monitor.fault_point("evaluate")
         run.log_evaluation(loop.rows[-1])
         run.save_checkpoint(self, method, loop)
+
+
+def _postfix(bar: tqdm, part: str) -> Callable[[str], None]:
+    """Show a part's own progress (items scored) after the evaluation bar's count of parts."""
+    return lambda text: bar.set_postfix_str(f"{part}: {text}")
 
 
 def item_scores(value: Any) -> list[float]:

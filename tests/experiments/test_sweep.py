@@ -286,3 +286,32 @@ def test_the_example_sweep_file_builds_every_configuration():
     spec, launch = read_definition(read_yaml(path, "sweep file"), str(path))
     check_runs(spec)
     assert spec.count() == 15 and launch.workers == 2
+
+
+def test_sigterm_to_a_sweep_driver_stops_its_runs_at_their_checkpoints_and_resume_finishes_them(tmp_path):
+    """The driver forwards the signal: its runs stop where they are instead of training to their end."""
+    directory = tmp_path / "stopped"
+    driver = subprocess.Popen([sys.executable, "-m", "sequoia", "sweep", "--setting", "sl.incremental",
+                               "--setting.nb_tasks", "2", "--method", "naive,replay", "--learner.epochs", "60",
+                               "--workers", "2", "--directory", str(directory), "--quiet"],
+                              env={**sequoia_environment(), "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(list(directory.glob("runs/*/checkpoint.pt"))) < 2:  # both runs past phase 0, training
+        assert driver.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be stopped"
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=120) == 143
+    last = driver.stderr.read().strip().splitlines()[-1]
+    assert last == f"sequoia: interrupted; `sequoia sweep --resume {directory}` continues the sweep"
+    index = json.loads((directory / "index.json").read_text())["runs"]
+    assert [entry["state"] for entry in index] == ["interrupted"] * 2  # not trained to their end
+    for entry in index:
+        run = directory / "runs" / entry["name"]
+        assert (run / "checkpoint.pt").is_file() and not (run / "results.json").exists()
+        assert entry["message"].startswith(f"sequoia: interrupted; {run} keeps the checkpoint taken after phase")
+    assert sorted(path.name for path in directory.iterdir()) == ["index.json", "logs", "runs", "sweep.yaml"]
+    resumed = subprocess.run([sys.executable, "-m", "sequoia", "sweep", "--resume", str(directory), "--quiet"],
+                             capture_output=True, text=True, env=sequoia_environment(), timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert {entry["state"] for entry in json.loads((directory / "index.json").read_text())["runs"]} == {"finished"}

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import AfterValidator, Field
 from pydantic.dataclasses import dataclass
 
+from sequoia import progress
 from sequoia.errors import SequoiaError
 from sequoia.options import comma_list_of_tasks
 from sequoia.results import Results
@@ -288,6 +289,7 @@ class RLSetting(Setting):
                 success = success or bool(info.get("success", False))
                 done = terminated or truncated
             played.append((total, success))
+            progress.items(len(played), episodes or self.test_episodes, "episodes")
         env.close()
         return played
 
