@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sequoia.errors import SequoiaError
-from sequoia.paths import nearest_existing
+from sequoia.paths import unwritable
 
 
 @dataclass(frozen=True)
@@ -75,27 +75,11 @@ def locations(environment: Mapping[str, str]) -> list[Location]:
     return found
 
 
-def problem(path: Path) -> str | None:
-    """Why ``path`` cannot be a writable directory, or ``None`` where it is one or can be made.
-
-    Example:
-        >>> problem(Path("/etc/passwd/cache"))
-        '/etc/passwd is a file, not a directory'
-    """
-    existing = nearest_existing(path)
-    if not existing.is_dir():
-        return f"{existing} is a file, not a directory"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} cannot be written" if existing == path else \
-            f"{path} does not exist and {existing} cannot be written to make it"
-    return None
-
-
 def check(environment: Mapping[str, str] | None = None) -> None:
     """One line for the first location in use that cannot be a writable directory."""
     environment = os.environ if environment is None else environment
     for location in locations(environment):
-        reason = problem(location.path)
+        reason = unwritable(location.path)
         if reason:
             value = environment[location.variable]
             others = "XDG_CONFIG_HOME, XDG_CACHE_HOME, HF_HOME" if location.variable == "HOME" else ""

@@ -341,7 +341,7 @@ def check_placement(output: str | None, directory: str | None) -> None:
     if directory and Path(directory).exists():
         raise SequoiaError(f"--directory {directory} already exists: a run directory is made new "
                            f"(`sequoia --resume {directory}` continues a run)")
-    check_output_root(Path(directory or output or "results"))
+    check_output_root(Path(directory or output or "results"), "--directory" if directory else "--output")
 
 
 def new_run(request: Request, setting, method) -> Run:
@@ -525,8 +525,11 @@ def save_traceback(error: BaseException, run_directory: Path | None) -> Path:
     text = "".join(traceback.format_exception(error))
     if run_directory is not None and run_directory.is_dir():
         path = run_directory / "traceback.txt"
-        path.write_text(text)
-        return path
+        try:
+            path.write_text(text)
+            return path
+        except OSError:  # a read-only or full place: the temporary directory below
+            pass
     handle, name = tempfile.mkstemp(prefix="sequoia-traceback-", suffix=".txt")
     with os.fdopen(handle, "w") as file:
         file.write(text)

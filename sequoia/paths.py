@@ -39,6 +39,30 @@ def nearest_existing(path: Path) -> Path:
     return candidate
 
 
+def unwritable(path: Path) -> str | None:
+    """Why nothing can be written at or under ``path`` (its nearest existing ancestor decides), or ``None``.
+
+    Example:
+        >>> unwritable(Path("/etc/passwd/cache"))
+        '/etc/passwd is a file, not a directory'
+    """
+    existing = nearest_existing(path)
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        return f"{existing} {'is on a read-only file system' if read_only else 'is not writable'}"
+    return None
+
+
+def check_resumable_place(directory: Path) -> None:
+    """A directory ``--resume`` continues in must take new files (checkpoints, logs, results), checked first."""
+    problem = unwritable(directory)
+    if problem:
+        raise SequoiaError(f"cannot resume {directory}: {problem}, and resuming writes there (copy the directory "
+                           "to a writable place and resume the copy)")
+
+
 def _limit(path: Path, name: str, default: int) -> int:
     try:
         return os.pathconf(nearest_existing(path), name)

@@ -37,11 +37,12 @@ MIN_INTERVAL_S = 0.5
 @contextlib.contextmanager
 def within(show: Callable[[str], None]) -> Iterator[None]:
     """Route :func:`items` reports to ``show`` (the text to put on the part's bar) while inside."""
-    token = _show.set(show)
+    token, shown = _show.set(show), _last_shown.set(0.0)  # a part's first report is always drawn
     try:
         yield
     finally:
         _show.reset(token)
+        _last_shown.reset(shown)
 
 
 def items(done: int, total: int, unit: str) -> None:

@@ -95,3 +95,14 @@ def test_bad_input_gives_its_message(number, what, command, message, workspace, 
     else:
         assert line == expected
     assert snapshot(workspace) == before, "a bad input wrote or changed a file"
+
+
+TEST_REFERENCE = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
+
+
+def test_every_test_the_table_of_other_inputs_names_exists():
+    text = TABLE.read_text().split("## Inputs that are not a command line", 1)[1]
+    references = TEST_REFERENCE.findall(text)
+    assert len(references) >= 10
+    for path, name in references:
+        assert re.search(rf"^def {name}\(", (REPO / path).read_text(), re.MULTILINE), f"{path}::{name}"

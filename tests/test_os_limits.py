@@ -5,7 +5,9 @@ Each ends in one line (or, for a reader gone, in silence, as Unix tools end), ne
 traceback or an "internal error", and leaves nothing behind.
 """
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +33,9 @@ COMMANDS = {
     "sweep file": ["sweep", f"{LONG}.yaml"],
     "compare DIR": ["compare", LONG],
     "compare --output": ["compare", ".", "--output", LONG],
+    "tune --directory": ["tune", *RUN, "--space", "learner.lr=loguniform:1e-3:1e-1", "--protocol", "validation",
+                         "--directory", LONG],
+    "tune --resume": ["tune", "--resume", LONG],
 }
 
 
@@ -39,7 +44,7 @@ def test_an_over_long_name_or_path_is_one_line_and_leaves_nothing(name, tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "keep").write_text("a file, so that the directory is not empty\n")
     before = snapshot(tmp_path)
-    assert main([*COMMANDS[name], "--quiet"] if name.startswith(("run", "sweep")) else COMMANDS[name]) == 2
+    assert main([*COMMANDS[name], "--quiet"] if name.startswith(("run", "sweep", "tune")) else COMMANDS[name]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sequoia: error: "), err
     assert "bytes" in err and ("255" in err or "4095" in err), err
@@ -78,9 +83,90 @@ def test_a_reader_that_went_away_ends_the_command_quietly(args, tmp_path):
         assert done.stderr == ""
 
 
+def closed_stdout(args: list[str], cwd: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+    """``sequoia ARGS | head -0``: the reader of stdout is gone before the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "sequoia", *args], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, env=sequoia_environment(fault), cwd=cwd, timeout=300)
+    finally:
+        os.close(write_end)
+
+
+def test_every_command_that_works_ends_quietly_for_a_reader_that_went_away(tmp_path):
+    """A run from --config, a --resume, a sweep, a comparison and a tuning, each with stdout's reader gone."""
+    (tmp_path / "config.yaml").write_text("setting: {name: sl.incremental, nb_tasks: 2}\nmethod: {name: naive}\n"
+                                          "learner: {epochs: 1}\n")
+    killed = closed_stdout([*RUN, "--directory", "killed", "--quiet"], tmp_path, fault="kill@phase=2,step=1")
+    assert killed.returncode != 0 and (tmp_path / "killed" / "checkpoint.pt").is_file()
+    commands = {
+        "--config": ["--config", "config.yaml", "--directory", "from-config", "--quiet"],
+        "--resume": ["--resume", "killed", "--quiet"],
+        "sweep": ["sweep", *RUN, "--directory", "sweep", "--quiet"],
+        "compare": ["compare", "sweep", "--output", "comparison"],
+        "tune": ["tune", *RUN, "--space", "learner.lr=loguniform:1e-3:1e-1", "--protocol", "validation",
+                 "--trials", "1", "--directory", "tuning", "--quiet"],
+    }
+    for name, args in commands.items():
+        done = closed_stdout(args, tmp_path)
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr, (name, done.stderr)
+        assert done.returncode == 141, (name, done.returncode, done.stderr)
+    assert (tmp_path / "killed" / "results.json").is_file() and (tmp_path / "from-config" / "results.json").is_file()
+    assert (tmp_path / "sweep" / "summary.json").is_file() and (tmp_path / "tuning" / "best.yaml").is_file()
+    assert (tmp_path / "comparison" / "comparison.md").is_file()
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
 def test_stdout_on_a_full_device_is_one_line(tmp_path):
     with open("/dev/full", "w") as full:
         done = with_stdout(["list"], full, tmp_path)
     assert done.returncode == 2
     assert done.stderr == "sequoia: error: cannot write the output: No space left on device\n"
+
+
+READ_ONLY_COMMANDS = {
+    "run --output": [*RUN, "--output", "ro/out"],
+    "run --directory": [*RUN, "--directory", "ro/new"],
+    "--resume": ["--resume", "ro/run"],
+    "sweep --directory": ["sweep", *RUN, "--directory", "ro/sweep-new"],
+    "sweep --resume": ["sweep", "--resume", "ro/sweep"],
+    "tune --resume": ["tune", "--resume", "ro/tuning"],
+    "compare --output": ["compare", "ro", "--output", "ro/comparison"],
+}
+IN_A_READ_ONLY_MOUNT = """
+import contextlib, io, json, subprocess, sys
+mounted = subprocess.run(["mount", "--bind", "ro", "ro"]).returncode == 0 and \\
+    subprocess.run(["mount", "-o", "remount,bind,ro", "ro"]).returncode == 0
+if not mounted:
+    sys.exit(99)
+from sequoia.cli import main
+outcomes = {}
+for name, args in json.loads(sys.argv[1]).items():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(args)
+    outcomes[name] = [code, err.getvalue()]
+print(json.dumps(outcomes))
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("mount") is None,
+                    reason="needs unshare and mount to make a read-only file system without privileges")
+def test_a_read_only_file_system_is_one_line_for_every_command(tmp_path):
+    """A run, sweep or tuning directory on a read-only mount (root writes anywhere else, so a mount it is)."""
+    read_only = tmp_path / "ro"
+    for directory, marker in (("run", "config.yaml"), ("sweep", "sweep.yaml"), ("tuning", "tune.yaml")):
+        (read_only / directory).mkdir(parents=True)
+        (read_only / directory / marker).write_text("{}\n")
+    (read_only / "run" / "checkpoint.pt").write_bytes(b"")
+    before = snapshot(read_only)
+    namespace = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", sys.executable, "-c",
+                                IN_A_READ_ONLY_MOUNT, json.dumps(READ_ONLY_COMMANDS)], capture_output=True, text=True,
+                               env=sequoia_environment(), cwd=tmp_path, timeout=300)
+    if namespace.returncode != 0:
+        pytest.skip(f"no read-only mount here (unshare exited {namespace.returncode}: {namespace.stderr.strip()})")
+    for name, (code, err) in json.loads(namespace.stdout).items():
+        assert code == 2 and err.count("\n") == 1 and "read-only file system" in err.lower(), (name, code, err)
+        assert "Traceback" not in err and "internal error" not in err, (name, err)
+    assert snapshot(read_only) == before

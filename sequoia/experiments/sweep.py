@@ -32,6 +32,7 @@ import yaml
 from sequoia.errors import SequoiaError
 from sequoia.experiments.jobs import FINISHED, RunJob, disk_state
 from sequoia.experiments.spec import RunSpec, SweepSpec
+from sequoia.paths import check_resumable_place
 from sequoia.runs.lock import DirectoryLock
 from sequoia.yaml_file import read_yaml
 
@@ -159,6 +160,7 @@ class Sweep:
         path = directory / SWEEP_FILE
         if not path.is_file():
             raise SequoiaError(f"cannot resume {directory}: not a sweep directory (no {SWEEP_FILE})")
+        check_resumable_place(directory)
         loaded = read_yaml(path, f"cannot resume {directory}: {SWEEP_FILE}")
         spec, launch = read_definition(loaded, f"cannot resume {directory}: {SWEEP_FILE}")
         sweep = cls(directory, spec, launch.resumed(overrides, "sequoia sweep --resume"))

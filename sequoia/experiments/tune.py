@@ -38,6 +38,7 @@ from sequoia.errors import SequoiaError
 from sequoia.experiments.jobs import FINISHED, INTERRUPTED, RunJob
 from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
+from sequoia.paths import check_resumable_place
 from sequoia.experiments.space import Dimension, parse_dimension
 from sequoia.experiments.spec import arguments, parse_seeds
 from sequoia.experiments.sweep import LaunchOptions, read_launch, say
@@ -183,6 +184,7 @@ class Tuning:
         path = directory / TUNE_FILE
         if not path.is_file():
             raise SequoiaError(f"cannot resume {directory}: not a tuning directory (no {TUNE_FILE})")
+        check_resumable_place(directory)
         where = f"cannot resume {directory}: {TUNE_FILE}"
         loaded = read_yaml(path, where)
         if not isinstance(loaded, dict):

@@ -30,7 +30,7 @@ import yaml
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError, disk_full
-from sequoia.paths import nearest_existing
+from sequoia.paths import check_resumable_place, unwritable
 from sequoia.runs import checkpoint, faults
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
@@ -111,6 +111,7 @@ class Run:
             raise SequoiaError(f"cannot resume {directory}: not a run directory (no config.yaml)")
         if (path / "results.json").is_file():
             raise SequoiaError(f"cannot resume {directory}: the run already finished (results.json exists)")
+        check_resumable_place(path)
         if not (path / checkpoint.FILE).is_file():
             raise SequoiaError(f"cannot resume {directory}: no checkpoint yet (the run stopped before its "
                                "first evaluation ended); start it again")
@@ -335,7 +336,7 @@ def _at(config: Any, key: str) -> Any:
     return config
 
 
-def check_output_root(root: Path) -> None:
+def check_output_root(root: Path, option: str = "--output") -> None:
     """Refuse an output location no run directory can be made in, before anything loads.
 
     The nearest existing ancestor must be a writable directory: ``--output`` naming a
@@ -343,13 +344,9 @@ def check_output_root(root: Path) -> None:
     the model has loaded. What only creating can reveal (``/proc``, a full disk) is
     caught when the directory is made.
     """
-    existing = nearest_existing(root)
-    if not existing.is_dir():
-        raise SequoiaError(f"--output {root}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
-        why = "is on a read-only file system" if read_only else "is not writable"
-        raise SequoiaError(f"--output {root}: {existing} {why}")
+    problem = unwritable(root)
+    if problem:
+        raise SequoiaError(f"{option} {root}: {problem}")
 
 
 def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any], exact: Path | None = None) -> Path:

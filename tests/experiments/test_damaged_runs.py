@@ -47,8 +47,8 @@ def damaged_field(path: Path, data, value) -> None:
 
 
 def damage(path: Path, data) -> None:
-    kind = data.draw(st.sampled_from(["field", "truncate", "bytes"] if path.suffix != ".csv" else ["truncate",
-                                                                                                     "bytes"]))
+    fields = path.suffix in (".json", ".yaml")  # a mapping to edit a field of; CSV and JSON lines are cut or replaced
+    kind = data.draw(st.sampled_from(["field", "truncate", "bytes"] if fields else ["truncate", "bytes"]))
     if kind == "field":
         damaged_field(path, data, data.draw(JSON_VALUES))
     elif kind == "truncate":
@@ -110,3 +110,35 @@ def test_a_config_whose_alias_contains_itself_is_one_line(tmp_path, capsys):
     (tmp_path / "loop.yaml").write_text("setting: &a {name: sl.incremental, more: *a}\n")
     assert main(["--config", str(tmp_path / "loop.yaml")]) == 2
     assert "the value at line 1 contains itself through an alias" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def interrupted(finished, tmp_path_factory) -> Path:
+    """The finished run as it was after its last checkpoint, before its results: resumable."""
+    from sequoia.report import RESULT_FILES
+
+    directory = tmp_path_factory.mktemp("interrupted") / "run"
+    shutil.copytree(finished, directory)
+    for name in RESULT_FILES:
+        (directory / name).unlink()
+    return directory
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_resume_answers_a_damaged_interrupted_run_in_one_line_or_finishes_it(interrupted, tmp_path_factory, capsys,
+                                                                             data):
+    copy = tmp_path_factory.mktemp("damaged-interrupted") / "run"
+    shutil.copytree(interrupted, copy)
+    damage(copy / data.draw(st.sampled_from(["config.yaml", "metrics.jsonl"])), data)
+    before = snapshot(copy)
+    capsys.readouterr()
+    code = main(["--resume", str(copy), "--quiet"])
+    error = capsys.readouterr().err
+    assert "internal error" not in error and "Traceback" not in error
+    if code == 2:
+        assert error.count("\n") == 1 and error.startswith("sequoia: error:"), error
+        assert snapshot(copy) == before  # refused: the run's files are left as they were
+    else:  # damage resuming does not depend on (a comment, a field it rewrites): the run finishes
+        assert code == 0, error
+        assert (copy / "results.json").is_file()

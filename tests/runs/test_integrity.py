@@ -158,8 +158,11 @@ def test_a_disk_full_at_the_start_leaves_nothing(tmp_path):
 
 
 def test_a_read_only_output_is_refused_before_anything_loads(tmp_path, monkeypatch, capsys):
-    # No test machine lets us mount a read-only file system; os.access and statvfs answer as one would.
-    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    # os.access and statvfs answer for tmp_path as a read-only mount would (tests/test_os_limits.py mounts
+    # one where the machine allows it); everywhere else (the caches' directories) stays writable.
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: not str(path).startswith(str(tmp_path))
+                        and real_access(path, mode))
     real_statvfs = os.statvfs
     monkeypatch.setattr(os, "statvfs", lambda path: type("Stat", (), {"f_flag": real_statvfs(path).f_flag
                                                                        | os.ST_RDONLY})())
