@@ -74,13 +74,14 @@ class LocalLauncher:
                                  initializer=_start_worker, initargs=(os.getpid(),), **fresh) as pool, \
                 _signals_as_requests() as received:
             pending = {pool.submit(job): job for job in jobs}
-            while pending:
+            while pending and not received:
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     on_done(pending.pop(future), _outcome(future.result))
-                if received:
+            if received:
+                if pending:
                     _stop(pool, pending, received[0], on_done)
-                    raise Interrupted(received[0])
+                raise Interrupted(received[0])
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ def test_cw10_builds_the_ten_continual_world_tasks_in_order():
                                  "peg-unplug-side-v3"]
     assert setting.nb_tasks_total == 10 and setting.metric_name == "success_rate"
     assert setting.observation_space.shape == (39 + 10,)  # the one-hot task id of the task-incremental level
-    for task, name in enumerate(setting.task_envs):
+    for task in (0, 4, 9):  # three of the ten built here (each takes seconds); the slow cw20 test prepares all
         env = setting._environment(10, lambda step, start: {}, task=task)
         assert env.unwrapped.__class__.__name__.lower().startswith("sawyer")
         assert env.observation_space == setting.observation_space
