@@ -77,13 +77,11 @@ def check_environment() -> None:
     if rank >= size:
         raise SequoiaError(f"environment variables RANK={rank} and WORLD_SIZE={size}: RANK must be below WORLD_SIZE")
     if size > 1:
-        if not os.environ.get("MASTER_ADDR", "").strip():
-            raise SequoiaError(f"environment variable WORLD_SIZE={size} without MASTER_ADDR: start the processes "
-                               "with torchrun or accelerate launch, which set both")
         _integer("MASTER_PORT", 0, 1, 65_535)
-        if not os.environ.get("MASTER_PORT", "").strip():
-            raise SequoiaError(f"environment variable WORLD_SIZE={size} without MASTER_PORT: start the processes "
-                               "with torchrun or accelerate launch, which set both")
+        for name in ("MASTER_ADDR", "MASTER_PORT"):
+            if not os.environ.get(name, "").strip():
+                raise SequoiaError(f"environment variable WORLD_SIZE={size} without {name}: start the processes "
+                                   "with torchrun or accelerate launch, which set both")
 
 
 def launched() -> bool:

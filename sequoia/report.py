@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from sequoia.results import Results
+from sequoia.text_files import write_atomically
 
 RESULT_FILES = ("results.json", "transfer_matrix.csv", "transfer_matrix.png", "curves.png")
 """What a finished run adds to its directory (``samples.jsonl`` too where there are samples)."""
@@ -57,9 +58,7 @@ def write_results(run_dir: Path, results: Results) -> None:
         with (run_dir / "samples.jsonl").open("w", encoding="utf-8") as handle:
             for sample in results.samples:
                 handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
-    partial = run_dir / "results.json.tmp"
-    partial.write_text(json.dumps(results.to_dict(), indent=2) + "\n")
-    partial.replace(run_dir / "results.json")
+    write_atomically(run_dir / "results.json", json.dumps(results.to_dict(), indent=2) + "\n")
 
 
 def _write_matrix_csv(results: Results, path: Path) -> None:

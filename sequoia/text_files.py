@@ -102,3 +102,19 @@ def parse_json(text: str, where: str) -> Any:
 def read_json(path: str | Path, what: str) -> Any:
     """The JSON value in the file ``path``, every failure one line naming ``what`` and the file."""
     return parse_json(read_utf8(path, what), f"{what} {path}")
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary name and a rename: a kill leaves the old file or the new one.
+
+    Example:
+        >>> import tempfile
+        >>> path = write_atomically(Path(tempfile.mkdtemp()) / "index.json", "{}\\n")
+        >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+        ('{}\\n', ['index.json'])
+    """
+    partial = path.with_name(path.name + ".tmp")
+    with partial.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    partial.replace(path)
+    return path

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sequoia.errors import SequoiaError, summary
 from sequoia.console import Interrupted
+from sequoia.errors import SequoiaError, summary
 from sequoia.experiments.jobs import FAILED, STOP_MARKER, RunJob
 
 Outcome = dict[str, Any]

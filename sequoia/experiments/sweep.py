@@ -34,6 +34,7 @@ from sequoia.experiments.jobs import FINISHED, RunJob, disk_state
 from sequoia.experiments.spec import RunSpec, SweepSpec
 from sequoia.paths import check_resumable_place
 from sequoia.runs.lock import DirectoryLock
+from sequoia.text_files import write_atomically
 from sequoia.yaml_file import read_yaml
 
 SWEEP_FILE, INDEX_FILE = "sweep.yaml", "index.json"
@@ -192,9 +193,7 @@ class Sweep:
         self.write_index()
 
     def write_index(self) -> None:
-        partial = self.directory / f"{INDEX_FILE}.tmp"
-        partial.write_text(json.dumps({"runs": self.states()}, indent=1) + "\n")
-        partial.replace(self.directory / INDEX_FILE)
+        write_atomically(self.directory / INDEX_FILE, json.dumps({"runs": self.states()}, indent=1) + "\n")
 
     def _read_index(self) -> dict[str, dict[str, Any]]:
         try:

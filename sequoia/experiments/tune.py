@@ -25,6 +25,7 @@ or run twice.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import shutil
 import warnings
@@ -38,11 +39,12 @@ from sequoia.errors import SequoiaError
 from sequoia.experiments.jobs import FINISHED, INTERRUPTED, RunJob
 from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
-from sequoia.paths import check_resumable_place
 from sequoia.experiments.space import Dimension, parse_dimension
 from sequoia.experiments.spec import arguments, parse_seeds
 from sequoia.experiments.sweep import LaunchOptions, read_launch, say
+from sequoia.paths import check_resumable_place
 from sequoia.runs.lock import DirectoryLock
+from sequoia.text_files import write_atomically
 
 TUNE_FILE, STUDY_NAME = "tune.yaml", "sequoia-tune"
 SAMPLERS = ("tpe", "random")
@@ -335,9 +337,9 @@ class Tuning:
         rows = [[trial.number, trial.state.name.lower(), "" if trial.value is None else trial.value,
                  round(trial.user_attrs.get("seconds", 0.0), 1), *(trial.params.get(name, "") for name in names),
                  trial.user_attrs.get("message", "")] for trial in self.counted()]
-        return _write_atomic(self.directory / "trials.csv",
-                             lambda handle: csv.writer(handle).writerows(
-                                 [["trial", "state", "value", "seconds", *names, "message"], *rows]))
+        table = io.StringIO()
+        csv.writer(table).writerows([["trial", "state", "value", "seconds", *names, "message"], *rows])
+        return write_atomically(self.directory / "trials.csv", table.getvalue())
 
     def _write_best(self, best: Any) -> Path:
         objective = self.spec.objective
@@ -345,8 +347,7 @@ class Tuning:
                   f"{objective.text} = {best.value:.6g} ({objective.direction}),\n# protocol {self.spec.protocol.name}"
                   f" (docs/tuning.md). Evaluate it over seeds:\n#   sequoia sweep {self.directory / 'best.yaml'}\n")
         body = {"base": self.spec.evaluation_options(best.params), "seeds": "0-4"}
-        return _write_atomic(self.directory / "best.yaml",
-                             lambda handle: handle.write(header + yaml.safe_dump(body, sort_keys=False)))
+        return write_atomically(self.directory / "best.yaml", header + yaml.safe_dump(body, sort_keys=False))
 
     def _write_plots(self) -> list[Path]:
         """Optuna's optimisation history and, with two finished trials or more, the parameter importances."""
@@ -376,15 +377,6 @@ class Tuning:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
-
-
-def _write_atomic(path: Path, write) -> Path:
-    """Write ``path`` through a temporary file, so that a kill never leaves half a file."""
-    partial = path.with_name(path.name + ".tmp")
-    with partial.open("w", encoding="utf-8", newline="") as handle:
-        write(handle)
-    partial.replace(path)
-    return path
 
 
 def _shown(values: dict[str, Any]) -> str:
