@@ -279,16 +279,7 @@ class RLSetting(Setting):
         env.action_space.seed(seed_base + task)
         played = []
         for episode in range(episodes or self.test_episodes):
-            obs, _ = env.reset(seed=seed_base + 1000 * task + episode)
-            done, total, success = False, 0.0, False
-            while not done:
-                action = act(obs[None], task_id)
-                action = env.action_space.sample() if action is None else np.asarray(action)[0]
-                obs, reward, terminated, truncated, info = env.step(action)
-                total += float(reward)
-                success = success or bool(info.get("success", False))
-                done = terminated or truncated
-            played.append((total, success))
+            played.append(_play(env, act, task_id, seed_base + 1000 * task + episode))
             progress.items(len(played), episodes or self.test_episodes, "episodes")
         env.close()
         return played
@@ -317,3 +308,17 @@ class RLSetting(Setting):
     def finish(self, method, results: Results) -> None:
         # The baseline of the normalised matrix, so that a reader can undo the normalisation.
         results.extra["random_return"] = float(np.mean(self.random_returns))
+
+
+def _play(env, act, task_id: int | None, seed: int) -> tuple[float, bool]:
+    """One test episode from ``seed``: its return, and whether it succeeded (``info["success"]`` at any step)."""
+    obs, _ = env.reset(seed=seed)
+    done, total, success = False, 0.0, False
+    while not done:
+        action = act(obs[None], task_id)
+        action = env.action_space.sample() if action is None else np.asarray(action)[0]
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        success = success or bool(info.get("success", False))
+        done = terminated or truncated
+    return total, success
