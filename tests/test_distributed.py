@@ -54,6 +54,7 @@ def test_torchrun_two_processes_match_one(domain, tmp_path):
     assert_same_results(results(tmp_path / "one"), results(tmp_path / "two"))
 
 
+@pytest.mark.slow  # the torchrun tests of the default suite check the same ranks; this one checks accelerate's launcher
 @pytest.mark.skipif(shutil.which("accelerate") is None and not Path(sys.executable).with_name("accelerate").exists(),
                     reason="accelerate is not installed")
 def test_accelerate_launch_runs_two_processes(tmp_path):
