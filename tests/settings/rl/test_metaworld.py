@@ -72,12 +72,12 @@ def test_an_episode_succeeds_if_any_of_its_steps_reports_success(monkeypatch):
 
 
 def test_two_metaworld_tasks_train_and_report_a_success_rate_matrix():
-    setting = IncrementalRLSetting(tasks="reach-v3,push-v3", steps_per_task=1000, test_episodes=2)
-    method = Naive().use_learner(SAC(learning_starts=200, batch_size=64, hidden_sizes=(64, 64)))
+    setting = IncrementalRLSetting(tasks="reach-v3,push-v3", steps_per_task=500, test_episodes=1)
+    method = Naive().use_learner(SAC(learning_starts=100, batch_size=64, hidden_sizes=(64, 64)))
     results = setting.apply(method, seed=0, progress=False)
     assert results.matrix.metric == "success_rate"
     assert results.matrix.values.shape == (3, 2)
     assert ((results.matrix.values >= 0) & (results.matrix.values <= 1)).all()
     returns = np.asarray(results.matrices["mean_return"])
     assert np.isfinite(returns).all() and not np.allclose(returns[0], returns[1])  # training changed the policy
-    assert method.base_learner.algo.num_timesteps == 2000
+    assert method.base_learner.algo.num_timesteps == 1000
