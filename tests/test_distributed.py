@@ -40,8 +40,7 @@ def assert_same_results(one: dict, two: dict) -> None:
         np.testing.assert_allclose(two["matrices"][name], one["matrices"][name], atol=TOLERANCE, err_msg=name)
 
 
-# PA under torchrun is compared with one process by the default suite's kill-and-resume test below.
-@pytest.mark.parametrize("domain", ["sl", pytest.param("pa", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("domain", ["sl", "pa"])
 def test_torchrun_two_processes_match_one(domain, tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     two = launch(torchrun, SMOKE_RUNS[domain], tmp_path / "two")
@@ -78,6 +77,7 @@ def test_rl_refuses_several_processes(tmp_path):
     assert not list(tmp_path.rglob("*.json"))
 
 
+@pytest.mark.slow  # two processes killed and resumed; the default suite runs both domains under torchrun above
 def test_two_processes_killed_and_resumed_match_one(tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     killed = run_sequoia([*SMOKE_RUNS["pa"], "--output", str(tmp_path / "two")], launcher=tuple(torchrun),
@@ -92,6 +92,7 @@ def test_two_processes_killed_and_resumed_match_one(tmp_path):
     assert_same_results(results(tmp_path / "one"), results(tmp_path / "two"))
 
 
+@pytest.mark.slow  # over 20 s on 2 cores
 def test_agem_projects_the_same_under_two_processes(tmp_path):
     """A-GEM's reference gradient is summed over ranks like the step's, so two processes project as one."""
     args = ["--setting", "sl.class_incremental", "--method", "agem", "--preset", "smoke", "--setting.nb_tasks", "2"]

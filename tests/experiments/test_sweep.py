@@ -240,6 +240,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_runs(tmp_path, uninterr
     assert {entry["state"] for entry in index} == {"finished"}
 
 
+@pytest.mark.slow  # tests/experiments/test_tune.py runs trials through submitit's LocalExecutor by default
 def test_the_slurm_code_path_through_submitits_local_executor_gives_the_local_runs(tmp_path, uninterrupted):
     through_submitit = sweep([*GRID, "--seeds", "0", "--launcher", "submitit_local", "--slurm.time", "10",
                               "--directory", str(tmp_path / "submitit")])
