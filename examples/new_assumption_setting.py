@@ -4,9 +4,11 @@
 assumption of its parent (shared label space, boundaries signalled, task ids in
 training) and adds one: the shift between tasks is a rotation of the image.
 Because it is an instance of its parent, every method that applies to the parent
-(naive, replay, ewc, lwf, agem, si) applies to it without a line of change.
+(naive, replay, ewc, lwf, agem, si, experts) applies to it without a line of change;
+so do Avalanche's strategies (`avalanche.*`, with the `avalanche` extra), run with
+`--include-avalanche`.
 
-    python examples/new_assumption_setting.py [--angle 30] [--nb-tasks 4] [--seed 0]
+    python examples/new_assumption_setting.py [--angle 30] [--nb-tasks 4] [--seed 0] [--include-avalanche]
 """
 
 import argparse
@@ -47,11 +49,12 @@ def main() -> None:
     parser.add_argument("--angle", type=float, default=30.0)
     parser.add_argument("--nb-tasks", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--include-avalanche", action="store_true", help="also run the avalanche.* methods")
     args = parser.parse_args()
 
     setting = RotatedDigitsSetting(angle=args.angle, nb_tasks=args.nb_tasks)
     for name, method_cls in sorted(methods().items()):
-        if not method_cls.is_applicable(setting):
+        if not method_cls.is_applicable(setting) or (name.startswith("avalanche.") and not args.include_avalanche):
             continue
         results = setting.apply(method_cls(), seed=args.seed, progress=False)
         print(f"{name:>8}: average final accuracy {results.matrix.average_final():.3f}, "

@@ -11,6 +11,8 @@ Example:
 import importlib
 import logging
 
+from sequoia import torchvision_compat
+
 
 class _NoOptionalKernelsNote(logging.Filter):
     """bitsandbytes' CPU backend logs, when peft imports it, that an optional package of faster
@@ -25,6 +27,8 @@ class _NoOptionalKernelsNote(logging.Filter):
 
 for _logger in ("bitsandbytes.backends.cpu.ops", "kernels._internals.hf_hub"):
     logging.getLogger(_logger).addFilter(_NoOptionalKernelsNote())
+
+torchvision_compat.install()  # before anything (transformers, Avalanche) imports torchvision
 
 # Imported on first use (PEP 562), so that `import sequoia` is light: the `sequoia`
 # command installs its signal handlers before torch and the registries load.

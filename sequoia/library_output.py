@@ -39,7 +39,7 @@ HUGGING_FACE_VARIABLES = {
 
 LIBRARIES = ("accelerate", "bitsandbytes", "datasets", "gymnasium", "huggingface_hub", "kernels", "lm_eval",
              "matplotlib", "metaworld", "numpy", "optuna", "peft", "PIL", "stable_baselines3", "submitit", "torch",
-             "torchvision", "transformers", "trl", "avalanche")
+             "torchvision", "transformers", "trl", "avalanche", "qpsolvers")
 """Packages whose log records below ERROR and whose Python warnings are hidden."""
 
 

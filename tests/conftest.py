@@ -103,6 +103,12 @@ QUICK_LEARNER_OPTIONS: dict[str, dict] = {
 QUICK_METHOD_OPTIONS: dict[str, dict] = {
     "ewc": {"fisher_samples": 16},
     "elastic_reset": {"reset_every": 5, "ema_decay": 0.5},  # the quick PA tasks train 12 steps each
+    # The contract asks that the last task is learned (above 0.7). GDumb trains on its buffer alone:
+    # with Avalanche's 200 samples (20 per digit) the last task ends near 0.6, and with 500 on
+    # domain_incremental's five permutations too. MAS at Avalanche's lambda_reg 1.0 holds the fifth
+    # digit task near 0.5 (stability over plasticity).
+    "avalanche.gdumb": {"mem_size": 1000},
+    "avalanche.mas": {"lambda_reg": 0.1},
 }
 
 

@@ -1,5 +1,6 @@
 """The built-in methods. Importing this package registers them."""
 
+from sequoia.methods import avalanche  # noqa: F401  (registers the avalanche.* methods)
 from sequoia.methods.agem import AGEM
 from sequoia.methods.base import Method
 from sequoia.methods.elastic_reset import ElasticReset

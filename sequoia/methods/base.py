@@ -131,6 +131,11 @@ class Method:
         """Everything training changed (weights, optimizer, memory, generators), or ``None``."""
         return None
 
+    @classmethod
+    def saves_state(cls) -> bool:
+        """Whether :meth:`state_dict` returns a state (its runs can resume); by default, whether it is overridden."""
+        return cls.state_dict is not Method.state_dict
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned, on a freshly configured method."""
         raise NotImplementedError(f"{type(self).__name__} does not implement load_state_dict()")

@@ -113,8 +113,7 @@ class Run:
             raise SequoiaError(f"cannot resume {directory}: the run already finished (results.json exists)")
         check_resumable_place(path)
         if not (path / checkpoint.FILE).is_file():
-            raise SequoiaError(f"cannot resume {directory}: no checkpoint yet (the run stopped before its "
-                               "first evaluation ended); start it again")
+            raise SequoiaError(f"cannot resume {directory}: {_why_no_checkpoint(path)}; start it again")
         config = read_yaml(path / "config.yaml", f"cannot resume {directory}: config.yaml")
         if not isinstance(config, dict) or not isinstance(config.get("setting"), dict) \
                 or not isinstance(config.get("method"), dict):
@@ -376,6 +375,26 @@ def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any]
 
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _why_no_checkpoint(path: Path) -> str:
+    """Why a run directory holds no checkpoint: its method saves no state, or the run stopped too early.
+
+    Example:
+        >>> import tempfile
+        >>> _why_no_checkpoint(Path(tempfile.mkdtemp()))
+        'no checkpoint yet (the run stopped before its first evaluation ended)'
+    """
+    from sequoia import registry
+
+    try:
+        name = read_yaml(path / "config.yaml", "config.yaml")["method"]["name"]
+        method = registry.methods().get(name)
+    except (SequoiaError, KeyError, TypeError):
+        method = None  # a damaged config.yaml is refused with its own message once a checkpoint exists
+    if method is not None and not method.saves_state():
+        return f"method {name!r} saves no state, so its runs write no checkpoints (the run warned so when it started)"
+    return "no checkpoint yet (the run stopped before its first evaluation ended)"
 
 
 def _truncate(directory: Path, size: int) -> None:

@@ -4,10 +4,13 @@ tools end, and its work is done and saved (tests/test_os_limits.py covers ``list
 
 import shutil
 
+import pytest
+
 from sequoia.report import RESULT_FILES
 from tests.test_os_limits import RUN, closed_stdout
 
 
+@pytest.mark.slow  # 40 s of the default suite's time; test_os_limits keeps a run, list and --help covered
 def test_every_command_that_works_ends_quietly_for_a_reader_that_went_away(uninterrupted, tmp_path):
     shutil.copytree(uninterrupted, tmp_path / "sweep")  # a finished sweep: --resume only reports it again
     first_run = sorted((tmp_path / "sweep" / "runs").iterdir())[0]

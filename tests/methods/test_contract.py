@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from sequoia import registry
+from sequoia.methods.avalanche.adapter import AvalancheMethod
 from sequoia.methods.learner_method import LearnerMethod
 from tests.conftest import LEARNED, quick_method, quick_setting
 
@@ -23,6 +24,24 @@ PAIRS = [
 ]
 
 
+def is_avalanche(method_name: str) -> bool:
+    return issubclass(registry.get_method(method_name), AvalancheMethod)
+
+
+def marks(method_name: str, setting_name: str) -> list:
+    """Avalanche's strategies run on sl.incremental by default, on their other settings as slow tests (time)."""
+    return [pytest.mark.slow] if is_avalanche(method_name) and setting_name != "sl.incremental" else []
+
+
+def params(pairs: list[tuple[str, str]], slow_rl: bool = False) -> list:
+    """The pairs as test parameters; with ``slow_rl``, RL pairs other than rl.incremental are slow tests."""
+    def slow(m: str, s: str) -> list:
+        rl_elsewhere = slow_rl and s.startswith("rl.") and s != "rl.incremental"
+        return [pytest.mark.slow] if rl_elsewhere else marks(m, s)
+
+    return [pytest.param(m, s, marks=slow(m, s), id=f"{m}-{s}") for m, s in pairs]
+
+
 @functools.lru_cache(maxsize=None)
 def run_pair(method_name: str, setting_name: str):
     """``(setting, method, results)`` of one quick run, computed once per session."""
@@ -32,10 +51,12 @@ def run_pair(method_name: str, setting_name: str):
     return setting, method, setting.apply(method, seed=0, progress=False)
 
 
-# Methods that change their learner (plugins); the others train it as it is and are baselines.
+# Methods that change their learner (plugins, or an Avalanche strategy other than Naive); the
+# others train it as it is and are baselines.
 CHANGING = [(m, s) for m, s in PAIRS
-            if issubclass(registry.get_method(m), LearnerMethod)
-            and registry.get_method(m).make_plugins is not LearnerMethod.make_plugins]
+            if (is_avalanche(m) and m != "avalanche.naive")
+            or (issubclass(registry.get_method(m), LearnerMethod) and not is_avalanche(m)
+                and registry.get_method(m).make_plugins is not LearnerMethod.make_plugins)]
 
 
 def test_every_method_applies_somewhere():
@@ -43,7 +64,7 @@ def test_every_method_applies_somewhere():
     assert applied == set(registry.methods())
 
 
-@pytest.mark.parametrize(("method_name", "setting_name"), PAIRS, ids=[f"{m}-{s}" for m, s in PAIRS])
+@pytest.mark.parametrize(("method_name", "setting_name"), params(PAIRS))
 def test_method_learns_on_setting(method_name, setting_name):
     setting, method, results = run_pair(method_name, setting_name)
 
@@ -88,17 +109,21 @@ def check_intervals(results, metrics) -> None:
         assert low <= high and inside, (name, metrics[name], low, high)
 
 
-@pytest.mark.parametrize(("method_name", "setting_name"), CHANGING, ids=[f"{m}-{s}" for m, s in CHANGING])
+# On RL, whether a method changes the weights is checked on rl.incremental by default (each RL
+# pair trains two DQNs for about 20 s); its other RL levels are slow tests.
+@pytest.mark.parametrize(("method_name", "setting_name"), params(CHANGING, slow_rl=True))
 def test_method_does_not_silently_equal_naive(method_name, setting_name):
-    """A method that changes its learner (plugins) must change something wherever it claims to apply.
+    """A method that changes its learner must change something wherever it claims to apply.
 
     ``ewc`` on ``multi_task`` used to: one joint phase, so it never consolidated and
     trained exactly as ``naive``. The final weights are compared, not the scores, so
-    a small real effect is not mistaken for none.
+    a small real effect is not mistaken for none. Avalanche's strategies are compared
+    with Avalanche's ``Naive`` (the same loop without the strategy's plugins).
     """
     _, method, _ = run_pair(method_name, setting_name)
-    assert method.base_learner.plugins
-    _, naive, _ = run_pair("naive", setting_name)
+    if not is_avalanche(method_name):
+        assert method.base_learner.plugins
+    _, naive, _ = run_pair("avalanche.naive" if is_avalanche(method_name) else "naive", setting_name)
     assert type(naive.base_learner) is type(method.base_learner)
     ours, plain = method.base_learner.trainable_parameters(), naive.base_learner.trainable_parameters()
     assert any(not torch.equal(ours[name], plain[name]) for name in ours), \
