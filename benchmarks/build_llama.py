@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+import sequoia  # noqa: F401  (first: makes torchvision importable for transformers, see sequoia/torchvision_compat.py)
+
 SHAPES = {
     "1b": {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22, "num_attention_heads": 32,
            "num_key_value_heads": 4},

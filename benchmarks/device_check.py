@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import sequoia  # noqa: F401  (first: makes torchvision importable for transformers, see sequoia/torchvision_compat.py)
+
 HERE = Path(__file__).resolve().parent
 
 

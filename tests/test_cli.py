@@ -91,15 +91,23 @@ def test_rl_smoke_preset_writes_the_normalised_matrix(tmp_path):
 def test_list_shows_the_tree_with_methods(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "sl.incremental (alias sl.class_incremental): agem, ewc, experts, lwf, naive, replay, si" in out
+    assert ("sl.incremental (alias sl.class_incremental): agem, avalanche.agem, avalanche.cumulative, avalanche.der, "
+            "avalanche.er_ace, avalanche.ewc, avalanche.gdumb, avalanche.gem, avalanche.gss_greedy, avalanche.lfl, "
+            "avalanche.lwf, avalanche.mas, avalanche.mir, avalanche.naive, avalanche.replay, ewc, experts, lwf, naive, "
+            "replay, si") in out
     assert ("pa.incremental (alias pa.class_incremental): agem, dpo_lora, elastic_reset, ewc, experts, lora_sft, lwf, "
             "merge, naive, replay, si") in out
     assert "rl.incremental (alias rl.class_incremental): agem, ewc, lwf, naive, replay, si" in out  # no experts
-    assert "    - sl.discrete_task_agnostic: agem, naive, replay" in out
+    assert ("    - sl.discrete_task_agnostic: agem, avalanche.agem, avalanche.cumulative, avalanche.der, "
+            "avalanche.er_ace, avalanche.gdumb, avalanche.gem, avalanche.gss_greedy, avalanche.mir, avalanche.naive, "
+            "avalanche.replay, naive, replay") in out
     # multi_task trains in one phase: only methods that need no second phase apply there.
-    assert "          - sl.multi_task: naive\n" in out
+    assert "          - sl.multi_task: avalanche.naive, naive\n" in out
     # The learners that --method.learner takes, each domain's default marked.
-    assert "  classifier*  SLSetting          trained by: agem, ewc, experts, lwf, naive, replay, si" in out
+    assert ("  classifier*  SLSetting          trained by: agem, avalanche.agem, avalanche.cumulative, avalanche.der, "
+            "avalanche.er_ace, avalanche.ewc, avalanche.gdumb, avalanche.gem, avalanche.gss_greedy, avalanche.lfl, "
+            "avalanche.lwf, avalanche.mas, avalanche.mir, avalanche.naive, avalanche.replay, ewc, experts, lwf, naive, "
+            "replay, si") in out
     assert "  lora_sft     PreferenceSetting" in out
 
 

@@ -43,7 +43,7 @@ class AvalancheMethod(LearnerMethod):
 
     Subclasses declare the strategy's options as dataclass fields, named as in
     Avalanche, and :meth:`strategy_arguments` adds those computed from the model
-    (a feature extractor, a layer's name, the input size).
+    (the input size for GSS; LFL also changes the model's class, see :meth:`prepare_model`).
 
     Example:
         >>> from sequoia.methods.avalanche.strategies import AvalancheReplay
