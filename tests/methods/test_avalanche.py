@@ -40,6 +40,21 @@ def test_at_least_twelve_strategies_are_wrapped_and_listed(capsys):
     assert all(name in listed for name in WRAPPED)
 
 
+CLAIMED = [(name, setting) for name in WRAPPED for setting in sorted(registry.settings())
+           if registry.get_method(name).is_applicable(registry.settings()[setting])]
+
+
+@pytest.mark.parametrize("name,setting", [
+    pytest.param(n, s, marks=[] if s == "sl.incremental" else [pytest.mark.slow], id=f"{n}-{s}") for n, s in CLAIMED])
+def test_every_strategy_runs_through_the_cli_on_every_setting_it_claims(name, setting, tmp_path):
+    """What each learns is the contract suite's (tests/methods/test_contract.py); here, the command line end to end."""
+    code = cli.main(["--setting", setting, "--method", name, "--setting.nb_tasks", "2", "--learner.epochs", "1",
+                     "--output", str(tmp_path), "--quiet"])
+    assert code == 0
+    [results] = tmp_path.rglob("results.json")
+    assert json.loads(results.read_text())["method"] == name
+
+
 @pytest.mark.parametrize("name", WRAPPED)
 def test_options_carry_avalanche_defaults(name):
     """Each option is named as in Avalanche, with its default where Avalanche has one, and says so where not."""
