@@ -407,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     holds its traceback, and the code is 1 (``SEQUOIA_DEBUG=1`` raises it instead).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    quiet_libraries(verbose=verbose_requested(argv, os.environ))
     try:
+        quiet_libraries(verbose=verbose_requested(argv, os.environ))
         code = dispatch(argv)
         console.raise_if_signalled()  # a signal some library swallowed: the command did not end as asked
         flush_stdout()  # a full device or a reader gone fails here, where the handlers below see it

@@ -43,17 +43,32 @@ LIBRARIES = ("accelerate", "bitsandbytes", "datasets", "gymnasium", "huggingface
 """Packages whose log records below ERROR and whose Python warnings are hidden."""
 
 
+VERBOSE_VALUES = {"1": True, "true": True, "yes": True, "on": True, "": False, "0": False, "false": False,
+                  "no": False, "off": False}
+"""What ``SEQUOIA_VERBOSE`` may hold (any case, surrounding spaces ignored)."""
+
+
 def verbose_requested(argv: list[str], environment: MutableMapping[str, str]) -> bool:
-    """Whether ``--verbose`` is among the arguments (before a ``--``) or ``SEQUOIA_VERBOSE`` is set.
+    """Whether ``--verbose`` is among the arguments (before a ``--``) or ``SEQUOIA_VERBOSE`` says so.
+
+    Raises:
+        SequoiaError: ``SEQUOIA_VERBOSE`` holds something other than the values of :data:`VERBOSE_VALUES`.
 
     Example:
         >>> verbose_requested(["--setting", "sl.incremental", "--verbose"], {})
         True
-        >>> verbose_requested([], {"SEQUOIA_VERBOSE": "0"})
-        False
+        >>> verbose_requested([], {"SEQUOIA_VERBOSE": "0"}), verbose_requested([], {"SEQUOIA_VERBOSE": "True"})
+        (False, True)
     """
+    from sequoia.errors import SequoiaError
+
     arguments = argv[:argv.index("--")] if "--" in argv else argv
-    return "--verbose" in arguments or environment.get(VERBOSE_VARIABLE, "").strip() not in ("", "0")
+    value = environment.get(VERBOSE_VARIABLE, "")
+    requested = VERBOSE_VALUES.get(value.strip().lower())
+    if requested is None:
+        raise SequoiaError(f"{VERBOSE_VARIABLE}={value!r}: expected 1, true, yes or on (the libraries' output "
+                           "shown) or 0, false, no, off or nothing (hidden)")
+    return "--verbose" in arguments or requested
 
 
 def quiet_libraries(environment: MutableMapping[str, str] | None = None, verbose: bool = False) -> None:

@@ -84,3 +84,15 @@ def test_a_verbose_process_drops_the_variables_a_quiet_parent_set_but_keeps_the_
     quiet_libraries(child, verbose=True)
     assert "TRANSFORMERS_VERBOSITY" not in child and child["DATASETS_VERBOSITY"] == "info"
     assert child["SEQUOIA_VERBOSE"] == "1"
+
+
+def test_an_unknown_verbose_value_is_one_line(monkeypatch, capsys):
+    from sequoia import cli
+
+    monkeypatch.setenv("SEQUOIA_VERBOSE", "maybe")
+    assert cli.main(["list"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "sequoia: error: SEQUOIA_VERBOSE='maybe': expected 1, true, yes or on (the libraries' output shown) or 0, "
+        "false, no, off or nothing (hidden)"]
+    monkeypatch.setenv("SEQUOIA_VERBOSE", " Off ")
+    assert cli.main(["list"]) == 0
