@@ -1,5 +1,7 @@
 """The SL learner: an MLP classifier trained with cross-entropy."""
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, ClassVar, Literal
 
 import torch
@@ -76,14 +78,22 @@ class Classifier(Learner):
         self._last: SupervisedData | None = None
 
     def train_phase(self, train: SupervisedData, valid: SupervisedData | None) -> None:
+        with self.training_on(train):
+            self.model.train()
+            for _ in tqdm(range(self.epochs), desc="epochs", leave=False, disable=not self.progress):
+                order = torch.randperm(len(train), generator=self._shuffle)
+                for start in range(0, len(train), self.batch_size):
+                    rows = order[start : start + self.batch_size]
+                    self.optimize({"x": train.x[rows], "y": train.y[rows]})
+
+    @contextlib.contextmanager
+    def training_on(self, train: SupervisedData) -> Iterator[None]:
+        """What the classifier records around training on ``train``, whoever runs the steps
+        (its own loop, or an Avalanche strategy on its model): the task's classes where task
+        ids are given, the rows (:meth:`experience`), and, once trained, its classes."""
         self._remember_task_classes(train)
         self._last = train
-        self.model.train()
-        for _ in tqdm(range(self.epochs), desc="epochs", leave=False, disable=not self.progress):
-            order = torch.randperm(len(train), generator=self._shuffle)
-            for start in range(0, len(train), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                self.optimize({"x": train.x[rows], "y": train.y[rows]})
+        yield
         self.trained_classes[train.y.unique()] = True
 
     def outputs(self, batch: Batch) -> torch.Tensor:

@@ -18,6 +18,7 @@ from sequoia import cli, registry
 from sequoia.methods.avalanche.adapter import AvalancheMethod
 from sequoia.methods.avalanche.compat import import_avalanche
 from tests.conftest import run_sequoia
+from tests.runs.test_resume import comparable, only_run_dir
 
 WRAPPED = sorted(name for name, method in registry.methods().items() if issubclass(method, AvalancheMethod))
 
@@ -107,13 +108,6 @@ def test_the_strategy_trains_the_learners_model_and_optimizer():
     assert len(replay.storage_policy.buffer) == 200  # Avalanche's replay buffer, filled
 
 
-def comparable(root):
-    [config] = root.rglob("config.yaml")
-    results = json.loads((config.parent / "results.json").read_text())
-    del results["runtime_s"]
-    return results, (config.parent / "metrics.jsonl").read_text()
-
-
 # One strategy with a buffer, one with importance weights, one with an old model.
 @pytest.mark.parametrize("name", ["avalanche.replay", "avalanche.ewc", "avalanche.lwf"])
 def test_killed_run_resumes_to_the_uninterrupted_results(name, tmp_path):
@@ -122,9 +116,8 @@ def test_killed_run_resumes_to_the_uninterrupted_results(name, tmp_path):
     assert cli.main([*args, "--output", str(tmp_path / "full")]) == 0
     killed = run_sequoia([*args, "--output", str(tmp_path / "cut")], fault="kill@phase=2,step=10")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    [config] = (tmp_path / "cut").rglob("config.yaml")
-    assert cli.main(["--resume", str(config.parent), "--quiet"]) == 0
-    assert comparable(tmp_path / "cut") == comparable(tmp_path / "full")
+    assert cli.main(["--resume", str(only_run_dir(tmp_path / "cut")), "--quiet"]) == 0
+    assert comparable(only_run_dir(tmp_path / "cut")) == comparable(only_run_dir(tmp_path / "full"))
 
 
 RESUMABLE = [name for name in WRAPPED if registry.get_method(name).resumable]

@@ -53,6 +53,7 @@ class AvalancheMethod(LearnerMethod):
 
     strategy_class: ClassVar[str] = ""
     target_setting: ClassVar[type] = SLSetting
+    carries_across_phases: ClassVar[bool] = True  # every wrapped strategy but Naive keeps something
     resumable: ClassVar[bool] = True
     """Whether the strategy's state pickles; where not (an open iterator over its memory that lives
     from one experience into the next), the run writes no checkpoints and says so at its start."""
@@ -93,13 +94,11 @@ class AvalancheMethod(LearnerMethod):
 
     def fit(self, train: SupervisedData, valid: Any) -> None:
         learner = self.base_learner
-        learner._remember_task_classes(train)
-        learner._last = train
-        experience = _experience(train, self.experiences_trained, learner.trained_classes)
-        with _avalanche_notices_hidden():
-            self.strategy.train(experience, num_workers=0)
+        with learner.training_on(train):
+            experience = _experience(train, self.experiences_trained, learner.trained_classes)
+            with _avalanche_notices_hidden():
+                self.strategy.train(experience, num_workers=0)
         learner.model = self.strategy.model  # GDumb trains a fresh copy of the initial model at each experience
-        learner.trained_classes[train.y.unique()] = True
         self.experiences_trained += 1
 
     # -- checkpoints: the strategy pickled as Avalanche's save_checkpoint does -----------------
@@ -109,10 +108,10 @@ class AvalancheMethod(LearnerMethod):
         Left out: the optimizer (dill cannot pickle torch's; its state is in the learner's
         part) and the plugin holding the run's monitor.
         """
-        from avalanche.checkpointing import save_checkpoint
-
         if not self.resumable:
             return None
+        from avalanche.checkpointing import save_checkpoint
+
         buffer = io.BytesIO()
         plugins = self.strategy.plugins
         self.strategy.plugins = [p for p in plugins if not isinstance(p, _MonitorPlugin)]

@@ -1,7 +1,8 @@
 """Importing Avalanche (``avalanche-lib``), an optional dependency, with one-line errors.
 
-Avalanche imports torchvision; :mod:`sequoia.torchvision_compat` makes that import work
-where torchvision's compiled operators cannot load.
+Avalanche imports torchvision; :mod:`sequoia.torchvision_compat`, installed when
+``sequoia`` is imported, makes that import work where torchvision's compiled operators
+cannot load.
 
 Example:
     >>> missing_extra_message("avalanche.gem").startswith("--method avalanche.gem needs Avalanche")
@@ -14,7 +15,6 @@ import importlib
 import warnings
 from types import ModuleType
 
-from sequoia import torchvision_compat
 from sequoia.errors import SequoiaError
 
 
@@ -31,7 +31,6 @@ def missing_extra_message(method: str) -> str:
 def import_avalanche(method: str) -> ModuleType:
     """``avalanche.training``, imported quietly; :class:`MissingExtraError` naming the extra where it is missing."""
     try:
-        torchvision_compat.install()
         with warnings.catch_warnings():
             # qpsolvers warns at import that no solver is installed; GEM says so itself when it needs one.
             warnings.simplefilter("ignore")

@@ -41,6 +41,7 @@ class AvalancheNaive(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.naive"
     strategy_class: ClassVar[str] = "Naive"
+    carries_across_phases: ClassVar[bool] = False
 
 
 @register_method
@@ -50,7 +51,6 @@ class AvalancheCumulative(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.cumulative"
     strategy_class: ClassVar[str] = "Cumulative"
-    carries_across_phases: ClassVar[bool] = True
 
 
 @register_method
@@ -60,7 +60,6 @@ class AvalancheReplay(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.replay"
     strategy_class: ClassVar[str] = "Replay"
-    carries_across_phases: ClassVar[bool] = True
 
     mem_size: Memory = 200
     """Replay buffer size (Avalanche's default)."""
@@ -73,7 +72,6 @@ class AvalancheGDumb(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.gdumb"
     strategy_class: ClassVar[str] = "GDumb"
-    carries_across_phases: ClassVar[bool] = True
 
     mem_size: Memory = 200
     """Buffer size (Avalanche's default)."""
@@ -86,7 +84,6 @@ class AvalancheGSS(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.gss_greedy"
     strategy_class: ClassVar[str] = "GSS_greedy"
-    carries_across_phases: ClassVar[bool] = True
 
     mem_size: Memory = 200
     """Buffer size (Avalanche's default)."""
@@ -104,7 +101,6 @@ class AvalancheMIR(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.mir"
     strategy_class: ClassVar[str] = "MIR"
-    carries_across_phases: ClassVar[bool] = True
     resumable: ClassVar[bool] = False  # its replay loader is a generator, made at an experience's end
 
     mem_size: Memory = 200
@@ -122,7 +118,6 @@ class AvalancheERACE(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.er_ace"
     strategy_class: ClassVar[str] = "ER_ACE"
-    carries_across_phases: ClassVar[bool] = True
 
     mem_size: Memory = 200
     """Buffer size (Avalanche's default)."""
@@ -137,7 +132,6 @@ class AvalancheDER(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.der"
     strategy_class: ClassVar[str] = "DER"
-    carries_across_phases: ClassVar[bool] = True
 
     mem_size: Memory = 200
     """Buffer size (Avalanche's default)."""
@@ -156,7 +150,6 @@ class AvalancheGEM(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.gem"
     strategy_class: ClassVar[str] = "GEM"
-    carries_across_phases: ClassVar[bool] = True
 
     patterns_per_exp: Memory = 40
     """Samples kept per experience (no default in Avalanche; ours: 200 over digits' 5 tasks)."""
@@ -171,7 +164,6 @@ class AvalancheAGEM(AvalancheMethod):
 
     name: ClassVar[str] = "avalanche.agem"
     strategy_class: ClassVar[str] = "AGEM"
-    carries_across_phases: ClassVar[bool] = True
     resumable: ClassVar[bool] = False  # its memory iterator is made at an experience's end
 
     patterns_per_exp: Memory = 40
@@ -188,7 +180,6 @@ class AvalancheEWC(AvalancheMethod):
     name: ClassVar[str] = "avalanche.ewc"
     strategy_class: ClassVar[str] = "EWC"
     target_setting: ClassVar[type] = IncrementalSLSetting
-    carries_across_phases: ClassVar[bool] = True
 
     ewc_lambda: NonNegative = 100.0
     """Strength of the penalty (no default in Avalanche; ours, as sequoia's ewc)."""
@@ -206,7 +197,6 @@ class AvalancheMAS(AvalancheMethod):
     name: ClassVar[str] = "avalanche.mas"
     strategy_class: ClassVar[str] = "MAS"
     target_setting: ClassVar[type] = IncrementalSLSetting
-    carries_across_phases: ClassVar[bool] = True
 
     lambda_reg: NonNegative = 1.0
     """Strength of the penalty (Avalanche's default)."""
@@ -222,7 +212,6 @@ class AvalancheLwF(AvalancheMethod):
     name: ClassVar[str] = "avalanche.lwf"
     strategy_class: ClassVar[str] = "LwF"
     target_setting: ClassVar[type] = IncrementalSLSetting
-    carries_across_phases: ClassVar[bool] = True
 
     alpha: NonNegative = 1.0
     """Weight of the distillation loss (no default in Avalanche; ours, as sequoia's lwf)."""
@@ -238,7 +227,6 @@ class AvalancheLFL(AvalancheMethod):
     name: ClassVar[str] = "avalanche.lfl"
     strategy_class: ClassVar[str] = "LFL"
     target_setting: ClassVar[type] = IncrementalSLSetting
-    carries_across_phases: ClassVar[bool] = True
 
     lambda_e: NonNegative = 1.0
     """Weight of the feature-distance penalty (no default in Avalanche; ours)."""
