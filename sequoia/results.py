@@ -21,6 +21,13 @@ task ``i - 1``, so task ``j`` is first trained in row ``j + 1``.
 Forgetting, BWT and FWT need one phase per task; with a single joint phase
 (``multi_task``) they are ``None``.
 
+These formulas are for a metric where higher is better (accuracy, return). For one
+where lower is better (a loss, an error: ``higher_is_better=False``, from the metric's
+:class:`~sequoia.metric_spec.MetricSpec`) they are applied to the negated matrix, so
+that forgetting (``R[T, j] - min_l R[l, j]``) is still >= 0 and a loss, and BWT and FWT
+are still negative where the method did worse: an error that rose from 0.1 to 0.4
+after later tasks is forgetting 0.3 and BWT -0.3.
+
 Every cell and every summary metric also gets a 95% interval: a paired bootstrap
 over the test items (:mod:`sequoia.intervals`), from the per-item scores the
 setting hands over in ``Results.items``.
@@ -33,24 +40,35 @@ Example:
     (-0.4, 0.1)
     >>> m.row_labels()
     ['before', 'after 0', 'after 1']
+    >>> error = TransferMatrix([[0.9, 0.9], [0.1, 0.8], [0.4, 0.2]], metric="error", higher_is_better=False)
+    >>> round(error.average_forgetting(), 3), round(error.bwt(), 3)
+    (0.3, -0.3)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+
+from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec, describe_summaries, summaries_of
 
 
 class TransferMatrix:
     """Performance on every task's test set after every training phase (row 0: before)."""
 
-    def __init__(self, rows: Any, metric: str = "accuracy") -> None:
+    def __init__(self, rows: Any, metric: str = "accuracy", higher_is_better: bool | None = True) -> None:
         self.values = np.asarray(rows, dtype=float)
         if self.values.ndim != 2 or self.values.shape[0] < 1:
             raise ValueError(f"a transfer matrix needs rows of task scores, got {self.values.shape}")
         self.metric = metric
+        self.higher_is_better = higher_is_better
+
+    @property
+    def _oriented(self) -> np.ndarray:
+        """The values with higher always better: negated for a lower-is-better metric."""
+        return -self.values if self.higher_is_better is False else self.values
 
     @property
     def nb_phases(self) -> int:
@@ -85,24 +103,40 @@ class TransferMatrix:
         """
         if not self._one_phase_per_task():
             return None
-        final = self.values[-1]
-        return [float(self.values[j + 1 :, j].max() - final[j]) for j in range(self.nb_tasks - 1)]
+        oriented = self._oriented
+        return [float(oriented[j + 1 :, j].max() - oriented[-1, j]) for j in range(self.nb_tasks - 1)]
 
     def bwt(self) -> float | None:
         """Backward transfer (Lopez-Paz & Ranzato 2017)."""
         if not self._one_phase_per_task():
             return None
-        n = self.nb_tasks
-        just_trained = np.array([self.values[j + 1, j] for j in range(n - 1)])
-        return float((self.values[-1, : n - 1] - just_trained).mean())
+        n, oriented = self.nb_tasks, self._oriented
+        just_trained = np.array([oriented[j + 1, j] for j in range(n - 1)])
+        return float((oriented[-1, : n - 1] - just_trained).mean())
 
     def fwt(self) -> float | None:
         """Forward transfer against row 0, the performance at initialisation (GEM's ``b_j``)."""
         if not self._one_phase_per_task():
             return None
-        n = self.nb_tasks
-        before_own_phase = np.array([self.values[j, j] for j in range(1, n)])
-        return float((before_own_phase - self.values[0, 1:]).mean())
+        n, oriented = self.nb_tasks, self._oriented
+        before_own_phase = np.array([oriented[j, j] for j in range(1, n)])
+        return float((before_own_phase - oriented[0, 1:]).mean())
+
+    def lost(self) -> float:
+        """What the last row lost against row 0, averaged over tasks: positive is worse (row 0 minus the last
+        row where higher is better, the last row minus row 0 where lower is better).
+
+        Example:
+            >>> TransferMatrix([[2.0], [2.5]], higher_is_better=False).lost()
+            0.5
+        """
+        lost = self.values[0].mean() - self.values[-1].mean()
+        return float(-lost if self.higher_is_better is False else lost)
+
+    def summary(self, name: str) -> float | None:
+        """One summary by its name in :data:`sequoia.metric_spec.SUMMARIES` (``final``, ``forgetting``, ...)."""
+        return {"final": self.average_final, "forgetting": self.average_forgetting, "bwt": self.bwt,
+                "fwt": self.fwt, "lost": self.lost}[name]()
 
     def to_list(self) -> list[list[float]]:
         return self.values.tolist()
@@ -133,10 +167,6 @@ class TransferMatrix:
         return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
 
 
-PRIMARY_STATISTICS = ("average_final", "average_forgetting", "bwt", "fwt")
-"""The summary metrics computed from the primary metric's transfer matrix."""
-
-
 @dataclass
 class Results:
     """What one run of a method on a setting produced.
@@ -144,19 +174,26 @@ class Results:
     ``metrics()`` holds every number that depends only on the seed; ``runtime_s``
     is kept apart since it varies from run to run. ``matrix`` is the primary
     metric's transfer matrix; ``matrices`` those of every other metric the setting
-    scores (PA: margins, drift...; RL: normalised return), whose final-row averages
-    ``metrics()`` reports under their names; ``extra`` other numbers a domain adds
-    (RL: the random policy's return); ``curves`` per-step series, such as the online
-    performance of each stream chunk; ``samples`` example outputs (PA: generated
-    replies), saved as ``samples.jsonl``. ``items`` holds, per metric, the score of
-    every test item in every cell (``items[metric][row][task]``) and ``online_items``
-    those of the online evaluation; :meth:`intervals` bootstraps them.
+    scores (PA: margins, drift, capability probes...; RL: normalised return), each
+    summarised as its spec in ``specs`` says (its final-row average by default);
+    ``extra`` other numbers a domain adds (RL: the random policy's return); ``curves``
+    per-step series, such as the online performance of each stream chunk; ``samples``
+    example outputs (PA: generated replies), saved as ``samples.jsonl``. ``items``
+    holds, per metric, the score of every test item in every cell
+    (``items[metric][row][task]``) and ``online_items`` those of the online
+    evaluation; :meth:`intervals` bootstraps them.
 
-    ``capability`` names the capability probes (PA: ``mmlu``...), each with whether
-    higher is better. A probe's matrix ``capability_<probe>`` has one column, and its
-    ``alignment_tax_<probe>`` is what the base model (row 0) could do and the final
-    model no longer does: ``base - final``, or ``final - base`` for a loss, so that a
-    positive tax is always a loss of capability.
+    ``specs`` (:class:`~sequoia.metric_spec.MetricSpec`, by metric name) say each metric's
+    direction and summaries; a metric without one is higher-is-better with its final
+    average only. Metrics measured once per evaluation (``per_task=False``: PA's
+    capability probes) are shown in a table of their own, titled :attr:`probe_title`.
+
+    Example:
+        >>> r = Results("s", "m", TransferMatrix([[0.5], [0.6]]),
+        ...             matrices={"nll": [[2.0], [2.5]]},
+        ...             specs={"nll": MetricSpec("nll", higher_is_better=False, summaries=("final", "lost"))})
+        >>> r.metrics()["nll"], r.metrics()["nll_lost"]
+        (2.5, 0.5)
     """
 
     setting: str
@@ -171,36 +208,58 @@ class Results:
     samples: list[dict[str, Any]] = field(default_factory=list)
     items: dict[str, list[list[list[float]]]] = field(default_factory=dict)
     online_items: list[float] = field(default_factory=list)
-    capability: dict[str, bool] = field(default_factory=dict)
+    specs: dict[str, MetricSpec] = field(default_factory=dict)
     _intervals: dict[str, Any] | None = field(default=None, repr=False)
 
-    def alignment_tax(self) -> dict[str, float]:
-        """Per probe, the capability lost from row 0 to the last row (positive: lost).
+    probe_title: ClassVar[str] = "probes"
+    """The heading of the table of metrics measured once per evaluation."""
 
-        Example:
-            >>> r = Results("pa.incremental", "dpo_lora", TransferMatrix([[0.5], [0.6]]),
-            ...             matrices={"capability_mmlu": [[0.40], [0.35]], "capability_text_nll": [[2.0], [2.5]]},
-            ...             capability={"mmlu": True, "text_nll": False})
-            >>> {name: round(tax, 2) for name, tax in r.alignment_tax().items()}
-            {'mmlu': 0.05, 'text_nll': 0.5}
-        """
-        return {probe: tax_of(self.matrices[f"capability_{probe}"], higher)
-                for probe, higher in self.capability.items() if f"capability_{probe}" in self.matrices}
+    def __post_init__(self) -> None:
+        primary = self.specs.get(self.matrix.metric)
+        if primary is not None and primary.higher_is_better != self.matrix.higher_is_better:
+            raise ValueError(f"metric {self.matrix.metric!r}: its spec and its transfer matrix disagree on "
+                             "whether higher is better")
+
+    def spec(self, name: str) -> MetricSpec:
+        """The spec of metric ``name``: as declared, else higher-is-better with its final average only
+        (the primary metric: every transfer summary, in its matrix's direction)."""
+        if name in self.specs:
+            return self.specs[name]
+        if name == self.matrix.metric:
+            return MetricSpec(name, higher_is_better=self.matrix.higher_is_better, summaries=TRANSFER_SUMMARIES)
+        return MetricSpec(name)
+
+    def _matrix_of(self, name: str) -> TransferMatrix:
+        if name == self.matrix.metric:
+            return self.matrix
+        return TransferMatrix(self.matrices[name], metric=name, higher_is_better=self.spec(name).higher_is_better)
+
+    def _summaries(self, name: str) -> dict[str, float | None]:
+        """The summaries of metric ``name`` that its spec declares, by the name they are reported under."""
+        spec, primary = self.spec(name), name == self.matrix.metric
+        matrix = self._matrix_of(name)
+        return {spec.summary_name(summary, primary): matrix.summary(summary)
+                for summary in summaries_of(spec, primary)}
 
     def metrics(self) -> dict[str, Any]:
-        """The seed-determined metrics, by name."""
+        """The seed-determined metrics, by name: the primary metric's summaries, the online performance,
+        then every other metric's final average, then their other declared summaries, then ``extra``."""
+        others = {name: self._summaries(name) for name in self.matrices}
+        finals = {name: summaries.pop(self.spec(name).summary_name("final", False))
+                  for name, summaries in others.items() if "final" in self.spec(name).summaries}
         return {
             "metric": self.matrix.metric,
-            "average_final": self.matrix.average_final(),
-            "average_forgetting": self.matrix.average_forgetting(),
-            "bwt": self.matrix.bwt(),
-            "fwt": self.matrix.fwt(),
+            **self._summaries(self.matrix.metric),
             "online_performance": self.online_performance,
             "trainable_parameters": self.trainable_parameters,
-            **{name: float(np.mean(rows[-1])) for name, rows in self.matrices.items()},
-            **{f"alignment_tax_{probe}": tax for probe, tax in self.alignment_tax().items()},
+            **{self.spec(name).summary_name("final", False): value for name, value in finals.items()},
+            **{key: value for summaries in others.values() for key, value in summaries.items()},
             **self.extra,
         }
+
+    def all_specs(self) -> dict[str, MetricSpec]:
+        """The spec of every metric this run has a matrix of, the primary one first."""
+        return {name: self.spec(name) for name in [self.matrix.metric, *self.matrices]}
 
     def intervals(self) -> dict[str, Any]:
         """95% bootstrap intervals over the test items (see :mod:`sequoia.intervals`).
@@ -219,6 +278,7 @@ class Results:
         return self._intervals
 
     def to_dict(self) -> dict[str, Any]:
+        """What ``results.json`` holds; ``metric_specs`` and ``summaries`` say each metric's direction."""
         return {
             "setting": self.setting,
             "method": self.method,
@@ -228,9 +288,18 @@ class Results:
             "transfer_matrix": self.matrix.to_list(),
             "curves": self.curves,
             "matrices": self.matrices,
-            "capability": {probe: {"higher_is_better": higher, "matrix": f"capability_{probe}"}
-                           for probe, higher in self.capability.items()},
+            "metric_specs": {name: {**spec.to_dict(), "primary": name == self.matrix.metric}
+                             for name, spec in self.all_specs().items()},
+            "summaries": self.described_summaries(),
         }
+
+    def described_summaries(self) -> dict[str, dict[str, Any]]:
+        """Each reported summary's metric, kind and direction; the online performance follows the primary metric."""
+        described = describe_summaries(self.all_specs(), self.matrix.metric)
+        if self.online_performance is not None:
+            described["online_performance"] = {"of": self.matrix.metric, "summary": "online",
+                                               "higher_is_better": self.matrix.higher_is_better}
+        return described
 
     def summary(self) -> str:
         """A printable report: the matrix (each cell ``value ± half-width``), then one metric per line."""
@@ -245,8 +314,8 @@ class Results:
         lines += [f"{name:>{width}}: {self._metric_text(name, value)}" for name, value in shown_metrics.items()]
         if self.matrix.forgetting_by_task():
             lines.append(f"{'forgetting by task':>{width}}: {self._forgetting_text()}")
-        if self.capability:
-            lines += ["", self.capability_table()]
+        if self._probes():
+            lines += ["", self.probe_table()]
         return "\n".join(lines)
 
     def _metric_text(self, name: str, value: Any) -> str:
@@ -265,12 +334,17 @@ class Results:
             shown.append(f"task {task} {value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""))
         return ", ".join(shown)
 
-    def capability_table(self) -> str:
-        """The capability probes before training and after each phase, each ``value ± half-width``."""
-        probes = [probe for probe in self.capability if f"capability_{probe}" in self.matrices]
+    def _probes(self) -> list[MetricSpec]:
+        """The specs of the metrics measured once per evaluation (one-column matrices)."""
+        return [spec for name, spec in self.all_specs().items() if not spec.per_task and name in self.matrices]
+
+    def probe_table(self) -> str:
+        """The probes before training and after each phase, each ``value ± half-width``."""
+        probes = self._probes()
         better = {True: "higher", False: "lower"}
-        header = ["capability", *[f"{probe} ({better[self.capability[probe]]} is better)" for probe in probes]]
-        lines = [header] + [[label, *[self._probe_cell(f"capability_{probe}", row) for probe in probes]]
+        header = [self.probe_title, *[f"{spec.shown_name} ({better[spec.higher_is_better]} is better)"
+                                      for spec in probes]]
+        lines = [header] + [[label, *[self._probe_cell(spec.name, row) for spec in probes]]
                             for row, label in enumerate(self.matrix.row_labels())]
         widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
         return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
@@ -285,13 +359,6 @@ class Results:
         return text
 
 
-def tax_of(rows: Any, higher_is_better: bool) -> float:
-    """``base - final`` of a one-column matrix (``final - base`` for a loss): the capability lost."""
-    rows = np.asarray(rows, dtype=float)
-    lost = rows[0].mean() - rows[-1].mean()
-    return float(lost if higher_is_better else -lost)
-
-
 def _bootstrap_intervals(results: Results) -> dict[str, Any]:
     """The cell and summary-metric intervals of ``results`` (the work behind :meth:`Results.intervals`)."""
     from sequoia import intervals
@@ -303,20 +370,16 @@ def _bootstrap_intervals(results: Results) -> dict[str, Any]:
             continue
         replicates = intervals.bootstrap_matrices(items)
         cells[name] = intervals.cell_intervals(replicates)
-        if name == results.matrix.metric:
+        spec, primary = results.spec(name), name == results.matrix.metric
+        oriented = spec.higher_is_better
+        if primary:
             forgetting = results.matrix.forgetting_by_task()
             for task in range(len(forgetting or [])):
                 metrics[f"forgetting_task_{task}"] = intervals.statistic_interval(
-                    replicates, lambda m, j=task: TransferMatrix(m).forgetting_by_task()[j])
-            for statistic in PRIMARY_STATISTICS:
-                metrics[statistic] = intervals.statistic_interval(
-                    replicates, lambda m, s=statistic: getattr(TransferMatrix(m), s)())
-        else:
-            metrics[name] = intervals.statistic_interval(replicates, lambda m: float(m[-1].mean()))
-        probe = name.removeprefix("capability_")
-        if name.startswith("capability_") and probe in results.capability:
-            metrics[f"alignment_tax_{probe}"] = intervals.statistic_interval(
-                replicates, lambda m, higher=results.capability[probe]: tax_of(m, higher))
+                    replicates, lambda m, j=task: TransferMatrix(m, higher_is_better=oriented).forgetting_by_task()[j])
+        for summary in summaries_of(spec, primary):
+            metrics[spec.summary_name(summary, primary)] = intervals.statistic_interval(
+                replicates, lambda m, s=summary: TransferMatrix(m, higher_is_better=oriented).summary(s))
     if results.online_items:
         metrics["online_performance"] = intervals.mean_interval(results.online_items)
     return {"cells": cells, "metrics": metrics}

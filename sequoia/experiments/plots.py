@@ -56,7 +56,7 @@ def metric_bars(configurations: list[Configuration], path: Path) -> bool:
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set_yticks(range(len(labels)), labels if index % columns == 0 else [""] * len(labels), fontsize=8)
         ax.invert_yaxis()
-        ax.set_title(metric, fontsize=10)
+        ax.set_title(metric + BETTER[_direction(configurations, metric)], fontsize=10)
     for index in range(len(metrics), rows * columns):
         axes[index // columns][index % columns].axis("off")
     fig.suptitle("mean over seeds, 95% t interval (bars), one dot per seed", fontsize=9)
@@ -64,6 +64,13 @@ def metric_bars(configurations: list[Configuration], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+BETTER = {True: " (higher is better)", False: " (lower is better)", None: ""}
+
+
+def _direction(configurations: list[Configuration], metric: str) -> bool | None:
+    return next((d for c in configurations if (d := c.higher_is_better(metric)) is not None), None)
 
 
 def _mean_matrix(configuration: Configuration) -> np.ndarray | None:

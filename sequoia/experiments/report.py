@@ -28,10 +28,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from sequoia.errors import SequoiaError
-from sequoia.experiments.summary import Configuration
+from sequoia.experiments.summary import SIGNIFICANCE, Configuration
 from sequoia.intervals import t_interval
 
 TEST_NAME = "paired t-test, two-sided (scipy.stats.ttest_rel), over the seeds both configurations ran"
+VERDICT = (f"verdict: better or worse than the baseline in the metric's direction where p < {SIGNIFICANCE}, "
+           "else within noise")
 
 
 def cell(stat: dict[str, Any], precision: int = 3) -> str:
@@ -90,11 +92,30 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["configuration", "baseline", "metric", "seeds", "mean difference", "p"]
+    header = ["configuration", "baseline", "metric", "seeds", "mean difference", "p", "verdict"]
     rows = [[t["configuration"], t["baseline"], t["metric"], str(t["n"]),
              "n/a" if t["difference"] is None else f"{t['difference']:+.4f}",
-             "n/a" if t["p"] is None else f"{t['p']:.2g}"] for t in tests]
+             "n/a" if t["p"] is None else f"{t['p']:.2g}", t.get("verdict", "n/a")] for t in tests]
     return header, rows
+
+
+def directions(configurations: list[Configuration], metrics: Sequence[str]) -> dict[str, bool | None]:
+    """Per metric, whether higher is better (``None``: neither, or the runs do not say)."""
+    return {name: next((d for c in configurations if (d := c.higher_is_better(name)) is not None), None)
+            for name in metrics}
+
+
+def direction_note(configurations: list[Configuration], metrics: Sequence[str]) -> str:
+    """One line under a table: which of its metrics are better higher, which lower.
+
+    Example:
+        >>> direction_note([], [])
+        ''
+    """
+    known = directions(configurations, metrics)
+    parts = [f"{label} is better: {', '.join(name for name, d in known.items() if d is wanted)}"
+             for label, wanted in (("higher", True), ("lower", False)) if wanted in known.values()]
+    return "; ".join(parts) + ("." if parts else "")
 
 
 def paired_tests_of(tests: list[dict[str, Any]], metrics: Sequence[str] | None) -> list[dict[str, Any]]:
@@ -112,9 +133,11 @@ def printed(configurations: list[Configuration], tests: list[dict[str, Any]], pr
     """What the terminal shows: the table, then the paired tests of the summary metrics (or of ``chosen``)."""
     header, rows = table_rows(configurations, chosen)
     text = ("mean ± half the 95% t interval over seeds\n" + text_table(header, rows))
+    note = direction_note(configurations, header[2:])
+    text += f"\n{note}" if note else ""
     shown = paired_tests_of(tests, (chosen or ("average_final", "average_forgetting")) if primary_only else None)
     if shown:
-        text += f"\n\n{TEST_NAME}\n" + text_table(*tests_rows(shown))
+        text += f"\n\n{TEST_NAME}; {VERDICT}\n" + text_table(*tests_rows(shown))
     return text
 
 
@@ -146,9 +169,11 @@ def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]
     header, rows = table_rows(configurations, chosen)
     markdown = [f"# {stem.capitalize()}", "", "Mean ± half the 95% Student's t interval over seeds.", "",
                 markdown_table(header, rows)]
+    note = direction_note(configurations, header[2:])
+    markdown += ["", note] if note else []
     shown = paired_tests_of(tests, chosen)
     if shown:
-        markdown += ["", f"## Against the baseline `{baseline}`", "", f"Test: {TEST_NAME}.", "",
+        markdown += ["", f"## Against the baseline `{baseline}`", "", f"Test: {TEST_NAME}; {VERDICT}.", "",
                      markdown_table(*tests_rows(shown))]
     paths = [directory / f"{stem}.md", directory / f"{stem}.csv", directory / f"{stem}.json"]
     paths[0].write_text("\n".join(markdown) + "\n")
@@ -158,9 +183,9 @@ def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]
         paths.append(directory / "paired_tests.csv")
         with paths[-1].open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p"])
-            writer.writerows([t["configuration"], t["baseline"], t["metric"], t["n"], t["difference"], t["p"]]
-                             for t in tests)
+            writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p", "verdict"])
+            writer.writerows([t["configuration"], t["baseline"], t["metric"], t["n"], t["difference"], t["p"],
+                              t["verdict"]] for t in tests)
     from sequoia.experiments import plots
 
     paths += plots.write_all(configurations, directory)
@@ -183,8 +208,10 @@ def _as_json(configurations: list[Configuration], tests: list[dict[str, Any]], b
         "configurations": [{"label": c.label, "options": {k: v for k, v in c.options.items()},
                             "runs": [Path(run.directory).name for run in c.runs], "metrics": c.statistics()}
                            for c in configurations],
+        "higher_is_better": directions(configurations, metric_columns(configurations)),
         "baseline": baseline,
         "test": TEST_NAME if tests else None,
+        "verdict": VERDICT if tests else None,
         "paired_tests": tests,
     }
 

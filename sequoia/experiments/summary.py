@@ -103,6 +103,15 @@ class Configuration:
                       if name not in SKIPPED_METRICS and name not in names and _is_number(value)]
         return names
 
+    def higher_is_better(self, name: str) -> bool | None:
+        """Whether a larger value of metric ``name`` is better, as the runs' ``results.json`` say
+        (``None``: neither, or not said); see :func:`metric_direction`."""
+        for run in self.runs:
+            direction = metric_direction(run.results, name)
+            if direction is not NOT_SAID:
+                return direction
+        return None
+
     def transfer_matrices(self) -> list[list[list[float]]]:
         """The primary transfer matrix of each run that has one, in seed order."""
         return [run.results["transfer_matrix"] for run in self.runs if run.results.get("transfer_matrix")]
@@ -121,6 +130,39 @@ class Configuration:
             stats[name] = {"n": len(values), "mean": mean, "std": _finite(sd), "low": _finite(low),
                            "high": _finite(high), "seeds": values}
         return stats
+
+
+NOT_SAID = "not said"
+"""What :func:`metric_direction` returns for a metric whose direction a ``results.json`` does not give."""
+
+LEGACY_DIRECTIONS = {"average_final": True, "average_forgetting": False, "bwt": True, "fwt": True,
+                     "online_performance": True, "drift": None, "sample_kl": None}
+"""Directions of the metrics of runs written before ``results.json`` held its ``summaries``."""
+
+
+def metric_direction(results: dict[str, Any], name: str) -> bool | None | str:
+    """Whether higher is better for metric ``name`` of one ``results.json``: from its ``summaries``
+    (:mod:`sequoia.metric_spec`), else, for a run written before they existed, from the metric's name:
+    forgetting and alignment taxes are losses, a capability probe says its own direction.
+
+    Example:
+        >>> metric_direction({"summaries": {"error": {"higher_is_better": False}}}, "error")
+        False
+        >>> metric_direction({}, "alignment_tax_mmlu"), metric_direction({}, "lm_eval/arc")
+        (False, 'not said')
+    """
+    described = results.get("summaries")
+    if isinstance(described, dict):
+        entry = described.get(name)
+        return entry.get("higher_is_better") if isinstance(entry, dict) else NOT_SAID
+    if name in LEGACY_DIRECTIONS:
+        return LEGACY_DIRECTIONS[name]
+    if name.startswith("alignment_tax_"):
+        return False
+    probe = (results.get("capability") or {}).get(name.removeprefix("capability_"))
+    if name.startswith("capability_") and isinstance(probe, dict):
+        return probe.get("higher_is_better")
+    return True if name in (results.get("matrices") or {}) or name.startswith("preference_accuracy@") else NOT_SAID
 
 
 def _is_number(value: Any) -> bool:
@@ -210,9 +252,29 @@ def paired_tests(configurations: list[Configuration], baseline: str | None) -> l
             continue
         ours, theirs = candidate.statistics(), partner.statistics()
         for metric in [name for name in ours if name in theirs]:
-            tests.append({"configuration": candidate.label, "baseline": partner.label, "metric": metric,
-                          **paired_t_test(ours[metric]["seeds"], theirs[metric]["seeds"])})
+            test = paired_t_test(ours[metric]["seeds"], theirs[metric]["seeds"])
+            tests.append({"configuration": candidate.label, "baseline": partner.label, "metric": metric, **test,
+                          "verdict": verdict(test, candidate.higher_is_better(metric))})
     return tests
+
+
+SIGNIFICANCE = 0.05
+"""The p below which a paired difference is called better or worse rather than within noise."""
+
+
+def verdict(test: dict[str, Any], higher_is_better: bool | None) -> str:
+    """``better`` or ``worse`` than the baseline where p < 0.05 (in the metric's direction), else ``within
+    noise``; ``n/a`` without a p (one seed) or without a direction.
+
+    Example:
+        >>> verdict({"difference": -0.2, "p": 0.01}, False), verdict({"difference": 0.2, "p": 0.3}, True)
+        ('better', 'within noise')
+    """
+    if test["p"] is None or higher_is_better is None:
+        return "n/a"
+    if test["p"] >= SIGNIFICANCE:
+        return "within noise"
+    return "better" if (test["difference"] > 0) == higher_is_better else "worse"
 
 
 def paired_t_test(ours: dict[int, float], theirs: dict[int, float]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """``sequoia tune``: choose hyperparameters by a protocol that never scores the evaluation's test items.
 
     sequoia tune --setting NAME --method NAME [--GROUP.OPTION V ...] --space OPTION=KIND:ARGS [--space ...]
-                 --protocol first_tasks|validation [--tuning-tasks K] [--objective METRIC] [--direction maximize]
+                 --protocol first_tasks|validation [--tuning-tasks K] [--objective METRIC] [--direction D]
                  [--trials N] [--seeds 0] [--sampler tpe|random] [--sampler-seed N] [--storage URL]
                  [--workers N] [--threads N] [--launcher local|slurm|submitit_local] [--slurm.OPTION V ...]
                  [--output DIR | --directory DIR] [--quiet]
@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +42,8 @@ def _parser() -> ArgumentParser:
                         help="first_tasks: the first K tasks are for tuning, the rest for evaluation (1)")
     parser.add_argument("--objective", default="average_final", metavar="METRIC",
                         help="a metric of results.json, or a weighted sum ('average_final - 0.5*forgetting')")
-    parser.add_argument("--direction", default="maximize", metavar="D", help="maximize (default) or minimize")
+    parser.add_argument("--direction", metavar="D",
+                        help="maximize or minimize (default: what the objective's metrics say is better)")
     parser.add_argument("--trials", type=int, metavar="N", help="trials in the study at the end (20)")
     parser.add_argument("--seeds", metavar="SEEDS", help="seeds of every trial; its value is their mean (0)")
     parser.add_argument("--sampler", default="tpe", metavar="NAME", help="tpe (default) or random")
@@ -81,17 +83,46 @@ def new_spec(options: Any, pairs: dict[str, str]) -> TuneSpec:
         raise SequoiaError(f"--{name} {','.join(fixed.axes[name])}: sequoia tune tunes one configuration; tune each "
                            "value on its own, or put the option in the space (--space {name}=choice:A|B)")
     spec = TuneSpec(fixed.base, read_space(options.space), Protocol(options.protocol, options.tuning_tasks),
-                    Objective.parse(options.objective, options.direction),
+                    Objective.parse(options.objective, options.direction or "maximize"),
                     20 if options.trials is None else options.trials,
                     parse_seeds(options.seeds if options.seeds is not None else "0", "--seeds"),
                     options.sampler, options.sampler_seed, options.storage)
     spec.check()
-    check_configurations(spec)
+    setting = check_configurations(spec)
+    if options.direction is None:
+        spec.objective = dataclasses.replace(spec.objective, direction=implied_direction(spec.objective, setting))
     return spec
 
 
-def check_configurations(spec: TuneSpec) -> None:
+def implied_direction(objective: Objective, setting: Any) -> str:
+    """``maximize`` or ``minimize``: what the setting's metric specs say improves every term of the objective.
+
+    ``average_final`` of accuracy is maximised, ``average_forgetting`` minimised, and
+    ``average_final - 0.5*alignment_tax_text_nll`` maximised (both terms agree).
+
+    Raises:
+        SequoiaError: a term whose direction the setting does not declare, or terms that disagree.
+    """
+    from sequoia.metric_spec import describe_summaries
+
+    specs = {spec.name: spec for spec in setting.metric_specs()}
+    described = describe_summaries(specs, setting.metric_name)
+    votes = set()
+    for name, weight in objective.terms:
+        higher = (described.get(name) or {}).get("higher_is_better")
+        if higher is None or weight == 0:
+            raise SequoiaError(f"--objective {objective.text!r}: {setting.qualified_name()} does not say whether "
+                               f"{name} is better higher or lower; give --direction maximize or minimize")
+        votes.add((weight > 0) == higher)
+    if len(votes) > 1:
+        raise SequoiaError(f"--objective {objective.text!r}: its terms improve in opposite directions; give "
+                           "--direction maximize or minimize")
+    return "maximize" if votes.pop() else "minimize"
+
+
+def check_configurations(spec: TuneSpec) -> Any:
     """Build a trial's setting and method, and the evaluation's, now: a bad option fails before any trial.
+    Returns the evaluation's setting (built, not prepared).
 
     Numeric options are tried at both ends of their range (a range an option refuses in part
     fails here, not in a trial), and every choice of a ``choice`` option.
@@ -104,7 +135,7 @@ def check_configurations(spec: TuneSpec) -> None:
             sweep = SweepSpec({key: value for key, value in options.items() if key not in choices}, choices, [0])
             sweep.check("sequoia tune")
             check_runs(sweep, f"sequoia tune, the options of {what} at the {end} end of the space")
-    _check_tasks_left(spec, sweep.runs()[0].argv)
+    return _check_tasks_left(spec, sweep.runs()[0].argv)
 
 
 def _end(dimension: Dimension, end: str) -> float | int:
@@ -113,19 +144,21 @@ def _end(dimension: Dimension, end: str) -> float | int:
     return value if dimension.kind in ("loguniform", "uniform") else int(value)
 
 
-def _check_tasks_left(spec: TuneSpec, argv: list[str]) -> None:
-    """``first_tasks`` must leave the evaluation a task, where the options tell how many the sequence has."""
+def _check_tasks_left(spec: TuneSpec, argv: list[str]) -> Any:
+    """``first_tasks`` must leave the evaluation a task, where the options tell how many the sequence has.
+    Returns the setting ``argv`` builds."""
     from sequoia import cli
 
-    if spec.protocol.name != "first_tasks":
-        return
     request = cli.read_request(argv)
     setting, _, _ = cli.build_groups(request, *cli.choose_classes(request))
+    if spec.protocol.name != "first_tasks":
+        return setting
     length = setting.sequence_length()
     if length is not None and spec.protocol.tuning_tasks >= length:
         raise SequoiaError(f"--tuning-tasks {spec.protocol.tuning_tasks}: the sequence has {length} tasks, and "
                            "first_tasks keeps the first K for tuning and evaluates on the rest; lower K or "
                            "lengthen the sequence")
+    return setting
 
 
 def tune_command(argv: list[str]) -> int:

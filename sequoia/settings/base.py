@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from sequoia import distributed, progress
 from sequoia.errors import NotApplicableError, SequoiaError, TrainingError
+from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec, check_specs
 from sequoia.results import Results, TransferMatrix
 from sequoia.runs.monitor import TrainingMonitor
 from sequoia.runs.run import LoopState, Run
@@ -72,8 +73,8 @@ class Setting(ContinualAssumption):
     """
 
     domain: ClassVar[str] = ""
-    metric_name: ClassVar[str] = "accuracy"
-    """The primary metric: the one ``score`` must return, online performance measures and bars show."""
+    results_class: ClassVar[type[Results]] = Results
+    """What :meth:`apply` returns: a domain with tables of its own subclasses :class:`Results`."""
     default_learner: ClassVar[str] = ""
     """The learner (by registered name) that methods built on learners use here unless told otherwise."""
     progress: ClassVar[bool] = False
@@ -107,6 +108,23 @@ class Setting(ContinualAssumption):
             raise SequoiaError(f"--setting.task_slice {self.task_slice} keeps none of the {len(tasks)} tasks of "
                                f"this sequence (tasks are numbered from 0)")
         return kept
+
+    def metric_specs(self) -> list[MetricSpec]:
+        """The metrics :meth:`score` and :meth:`score_probe` return, the primary one first: each one's direction,
+        range and summaries (:mod:`sequoia.metric_spec`). They may depend on the options, never on a draw;
+        a metric scored but not declared is higher-is-better with its final average only.
+
+        Example:
+            >>> from sequoia.settings.sl import IncrementalSLSetting
+            >>> IncrementalSLSetting().metric_specs()[0]
+            MetricSpec(name='accuracy', higher_is_better=True, low=0.0, high=1.0, summaries=('final', 'forgetting', 'bwt', 'fwt'), label='', summary_names={}, per_task=True)
+        """
+        return [MetricSpec("accuracy", low=0.0, high=1.0, summaries=TRANSFER_SUMMARIES)]
+
+    @property
+    def metric_name(self) -> str:
+        """The primary metric: the one ``score`` must return, online performance measures and bars show."""
+        return self.metric_specs()[0].name
 
     def sequence_length(self) -> int | None:
         """How many tasks the sequence has before ``task_slice``, known from the options alone (without
@@ -307,11 +325,14 @@ class Setting(ContinualAssumption):
     def _results(self, method: "Method", loop: LoopState) -> Results:
         items = {name: [row[name] for row in loop.rows] for name in loop.rows[0]}
         matrices = {name: [[float(np.mean(scores)) for scores in row] for row in rows] for name, rows in items.items()}
-        primary = matrices.pop(self.metric_name)
-        return Results(
+        specs = check_specs(self.metric_specs(), type(self).__name__)
+        primary = next(iter(specs.values()))
+        return self.results_class(
             setting=self.qualified_name(),
             method=method.name,
-            matrix=TransferMatrix(primary, metric=self.metric_name),
+            matrix=TransferMatrix(matrices.pop(primary.name), metric=primary.name,
+                                  higher_is_better=primary.higher_is_better),
+            specs={name: spec for name, spec in specs.items() if name in matrices or name == primary.name},
             online_performance=float(np.mean(loop.online_items)) if loop.online_items else None,
             trainable_parameters=method.num_trainable_parameters(),
             extra=dict(method.extra_metrics()),
@@ -372,6 +393,10 @@ def item_scores(value: Any) -> list[float]:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu()
     return np.asarray(value, dtype=float).reshape(-1).tolist()
+
+
+TASK_IDENTIFICATION = MetricSpec("task_identification", low=0.0, high=1.0, label="task identification accuracy")
+"""The share of test inputs whose task a method guessed right (:func:`task_identification`)."""
 
 
 def task_identification(method: "Method", inputs: Any, task: int) -> dict[str, torch.Tensor]:

@@ -138,6 +138,10 @@ def test_trials_run_through_submitits_local_executor(tmp_path):
     ([*SPACE, "--protocol", "first_tasks", "--tuning-tasks", "3"], "--tuning-tasks 3: the sequence has 3 tasks"),
     ([*SPACE, "--protocol", "validation", "--objective", "average_final +"], "--objective 'average_final +'"),
     ([*SPACE, "--protocol", "validation", "--direction", "up"], "--direction up: expected maximize or minimize"),
+    ([*SPACE, "--protocol", "validation", "--objective", "average_final + average_forgetting"],
+     "its terms improve in opposite directions; give --direction"),
+    ([*SPACE, "--protocol", "validation", "--objective", "lm_eval_score"],
+     "sl.incremental does not say whether lm_eval_score is better higher or lower; give --direction"),
     ([*SPACE, "--protocol", "validation", "--trials", "0"], "--trials 0: expected a whole number"),
     ([*SPACE, "--protocol", "validation", "--sampler", "grid"], "--sampler grid: expected one of tpe, random"),
     ([*SPACE, "--protocol", "validation", "--storage", "nosuchdb://x"], "--storage nosuchdb://x: cannot open"),
@@ -147,6 +151,21 @@ def test_bad_tunings_are_one_line_and_exit_2(tmp_path, capsys, args, message):
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and message in error, error
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("objective, direction", [
+    ("average_final", "maximize"), ("average_forgetting", "minimize"),
+    ("average_final - 2*average_forgetting", "maximize"), ("average_forgetting - 0.5*bwt", "minimize"),
+])
+def test_the_direction_defaults_to_what_the_metric_specs_say(objective, direction):
+    from sequoia.experiments.commands import option_pairs
+    from sequoia.experiments.tune_command import _parser, new_spec
+
+    options, rest = _parser().parse_known_args([*SL, *SPACE, "--protocol", "validation", "--objective", objective])
+    assert new_spec(options, option_pairs(rest)).objective.direction == direction
+    options, rest = _parser().parse_known_args([*SL, *SPACE, "--protocol", "validation", "--objective", objective,
+                                                "--direction", "minimize"])
+    assert new_spec(options, option_pairs(rest)).objective.direction == "minimize"  # given: it overrides
 
 
 @pytest.mark.parametrize("args, message", [

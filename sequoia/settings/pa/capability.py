@@ -35,6 +35,7 @@ from typing import Any, Callable
 import torch
 
 from sequoia.errors import SequoiaError
+from sequoia.metric_spec import MetricSpec
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "capability"
 Messages = list[dict[str, str]]
@@ -109,6 +110,22 @@ def text_nll(items: tuple[TextItem, ...], logprobs: Scorer,
 
 PROBES = ("mmlu", "truthfulqa_mc1", "text_nll")
 _FILES = {"mmlu": "mmlu", "truthfulqa_mc1": "truthfulqa_mc1", "text_nll": "text"}
+LOSSES = ("text_nll",)
+"""The probes where lower is better."""
+
+
+def probe_spec(name: str) -> MetricSpec:
+    """The metric of probe ``name``: matrix ``capability_<name>``, one column, and its alignment tax
+    (``alignment_tax_<name>``: what the base model could do and the final model no longer does).
+
+    Example:
+        >>> spec = probe_spec("text_nll")
+        >>> spec.name, spec.higher_is_better, spec.summary_name("lost", primary=False)
+        ('capability_text_nll', False, 'alignment_tax_text_nll')
+    """
+    return MetricSpec(f"capability_{name}", higher_is_better=name not in LOSSES,
+                      low=0.0, high=None if name in LOSSES else 1.0, summaries=("final", "lost"), label=name,
+                      summary_names={"lost": f"alignment_tax_{name}"}, per_task=False)
 
 
 def parse_probe_names(text: str) -> list[str]:

@@ -10,10 +10,12 @@ from pydantic.dataclasses import dataclass
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
+from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec
 from sequoia.options import comma_list_of_tasks
 from sequoia.results import Results
-from sequoia.settings.base import Setting, task_identification
+from sequoia.settings.base import TASK_IDENTIFICATION, Setting, task_identification
 from sequoia.settings.pa.pairs import PreferencePair
+from sequoia.settings.pa.results import PreferenceResults
 from sequoia.settings.pa.sources import load_task, task_specs
 from sequoia.settings.schedule import Items
 from sequoia.settings.view import SettingView
@@ -85,7 +87,7 @@ class PreferenceSetting(Setting):
     """
 
     domain: ClassVar[str] = "pa"
-    metric_name: ClassVar[str] = "preference_accuracy"
+    results_class: ClassVar[type[Results]] = PreferenceResults
     default_learner: ClassVar[str] = "dpo_lora"
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens", "_base_rewards",
                                                             "_base_held_out")
@@ -273,6 +275,24 @@ class PreferenceSetting(Setting):
         unshuffled[torch.as_tensor(order)] = scores
         return unshuffled[: len(pairs)], unshuffled[len(pairs):]
 
+    def metric_specs(self) -> list[MetricSpec]:
+        """Preference accuracy (primary) and the other scores of the test pairs; with ``--eval.reward_model``
+        the scores of generated replies; each capability probe (one column, and its alignment tax). The
+        held-out sets of ``--eval.test_tasks`` (``preference_accuracy@<set>``) take the default spec."""
+        from sequoia.settings.pa.capability import parse_probe_names, probe_spec
+
+        evaluation = self.evaluation
+        specs = [MetricSpec("preference_accuracy", low=0.0, high=1.0, summaries=TRANSFER_SUMMARIES),
+                 MetricSpec("mean_margin", label="mean implicit reward margin (nats)"),
+                 MetricSpec("length_normalized_accuracy", low=0.0, high=1.0),
+                 MetricSpec("drift", higher_is_better=None, label="mean log p(chosen) - log p0(chosen)"),
+                 TASK_IDENTIFICATION]
+        if evaluation.reward_model:
+            specs += [MetricSpec("reward"), MetricSpec("win_rate", low=0.0, high=1.0)]
+            if evaluation.sample_kl:
+                specs.append(MetricSpec("sample_kl", higher_is_better=None, label="KL to the base model"))
+        return specs + [probe_spec(name) for name in parse_probe_names(evaluation.capability)]
+
     def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
         test = self._test[task]
         chosen, rejected = self._score_pairs(method, test, task_id)
@@ -357,8 +377,6 @@ class PreferenceSetting(Setting):
         return (chosen > rejected).float() + 0.5 * (chosen == rejected).float()
 
     def finish(self, method, results: Results) -> None:
-        results.capability = {name.removeprefix("capability_"): probe.higher_is_better
-                              for name, probe in self._probes.items()}
         evaluation = self.evaluation
         if evaluation.lm_eval_tasks:
             from sequoia.lm.lm_eval_adapter import evaluate_tasks

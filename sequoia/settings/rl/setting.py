@@ -11,6 +11,7 @@ from pydantic.dataclasses import dataclass
 
 from sequoia import progress
 from sequoia.errors import SequoiaError
+from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec
 from sequoia.options import comma_list_of_tasks
 from sequoia.results import Results
 from sequoia.settings.base import Setting
@@ -84,7 +85,6 @@ class RLSetting(Setting):
     """
 
     domain: ClassVar[str] = "rl"
-    metric_name: ClassVar[str] = "mean_return"
     default_learner: ClassVar[str] = "dqn"
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_online_episodes")
     supports_several_processes: ClassVar[bool] = False  # environment steps are sequential
@@ -136,7 +136,6 @@ class RLSetting(Setting):
         self._refuse_mixed_phases()
         metaworld_tasks.check_names(self.task_envs)
         self.env_id = "Meta-World"
-        self.metric_name = "success_rate"
         probe = metaworld_tasks.make(self.task_envs[0])
         try:
             self._check_budget()
@@ -283,6 +282,21 @@ class RLSetting(Setting):
             progress.items(len(played), episodes or self.test_episodes, "episodes")
         env.close()
         return played
+
+    def metric_specs(self) -> list[MetricSpec]:
+        """Mean test return (primary), and its normalised version; with Meta-World tasks the success rate
+        is primary, as Continual World reports it, and the mean return second.
+
+        Example:
+            >>> from sequoia.settings.rl import IncrementalRLSetting
+            >>> [spec.name for spec in IncrementalRLSetting(tasks="cw10").metric_specs()]
+            ['success_rate', 'mean_return']
+        """
+        mean_return = MetricSpec("mean_return", label="mean test return", summaries=TRANSFER_SUMMARIES)
+        if self.tasks:
+            return [MetricSpec("success_rate", low=0.0, high=1.0, summaries=TRANSFER_SUMMARIES),
+                    dataclasses.replace(mean_return, summaries=("final",))]
+        return [mean_return, MetricSpec("normalized_return", label="(return - random) / (solved - random)")]
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, np.ndarray]:
         if self.task_envs:  # Meta-World: success rate first, as Continual World reports it

@@ -11,7 +11,8 @@ from pydantic.dataclasses import dataclass
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
-from sequoia.settings.base import Setting, task_identification
+from sequoia.metric_spec import MetricSpec
+from sequoia.settings.base import TASK_IDENTIFICATION, Setting, task_identification
 from sequoia.settings.schedule import Items
 from sequoia.settings.sl.data import SupervisedData, load_images
 from sequoia.settings.view import SettingView
@@ -175,6 +176,10 @@ class SLSetting(Setting):
     def validation_data(self, tasks: tuple[int, ...]) -> SupervisedData | None:
         parts = [self._splits[task][1] for task in tasks if self._splits[task][1] is not None]
         return _concat(parts) if parts else None
+
+    def metric_specs(self) -> list[MetricSpec]:
+        """Test accuracy (primary); ``task_identification`` for methods that guess each input's task."""
+        return [*super().metric_specs(), TASK_IDENTIFICATION]
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
         _, (x, y) = self._tasks[task]

@@ -11,7 +11,8 @@ from sequoia.learners import DPOLoRA
 from sequoia.methods import DPOLoRAMethod
 from sequoia.results import Results, TransferMatrix
 from sequoia.settings.pa import IncrementalPASetting
-from sequoia.settings.pa.capability import ChoiceItem, TextItem, choice_accuracy, load_probe, parse_probe_names, text_nll
+from sequoia.settings.pa.capability import (ChoiceItem, TextItem, choice_accuracy, load_probe, parse_probe_names,
+                                            probe_spec, text_nll)
 from sequoia.settings.pa.evaluation import PAEvaluation
 from tests.conftest import NO_TASK, YES_TASK, quick_setting, run_sequoia
 
@@ -71,7 +72,7 @@ def test_alignment_tax_interval_is_paired_over_the_same_items():
              "capability_text_nll": [[base], [[value + 0.1 for value in base]]]}
     results = Results("pa.incremental", "m", TransferMatrix([[0.5], [1.0]]), items=items,
                       matrices={"capability_text_nll": [[float(np.mean(base))], [float(np.mean(base)) + 0.1]]},
-                      capability={"text_nll": False})
+                      specs={"capability_text_nll": probe_spec("text_nll")})
     low, high = results.intervals()["metrics"]["alignment_tax_text_nll"]
     assert low == pytest.approx(0.1) and high == pytest.approx(0.1)
 
