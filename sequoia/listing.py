@@ -1,4 +1,5 @@
-"""``sequoia list``: the setting tree with the methods that apply at each node, the methods, and the learners.
+"""``sequoia list``: the domains, the setting tree with the methods that apply at each node, the methods,
+and the learners.
 
 Example:
     >>> text = tree_listing()
@@ -10,13 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from sequoia.registry import learners, methods, settings
+from sequoia.registry import domains, learners, methods, settings
 from sequoia.settings.assumptions import LEVEL_ALIASES
 
 
 def tree_listing() -> str:
-    """The registered settings as a tree per domain, then the methods, then the learners."""
-    return "\n".join([*_settings_lines(), "", *_methods_lines(), "", *_learners_lines()])
+    """The registered domains, the settings as a tree per domain, then the methods, then the learners."""
+    return "\n".join([*_domains_lines(), "", *_settings_lines(), "", *_methods_lines(), "", *_learners_lines()])
+
+
+def _domains_lines() -> list[str]:
+    """Each domain, where it comes from (the package of its first module), its presets and what it is."""
+    lines = ["Domains (`--preset NAME` sets a domain's option defaults):"]
+    for name, domain in sorted(domains().items(), key=lambda item: (item[1].priority, item[0])):
+        package = domain.modules[0].split(".")[0] if domain.modules else "?"
+        presets = ", ".join(["default", *sorted(set(domain.presets) - {"default"})])
+        lines.append(f"  {name:<4} from {package}; presets: {presets}. {domain.description}".rstrip())
+    return lines
 
 
 def _settings_lines() -> list[str]:

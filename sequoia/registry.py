@@ -1,11 +1,21 @@
-"""Where settings, methods and learners are registered and looked up by name.
+"""Where domains, settings, methods and learners are registered and looked up by name.
 
-Built-ins register themselves when their module is imported; third-party packages
-add methods through the ``sequoia.methods`` entry-point group, e.g. in setup.cfg::
+Built-ins and third-party packages register the same way, through entry-point groups
+(sequoia's own are in its ``setup.cfg``), loaded the first time a name is looked up:
+
+* ``sequoia.domains``: a :class:`~sequoia.domain.Domain` (its settings, learners and presets);
+* ``sequoia.settings``, ``sequoia.learners``, ``sequoia.methods``: a class, registered
+  under its name, or a module, whose import registers what it holds.
+
+For example, in a package's setup.cfg::
 
     [options.entry_points]
     sequoia.methods =
         my_method = my_package.my_module:MyMethod
+
+A name taken by another class is never replaced: a second class registered under it
+by a call is refused (:class:`RegistrationError`), and one from an entry point is
+skipped with a warning naming both.
 
 Example:
     >>> from sequoia.registry import get_method, resolve_setting
@@ -18,10 +28,12 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import types
 import warnings
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from sequoia.domain import DEFAULT_PRIORITY, Domain
 from sequoia.errors import NotApplicableError, SequoiaError, UnknownNameError
 from sequoia.settings.assumptions import LEVEL_ALIASES
 
@@ -30,14 +42,12 @@ if TYPE_CHECKING:
     from sequoia.methods.base import Method
     from sequoia.settings.base import Setting
 
-DOMAIN_PRIORITY: tuple[str, ...] = ("sl", "rl", "pa")
-"""When an unqualified level name fits several domains, the first here wins (SL, as in Sequoia)."""
-
+_DOMAINS: dict[str, Domain] = {}
 _SETTINGS: dict[str, type[Setting]] = {}
 _METHODS: dict[str, type[Method]] = {}
 _LEARNERS: dict[str, type[Learner]] = {}
-_BUILTIN_MODULES = ("sequoia.settings.sl", "sequoia.settings.rl", "sequoia.settings.pa", "sequoia.learners",
-                    "sequoia.methods")
+GROUPS = ("sequoia.domains", "sequoia.settings", "sequoia.learners", "sequoia.methods")
+"""The entry-point groups, in the order they load (a domain's settings before the methods that target them)."""
 _loaded = False
 
 T = TypeVar("T")
@@ -69,6 +79,23 @@ def _add(registry: dict[str, type], kind: str, name: str, cls: type) -> None:
         raise RegistrationError(f"{kind} name {name!r} is taken by {where_defined(taken)}; "
                                 f"{where_defined(cls)} needs another name")
     registry[name] = cls  # the same definition again (a module reloaded) replaces itself
+
+
+def register_domain(domain: Domain) -> Domain:
+    """Register a domain and import its modules (which register its settings and learners).
+
+    Raises:
+        RegistrationError: another domain already has that name.
+    """
+    taken = _DOMAINS.get(domain.name)
+    if taken is not None and taken != domain:
+        raise RegistrationError(f"domain name {domain.name!r} is taken (by the domain whose modules are "
+                                f"{', '.join(taken.modules) or 'none'}); the domain of {', '.join(domain.modules)} "
+                                "needs another name")
+    _DOMAINS[domain.name] = domain
+    for module in domain.modules:
+        importlib.import_module(module)
+    return domain
 
 
 def register_setting(cls: T) -> T:
@@ -104,38 +131,63 @@ def register_learner(cls: T) -> T:
 
 
 def _ensure_loaded() -> None:
-    """Import the built-ins and the ``sequoia.methods`` entry points, once."""
+    """Load every entry-point group, once (sequoia's own domains and methods among them)."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
-    load_entry_points()
+    for group in GROUPS:
+        load_entry_points(group)
+    if not _DOMAINS:
+        raise SequoiaError("no domain is registered: sequoia's entry points are missing from its installed "
+                           "metadata; install it (pip install -e .) rather than running it from its folder alone")
 
 
-def load_entry_points() -> list[str]:
-    """Register the methods third-party packages declare in the ``sequoia.methods`` group.
+_KINDS: dict[str, tuple[str, dict[str, Any], Callable[[Any], Any], Callable[[Any], str]]] = {
+    "sequoia.domains": ("domain", _DOMAINS, register_domain, lambda domain: domain.name),
+    "sequoia.settings": ("setting", _SETTINGS, register_setting, lambda cls: cls.qualified_name()),
+    "sequoia.learners": ("learner", _LEARNERS, register_learner, lambda cls: cls.name),
+    "sequoia.methods": ("method", _METHODS, register_method, lambda cls: cls.name),
+}
+"""Per group: what it registers, its registry, how to register one, and the name it is registered under."""
 
-    A package's own ``register_method`` call wins over its entry point (the same
-    class), and a taken name is never replaced: an entry point whose method is
-    another class under a taken name is skipped with a warning naming both.
-    Returns the names registered.
+
+def load_entry_points(group: str = "sequoia.methods") -> list[str]:
+    """Register what the packages installed here declare in ``group`` (one of :data:`GROUPS`).
+
+    An entry point names a module (imported: its own ``register_*`` calls register what it holds)
+    or an object (a :class:`~sequoia.domain.Domain`, or a setting, learner or method class). A
+    package's own ``register_*`` call wins over its entry point (the same object), and a taken name is
+    never replaced: an entry point whose object is another one under a taken name is skipped with a
+    warning naming both. Returns the names registered.
     """
+    kind, registry, register, name_of = _KINDS[group]
     added = []
-    for entry_point in entry_points(group="sequoia.methods"):
+    for entry_point in entry_points(group=group):
         try:
-            method = entry_point.load()
+            loaded = entry_point.load()
         except Exception as error:  # noqa: BLE001 - a broken plugin must not break sequoia
-            raise SequoiaError(f"could not load method entry point {entry_point.name!r}: {error}") from error
-        taken = _METHODS.get(method.name)
+            raise SequoiaError(f"could not load {kind} entry point {entry_point.name!r}: {error}") from error
+        if isinstance(loaded, types.ModuleType):
+            continue  # importing it registered what it holds
+        if group == "sequoia.domains" and not isinstance(loaded, Domain):
+            raise SequoiaError(f"domain entry point {entry_point.name!r} names {loaded!r}, not a sequoia.domain.Domain")
+        name = name_of(loaded)
+        taken = registry.get(name)
         if taken is None:
-            register_method(method)
-            added.append(method.name)
-        elif taken is not method:
-            warnings.warn(f"entry point {entry_point.name!r} skipped: method name {method.name!r} is taken by "
-                          f"{where_defined(taken)}", stacklevel=2)
+            register(loaded)
+            added.append(name)
+        elif taken is not loaded and taken != loaded:
+            shown = where_defined(taken) if isinstance(taken, type) else repr(taken.name)
+            warnings.warn(f"entry point {entry_point.name!r} skipped: {kind} name {name!r} is taken by {shown}",
+                          stacklevel=2)
     return added
+
+
+def domains() -> dict[str, Domain]:
+    """Every registered domain by name."""
+    _ensure_loaded()
+    return dict(_DOMAINS)
 
 
 def settings() -> dict[str, type[Setting]]:
@@ -178,6 +230,15 @@ def get_learner(name: str) -> type[Learner]:
     return found
 
 
+def learner_for(name: str, setting: type[Setting]) -> type[Learner]:
+    """The learner registered as ``name``; an unknown name is refused listing the learners of ``setting``'s
+    domain (those other domains' packages add are no answer here)."""
+    found = learners().get(name)
+    if found is None:
+        raise _unknown("learner", name, [n for n, cls in _LEARNERS.items() if issubclass(setting, cls.domain)])
+    return found
+
+
 def default_learner(setting: type[Setting]) -> type[Learner]:
     """The learner ``setting`` names as its domain's default (``Setting.default_learner``)."""
     if not setting.default_learner:
@@ -199,7 +260,7 @@ def resolve_setting(name: str, method: type[Method] | None = None) -> type[Setti
 
     ``sl.class_incremental`` names one setting. An unqualified level such as
     ``class_incremental`` picks, among the domains having that level, those the
-    method applies to, preferring the domain that comes first in :data:`DOMAIN_PRIORITY`.
+    method applies to, preferring the domain of the lowest :attr:`Domain.priority`.
     """
     domain, _, level = name.rpartition(".")
     level = _canonical_level(level)
@@ -214,7 +275,8 @@ def resolve_setting(name: str, method: type[Method] | None = None) -> type[Setti
             raise _not_applicable(method, name)
 
     def priority(cls: type[Setting]) -> int:
-        return DOMAIN_PRIORITY.index(cls.domain) if cls.domain in DOMAIN_PRIORITY else len(DOMAIN_PRIORITY)
+        domain = _DOMAINS.get(cls.domain)
+        return domain.priority if domain is not None else DEFAULT_PRIORITY
 
     return min(candidates, key=priority)
 

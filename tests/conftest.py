@@ -112,10 +112,27 @@ QUICK_METHOD_OPTIONS: dict[str, dict] = {
 }
 
 
+def smoke_preset(domain: str, group: str) -> dict:
+    """A domain's ``smoke`` preset for one option group: the quick options of a domain this file does not know
+    (one from another package)."""
+    from sequoia.registry import domains
+
+    registered = domains().get(domain)
+    return registered.preset("smoke").get(group, {}) if registered is not None else {}
+
+
+def learned_criterion(setting: Setting) -> tuple[str | None, float | None, float | None]:
+    """:data:`LEARNED` of the setting's domain; for a domain not listed there, the primary metric's last
+    task must end better than before training, in the direction its spec gives."""
+    return LEARNED.get(setting.domain, (None, None, 0.0))
+
+
 def quick_setting(setting_cls: type[Setting], **overrides) -> Setting:
     """An instance of ``setting_cls`` with its domain's quick options (those it has)."""
     names = {f.name for f in dataclasses.fields(setting_cls)}
-    options = {k: v for k, v in QUICK_SETTING_OPTIONS.get(setting_cls.domain, {}).items() if k in names}
+    quick = QUICK_SETTING_OPTIONS.get(setting_cls.domain) if setting_cls.domain in QUICK_SETTING_OPTIONS \
+        else smoke_preset(setting_cls.domain, "setting")
+    options = {k: v for k, v in quick.items() if k in names}
     return setting_cls(**{**options, **overrides})
 
 
@@ -124,7 +141,9 @@ def quick_method(method_cls, setting_cls: type[Setting], **overrides):
     method = method_cls(**{**QUICK_METHOD_OPTIONS.get(method_cls.name, {}), **overrides})
     if isinstance(method, LearnerMethod):
         learner_cls = method.learner_class(setting_cls)
-        method.use_learner(get_learner(learner_cls.name)(**QUICK_LEARNER_OPTIONS.get(learner_cls.name, {})))
+        quick = QUICK_LEARNER_OPTIONS.get(learner_cls.name) if setting_cls.domain in QUICK_SETTING_OPTIONS \
+            else smoke_preset(setting_cls.domain, "learner")
+        method.use_learner(get_learner(learner_cls.name)(**(quick or {})))
     return method
 
 

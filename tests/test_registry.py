@@ -11,6 +11,12 @@ from sequoia.errors import SequoiaError
 from sequoia.methods.naive import Naive
 
 
+@pytest.fixture(autouse=True)
+def loaded():
+    """The registry loaded from the real entry points before a test replaces them."""
+    registry.settings()
+
+
 @dataclass
 class ThirdPartyMethod(Naive):
     name: ClassVar[str] = "third_party"
@@ -23,7 +29,7 @@ def test_entry_point_group_registers_third_party_methods(monkeypatch):
     assert registry.load_entry_points() == ["third_party"]
     assert registry.get_method("third_party") is ThirdPartyMethod
     assert "sl.incremental" in registry.applicable_settings(ThirdPartyMethod)
-    monkeypatch.delitem(registry._METHODS, "third_party")
+    del registry._METHODS["third_party"]  # not monkeypatch.delitem: its undo would put the method back
 
 
 def test_broken_entry_point_is_a_one_line_error(monkeypatch):
@@ -130,3 +136,26 @@ def test_every_count_option_has_an_upper_bound():
             if not any(isinstance(item, (annotated_types.Le, annotated_types.Lt)) for item in bounds):
                 unbounded.append(f"{cls.__name__}.{field.name}")
     assert not unbounded, unbounded
+
+
+def test_a_second_domain_under_a_taken_name_is_refused_and_the_same_one_again_is_not():
+    from sequoia.domain import Domain
+
+    sl = registry.domains()["sl"]
+    assert registry.register_domain(sl) is sl  # a module imported twice registers the same domain again
+    with pytest.raises(registry.RegistrationError, match="domain name 'sl' is taken"):
+        registry.register_domain(Domain("sl", modules=("my_package.settings",)))
+
+
+def test_a_domain_entry_point_must_name_a_domain(monkeypatch):
+    entry = EntryPoint(name="mine", value=f"{__name__}:ThirdPartyMethod", group="sequoia.domains")
+    monkeypatch.setattr(registry, "entry_points", lambda group: [entry] if group == "sequoia.domains" else [])
+    with pytest.raises(SequoiaError, match="domain entry point 'mine' names .*ThirdPartyMethod.*, not a "
+                                           "sequoia.domain.Domain"):
+        registry.load_entry_points("sequoia.domains")
+
+
+def test_an_unqualified_level_goes_to_the_domain_of_lowest_priority():
+    # class_incremental exists in SL (priority 0), RL, PA and others: a method that runs everywhere gets SL.
+    assert registry.resolve_setting("class_incremental", registry.get_method("ewc")).qualified_name() == "sl.incremental"
+    assert [d.priority for d in (registry.domains()[name] for name in ("sl", "rl", "pa"))] == [0, 10, 20]

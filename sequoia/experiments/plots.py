@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sequoia.experiments.summary import Configuration
+from sequoia.intervals import t_interval
 from sequoia.report import _pyplot
 from sequoia.results import TransferMatrix
 
@@ -125,10 +126,32 @@ def _metric_name(configurations: list[Configuration]) -> str:
     return "score"
 
 
+def average_performance(matrix: list[list[float]]) -> list[float]:
+    """``A_i``: mean of row ``i`` over the tasks trained so far (one phase per task), else over all tasks.
+
+    Example:
+        >>> average_performance([[0.1, 0.1], [0.9, 0.2], [0.5, 0.8]])
+        [0.9, 0.65]
+    """
+    values = np.asarray(matrix, dtype=float)
+    phases, tasks = values.shape[0] - 1, values.shape[1]
+    if phases == tasks:
+        return [float(values[i, :i].mean()) for i in range(1, phases + 1)]
+    return [float(row.mean()) for row in values[1:]]
+
+
+def performance_band(configuration: Configuration) -> tuple[list[float], list[float], list[float]] | None:
+    """Mean, low and high of ``A_i`` over seeds, per phase; ``None`` if the runs' matrices differ in shape."""
+    curves = [average_performance(matrix) for matrix in configuration.transfer_matrices()]
+    if not curves or len({len(curve) for curve in curves}) != 1:
+        return None
+    stats = [t_interval(values) for values in zip(*curves)]
+    means, _, bounds = zip(*stats)
+    return list(means), [low for low, _ in bounds], [high for _, high in bounds]
+
+
 def performance_bands(configurations: list[Configuration], path: Path) -> bool:
     """Average performance on the tasks seen so far after each task: mean over seeds, 95% interval band."""
-    from sequoia.experiments.report import performance_band
-
     bands = [(c, band) for c in configurations if (band := performance_band(c)) is not None]
     if not bands:
         return False

@@ -25,11 +25,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
 from sequoia.errors import SequoiaError
 from sequoia.experiments.summary import SIGNIFICANCE, Configuration
-from sequoia.intervals import t_interval
 
 TEST_NAME = "paired t-test, two-sided (scipy.stats.ttest_rel), over the seeds both configurations ran"
 VERDICT = (f"verdict: better or worse than the baseline in the metric's direction where p < {SIGNIFICANCE}, "
@@ -214,27 +212,3 @@ def _as_json(configurations: list[Configuration], tests: list[dict[str, Any]], b
         "verdict": VERDICT if tests else None,
         "paired_tests": tests,
     }
-
-
-def average_performance(matrix: list[list[float]]) -> list[float]:
-    """``A_i``: mean of row ``i`` over the tasks trained so far (one phase per task), else over all tasks.
-
-    Example:
-        >>> average_performance([[0.1, 0.1], [0.9, 0.2], [0.5, 0.8]])
-        [0.9, 0.65]
-    """
-    values = np.asarray(matrix, dtype=float)
-    phases, tasks = values.shape[0] - 1, values.shape[1]
-    if phases == tasks:
-        return [float(values[i, :i].mean()) for i in range(1, phases + 1)]
-    return [float(row.mean()) for row in values[1:]]
-
-
-def performance_band(configuration: Configuration) -> tuple[list[float], list[float], list[float]] | None:
-    """Mean, low and high of ``A_i`` over seeds, per phase; ``None`` if the runs' matrices differ in shape."""
-    curves = [average_performance(matrix) for matrix in configuration.transfer_matrices()]
-    if not curves or len({len(curve) for curve in curves}) != 1:
-        return None
-    stats = [t_interval(values) for values in zip(*curves)]
-    means, _, bounds = zip(*stats)
-    return list(means), [low for low, _ in bounds], [high for _, high in bounds]

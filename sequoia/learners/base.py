@@ -30,7 +30,7 @@ import torch
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from sequoia import distributed
+from sequoia import distributed, protocols
 from sequoia.batching import Batch, batch_size, take
 from sequoia.runs.monitor import TrainingMonitor
 from sequoia.runs.state import capture, restore
@@ -95,13 +95,16 @@ class Learner:
     ``experience``; they call ``self.optimize(batch)`` for each gradient step so that
     plugins apply. ``distillation`` (for LwF) says how two of its outputs are matched.
 
-    :class:`sequoia.methods.learner_method.LearnerMethod` forwards the domain's
-    evaluation call to its learner: ``predict`` (SL), ``act`` (RL), ``logprobs`` and
-    ``generate`` (PA). A learner implements the ones of its domain.
+    ``test_protocols`` names the test protocols of its domain that it answers
+    (:mod:`sequoia.protocols`: the SL classifier ``Classifies``, DQN ``Acts``...); a
+    :class:`sequoia.methods.learner_method.LearnerMethod` answers their calls (``predict``,
+    ``act``, ``logprobs``, ``generate``) by forwarding them to its learner.
     """
 
     name: ClassVar[str] = ""
     domain: ClassVar[type[Setting]]
+    test_protocols: ClassVar[tuple[type, ...]] = ()
+    """The domain's test protocols this learner implements, whose calls its methods forward to it."""
 
     gradient_accumulation: Annotated[int, Field(gt=0, le=65_536)] = 1
     """Pieces each batch goes through the model in: less memory, the same step."""
@@ -139,23 +142,6 @@ class Learner:
     def experience(self) -> Batch:
         """The rows the last ``fit`` trained on, in the batch format ``loss`` takes."""
         raise NotImplementedError
-
-    # -- what LearnerMethod forwards ------------------------------------------------
-    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
-        """SL: predicted labels."""
-        raise NotImplementedError(f"learner {self.name!r} does not predict labels (an SL call)")
-
-    def act(self, observations: Any, task_id: int | None) -> Any:
-        """RL: actions for a batch of observations."""
-        raise NotImplementedError(f"learner {self.name!r} does not act (an RL call)")
-
-    def logprobs(self, prompts: list, responses: list[str], task_id: int | None) -> torch.Tensor:
-        """PA: summed log-probabilities of each response given its prompt."""
-        raise NotImplementedError(f"learner {self.name!r} does not score replies (a PA call)")
-
-    def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str] | None:
-        """PA: replies to prompts, for learners of generative models; ``None`` otherwise."""
-        return None
 
     def refusal(self, plugin: Plugin) -> str | None:
         """Why this learner cannot train with ``plugin`` (one line), or ``None`` where it can.
@@ -319,3 +305,12 @@ def copy_trainable(learner: "Learner") -> dict[str, torch.Tensor]:
         False
     """
     return {name: p.detach().clone() for name, p in learner.trainable_parameters().items()}
+
+
+def forwarded_calls(learner: type[Learner]) -> frozenset[str]:
+    """The names of the calls of ``learner``'s test protocols (computed once per class)."""
+    found = vars(learner).get("_test_calls")
+    if found is None:
+        found = frozenset(name for protocol in learner.test_protocols for name in protocols.calls_of(protocol))
+        learner._test_calls = found
+    return found

@@ -16,6 +16,7 @@ from sequoia.learners.base import Learner
 from sequoia.registry import register_learner
 from sequoia.seeding import derived_generator
 from sequoia.settings.sl import SLSetting, SupervisedData
+from sequoia.settings.sl.protocol import Classifies
 from sequoia.settings.sl.setting import SLView
 
 
@@ -40,6 +41,7 @@ class Classifier(Learner):
 
     name: ClassVar[str] = "classifier"
     domain: ClassVar[type] = SLSetting
+    test_protocols: ClassVar[tuple[type, ...]] = (Classifies,)
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task_classes", "trained_classes", "_shuffle", "_last")
 
     hidden_size: Annotated[int, Field(gt=0, le=65_536)] = 128

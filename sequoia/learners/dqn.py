@@ -14,6 +14,7 @@ from sequoia.batching import Batch
 from sequoia.errors import SequoiaError
 from sequoia.learners.base import Learner
 from sequoia.registry import register_learner
+from sequoia.settings.rl.protocol import Acts
 from sequoia.settings.rl.setting import RLSetting, RLView
 
 
@@ -76,6 +77,7 @@ class DQN(Learner):
 
     name: ClassVar[str] = "dqn"
     domain: ClassVar[type] = RLSetting
+    test_protocols: ClassVar[tuple[type, ...]] = (Acts,)
     checkpoint_attributes: ClassVar[tuple[str, ...]] = (
         "target", "buffer", "rng", "_env_seed", "_gradient_steps", "_steps_done", "_last")
 

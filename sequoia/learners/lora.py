@@ -17,6 +17,7 @@ from sequoia.lm.packing import Group
 from sequoia.lm.scoring import ReplyScorer, ReplyScores, score_replies
 from sequoia.lm.tokens import TokenCache, is_chat
 from sequoia.seeding import derived_generator
+from sequoia.settings.pa.protocol import Generates, ScoresReplies
 from sequoia.settings.pa.setting import PAView, PreferenceData, PreferenceSetting
 
 
@@ -37,6 +38,7 @@ class LoRALearner(Learner):
     """
 
     domain: ClassVar[type] = PreferenceSetting
+    test_protocols: ClassVar[tuple[type, ...]] = (ScoresReplies, Generates)
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_shuffle", "_last")
 
     lora_rank: Annotated[int, Field(gt=0, le=65_536)] = 8

@@ -44,6 +44,7 @@ from sequoia.batching import Batch
 from sequoia.errors import SequoiaError
 from sequoia.learners.base import Learner, Plugin
 from sequoia.runs.state import capture, restore
+from sequoia.settings.rl.protocol import Acts
 from sequoia.settings.rl.setting import RLSetting, RLView
 
 ALGORITHM_STATE = ("num_timesteps", "_n_updates", "_n_calls", "_episode_num", "_current_progress_remaining",
@@ -92,6 +93,7 @@ class SB3Learner(Learner):
     """
 
     domain: ClassVar[type] = RLSetting
+    test_protocols: ClassVar[tuple[type, ...]] = (Acts,)
     algorithm: ClassVar[str] = ""
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_env_seed", "_last")
 

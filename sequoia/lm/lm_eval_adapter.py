@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from sequoia.errors import SequoiaError
+from sequoia.settings.pa.protocol import generate_replies
 
 DEFAULT_MAX_GEN_TOKS = 256
 
@@ -83,7 +84,7 @@ def harness_model(method: Any, task_id: int | None = None, max_new_tokens: int =
                 context, options = request.args
                 until = options.get("until") or []
                 limit = int(options.get("max_gen_toks", max_new_tokens))
-                reply = method.generate([as_chat(context)], limit)
+                reply = generate_replies(method, [as_chat(context)], limit)
                 if reply is None:
                     raise SequoiaError(f"method {method.name!r} cannot generate, which lm-eval generation tasks need")
                 replies.append(cut_at_stops(reply[0], [until] if isinstance(until, str) else list(until)))

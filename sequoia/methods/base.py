@@ -25,8 +25,11 @@ class Method:
       method know (:mod:`sequoia.settings.view`: spaces, number of tasks, limits);
     * ``on_task_switch(task_id)`` at each boundary, only where the level signals them;
     * ``fit(train, valid)`` for each training phase;
-    * ``predict`` (SL), ``act`` (RL) or ``logprobs`` (PA) whenever the setting evaluates
-      (PA settings also ask for a few ``generate`` samples at the end);
+    * whenever the setting evaluates, the calls of its domain's test protocol
+      (:mod:`sequoia.protocols`: SL's ``predict``, RL's ``act``, PA's ``logprobs``, and
+      ``generate`` where a PA method writes replies), which a method implements for the
+      domains it serves: they are not declared here, and a setting names the ones a
+      method lacks;
     * ``state_dict()`` after each evaluation, for the run's checkpoint, and
       ``load_state_dict`` when a run resumes (after ``configure``). A method that
       returns ``None`` (the default) runs, but cannot be resumed.
@@ -83,32 +86,12 @@ class Method:
         """Train on one phase's data."""
         raise NotImplementedError(f"{type(self).__name__} must implement fit()")
 
-    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
-        """SL: predicted labels for a batch of inputs."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement predict(), which SL settings need")
-
-    def act(self, observations: Any, task_id: int | None) -> Any:
-        """RL: actions for a batch of observations."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement act(), which RL settings need")
-
-    def logprobs(self, prompts: list[str], responses: list[str], task_id: int | None) -> torch.Tensor:
-        """PA: summed log-probabilities of each response given its prompt."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement logprobs(), which PA settings need")
-
-    def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str] | None:
-        """PA: a reply to each prompt (chat messages), or ``None`` if the method cannot generate.
-
-        Greedy by default; ``sample=True`` asks for a reply sampled from the method's own
-        distribution (temperature 1), which the sampled-KL estimate needs.
-        """
-        return None
-
     def identify_tasks(self, inputs: Any) -> torch.Tensor | None:
         """The task each test input comes from, as the method guesses it (routers), or ``None``.
 
         Settings score a method that guesses (``task_identification``, one matrix like the
-        others); the default guesses nothing. ``inputs`` are what ``predict`` (SL images)
-        or ``logprobs`` (PA prompts) receive.
+        others); the default guesses nothing. ``inputs`` are what the domain's test calls
+        receive (SL images, PA prompts).
         """
         return None
 

@@ -217,6 +217,31 @@ class AdapterExperts:
         restore(self.learner, state["learner"])
 
 
+def expert_pool(learner: Learner) -> type[ClassifierExperts] | type[AdapterExperts] | None:
+    """How experts of ``learner`` are kept: adapters on one base model for a LoRA learner, whole copies of the
+    classifier; ``None`` for a learner neither fits."""
+    return _pool_of_class(type(learner))
+
+
+def _pool_of_class(learner: type[Learner]) -> type[ClassifierExperts] | type[AdapterExperts] | None:
+    from sequoia.learners.classifier import Classifier
+    from sequoia.learners.lora import LoRALearner
+
+    if issubclass(learner, LoRALearner):
+        return AdapterExperts
+    if issubclass(learner, Classifier):
+        return ClassifierExperts
+    return None
+
+
+def _keeps_experts_of_default_learner(setting_type: type[Setting]) -> bool:
+    """Whether the learner ``setting_type`` trains by default has a pool of experts (the domain's applicability)."""
+    from sequoia.registry import learners
+
+    learner = learners().get(setting_type.default_learner)
+    return learner is not None and _pool_of_class(learner) is not None
+
+
 class ReportsExperts:
     """What a run reports of a method that keeps its experts in ``self.pool``: how many, and their parameters."""
 
@@ -262,23 +287,25 @@ class Experts(ReportsExperts, LearnerMethod):
     @classmethod
     def is_applicable(cls, setting: Setting | type[Setting]) -> bool:
         setting_type = setting if isinstance(setting, type) else type(setting)
-        return setting_type.domain != "rl" and super().is_applicable(setting_type)
+        return (not setting_type.task_not_in_inputs and super().is_applicable(setting_type)
+                and _keeps_experts_of_default_learner(setting_type))
 
     @classmethod
     def why_not_applicable(cls, setting_type: type[Setting] | None, shown_name: str) -> str:
-        if setting_type is not None and setting_type.domain == "rl":
-            return (f"method 'experts' does not apply to {shown_name}: RL tasks differ by their dynamics, not by "
-                    "what an observation looks like, so no router can tell them apart from an observation")
+        if setting_type is not None and setting_type.task_not_in_inputs:
+            return f"method 'experts' does not apply to {shown_name}: {setting_type.task_not_in_inputs}"
+        if setting_type is not None and not _keeps_experts_of_default_learner(setting_type):
+            return (f"method 'experts' does not apply to {shown_name}: it keeps experts of the SL classifier and of "
+                    f"PA's LoRA learners, not of {setting_type.default_learner or 'its learner'}")
         return super().why_not_applicable(setting_type, shown_name)
 
     def configure(self, view: SettingView) -> None:
         super().configure(view)
-        if view.setting_type.domain == "pa":
-            self.pool: ClassifierExperts | AdapterExperts = AdapterExperts(self.base_learner, view)
-        elif view.setting_type.domain == "sl":
-            self.pool = ClassifierExperts(self.base_learner, view)
-        else:
-            raise NotApplicableError(self.why_not_applicable(view.setting_type, view.setting_type.qualified_name()))
+        pool = expert_pool(self.base_learner)
+        if pool is None:
+            raise NotApplicableError(f"method 'experts' keeps no experts of learner {self.base_learner.name!r}: it "
+                                     "keeps copies of the SL classifier or LoRA adapters of a PA learner")
+        self.pool: ClassifierExperts | AdapterExperts = pool(self.base_learner, view)
         self.router = CentroidRouter(normalize=self.pool.normalize_features, temperature=self.router_temperature)
         self.task: int | None = None
 

@@ -7,9 +7,9 @@ import torch
 from pydantic.dataclasses import dataclass
 
 from sequoia.errors import NotApplicableError
-from sequoia.learners.base import Learner, Plugin
+from sequoia.learners.base import Learner, Plugin, forwarded_calls
 from sequoia.methods.base import Method
-from sequoia.registry import default_learner, get_learner
+from sequoia.registry import default_learner, learner_for
 from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
 from sequoia.settings.view import SettingView
@@ -27,10 +27,10 @@ class LearnerMethod(Method):
     hyperparameters are set (on the command line: the ``--learner.*`` options).
 
     Everything the setting asks of the method is forwarded to the learner: ``fit``,
-    ``on_task_switch`` (which the learner passes on to the plugins), and the
-    evaluation calls ``predict``, ``act``, ``logprobs`` and ``generate`` (declared on
-    :class:`sequoia.learners.base.Learner`). A subclass only returns its plugins from
-    :meth:`make_plugins`.
+    ``on_task_switch`` (which the learner passes on to the plugins), and the calls of
+    the test protocols the learner declares (``Learner.test_protocols``: SL's
+    ``predict``, RL's ``act``, PA's ``logprobs`` and ``generate``), which this class
+    does not name. A subclass only returns its plugins from :meth:`make_plugins`.
 
     Example:
         >>> from sequoia.methods.replay import Replay
@@ -59,7 +59,7 @@ class LearnerMethod(Method):
         """The learner class this method will use on ``setting``."""
         if self.base_learner is not None:
             return type(self.base_learner)
-        return default_learner(setting) if self.learner == "auto" else get_learner(self.learner)
+        return default_learner(setting) if self.learner == "auto" else learner_for(self.learner, setting)
 
     def make_plugins(self, view: SettingView) -> list[Plugin]:
         """The plugins that turn the plain learner into this method."""
@@ -119,17 +119,16 @@ class LearnerMethod(Method):
     def fit(self, train: Any, valid: Any) -> None:
         self.base_learner.fit(train, valid)
 
-    def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
-        return self.base_learner.predict(x, task_id)
+    def __getattr__(self, name: str) -> Any:
+        """The test-time calls of the learner's protocols, answered by the learner.
 
-    def act(self, observations: Any, task_id: int | None) -> Any:
-        return self.base_learner.act(observations, task_id)
-
-    def logprobs(self, prompts: list[str], responses: list[str], task_id: int | None) -> torch.Tensor:
-        return self.base_learner.logprobs(prompts, responses, task_id)
-
-    def generate(self, prompts: list, max_new_tokens: int, sample: bool = False) -> list[str] | None:
-        return self.base_learner.generate(prompts, max_new_tokens, sample)
+        Called only for names the method does not have itself, so a method that defines
+        ``predict`` (experts) keeps its own. Other attributes of the learner stay its own.
+        """
+        learner = vars(self).get("base_learner")
+        if learner is not None and name in forwarded_calls(type(learner)):
+            return getattr(learner, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def num_parameters(self) -> int | None:
         if self.base_learner is None or self.base_learner.model is None:

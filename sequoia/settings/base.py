@@ -13,7 +13,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 from tqdm.auto import tqdm
 
-from sequoia import distributed, progress
+from sequoia import distributed, progress, protocols
 from sequoia.errors import NotApplicableError, SequoiaError, TrainingError
 from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec, check_specs
 from sequoia.results import Results, TransferMatrix
@@ -75,10 +75,14 @@ class Setting(ContinualAssumption):
     domain: ClassVar[str] = ""
     results_class: ClassVar[type[Results]] = Results
     """What :meth:`apply` returns: a domain with tables of its own subclasses :class:`Results`."""
+    task_not_in_inputs: ClassVar[str] = ""
+    """Why a task cannot be told from one test input, where it cannot ('' where it can): methods that route
+    each input to an expert (``experts``) refuse such a setting with this reason."""
+    test_protocol: ClassVar[type | None] = None
+    """What the evaluation asks of a method (a runtime-checkable protocol the domain declares:
+    :mod:`sequoia.protocols`); checked once the method is configured. ``None``: nothing."""
     default_learner: ClassVar[str] = ""
     """The learner (by registered name) that methods built on learners use here unless told otherwise."""
-    progress: ClassVar[bool] = False
-    """Whether to show progress bars; ``apply`` sets it per run."""
 
     task_slice: Annotated[str, Field(pattern=r"^(\d*:\d*)?$")] = ""
     """The tasks of the sequence to keep, as a slice START:STOP of task indices (`:2` the first two, `2:` the
@@ -86,6 +90,15 @@ class Setting(ContinualAssumption):
     evaluate_on: Literal["test", "validation"] = "test"
     """What evaluation scores: each task's test items, or items held out of its training data (`validation`:
     the tuning protocol of that name, docs/tuning.md; no test item is then scored)."""
+
+    @property
+    def progress(self) -> bool:
+        """Whether to show progress bars: ``apply`` decides it per run (off until then)."""
+        return vars(self).get("_progress", False)
+
+    @progress.setter
+    def progress(self, shown: bool) -> None:
+        self._progress = shown
 
     @classmethod
     def qualified_name(cls) -> str:
@@ -299,10 +312,11 @@ class Setting(ContinualAssumption):
         # Settings draw their splits and orders from their own generator, so the data
         # of a run depends on the seed alone, not on what the method consumed.
         self.rng = np.random.default_rng(seed)
-        self.progress = progress_enabled(progress)
+        self._progress = progress_enabled(progress)
         self.prepare()
         method.attach_monitor(run.monitor)
         method.configure(self.view())
+        protocols.require(method, self.test_protocol, self.qualified_name())
         phases = self.phases()
         loop = run.open(self, method)
         line = self.header()

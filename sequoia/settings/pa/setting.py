@@ -15,6 +15,7 @@ from sequoia.options import comma_list_of_tasks
 from sequoia.results import Results
 from sequoia.settings.base import TASK_IDENTIFICATION, Setting, task_identification
 from sequoia.settings.pa.pairs import PreferencePair
+from sequoia.settings.pa.protocol import ScoresReplies, generate_replies
 from sequoia.settings.pa.results import PreferenceResults
 from sequoia.settings.pa.sources import load_task, task_specs
 from sequoia.settings.schedule import Items
@@ -87,9 +88,10 @@ class PreferenceSetting(Setting):
     """
 
     domain: ClassVar[str] = "pa"
+    test_protocol: ClassVar[type] = ScoresReplies
     results_class: ClassVar[type[Results]] = PreferenceResults
     default_learner: ClassVar[str] = "dpo_lora"
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_base_test", "_test_tokens", "_base_rewards",
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_base_test", "_test_tokens", "_base_rewards",
                                                             "_base_held_out")
 
     tasks: Annotated[str, AfterValidator(comma_list_of_tasks)] = "moral_stories,utilitarianism,helpfulness"
@@ -318,7 +320,7 @@ class PreferenceSetting(Setting):
         from sequoia.settings.pa.rewards import win_rate_items
 
         prompts = [pair.prompt for pair in self._test[task][: self.evaluation.reward_prompts]]
-        replies = method.generate(prompts, self.max_new_tokens)
+        replies = generate_replies(method, prompts, self.max_new_tokens)
         if replies is None:
             raise SequoiaError(f"--eval.reward_model scores generated replies, but method {method.name!r} "
                                "cannot generate")
@@ -337,7 +339,7 @@ class PreferenceSetting(Setting):
             torch.manual_seed(int(self.rng.integers(2**31)))
             # Sampled up to the scoring limit, a reply is scored as it was sampled: with its end of
             # turn where it ended, cut where the limit cut it (the scorer drops the end of turn there).
-            samples = method.generate(prompts, self.max_completion_length, sample=True)
+            samples = generate_replies(method, prompts, self.max_completion_length, sample=True)
         policy = torch.as_tensor(method.logprobs(prompts, samples, task_id), dtype=torch.float32).reshape(-1)
         return policy - self._reference(prompts, samples)
 
@@ -387,7 +389,7 @@ class PreferenceSetting(Setting):
         if self.generations_per_task:
             for task, test in enumerate(self._test):
                 prompts = [p.prompt for p in test[: self.generations_per_task]]
-                replies = method.generate(prompts, self.max_new_tokens)
+                replies = generate_replies(method, prompts, self.max_new_tokens)
                 if replies is None:
                     break
                 for pair, reply in zip(test, replies):

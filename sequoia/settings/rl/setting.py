@@ -15,7 +15,9 @@ from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec
 from sequoia.options import comma_list_of_tasks
 from sequoia.results import Results
 from sequoia.settings.base import Setting
-from sequoia.settings.rl import envs, metaworld_tasks
+import sequoia.settings.rl.envs as envs
+import sequoia.settings.rl.metaworld_tasks as metaworld_tasks
+from sequoia.settings.rl.protocol import Acts
 from sequoia.settings.rl.tasks import (
     PHYSICS,
     SOLVED_RETURN,
@@ -85,8 +87,11 @@ class RLSetting(Setting):
     """
 
     domain: ClassVar[str] = "rl"
+    test_protocol: ClassVar[type] = Acts
+    task_not_in_inputs: ClassVar[str] = ("RL tasks differ by their dynamics, not by what an observation looks like, "
+                                         "so no router can tell them apart from an observation")
     default_learner: ClassVar[str] = "dqn"
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("rng", "_online_episodes")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_online_episodes",)
     supports_several_processes: ClassVar[bool] = False  # environment steps are sequential
 
     env: str = "CartPole-v1"

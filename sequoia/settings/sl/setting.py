@@ -15,6 +15,7 @@ from sequoia.metric_spec import MetricSpec
 from sequoia.settings.base import TASK_IDENTIFICATION, Setting, task_identification
 from sequoia.settings.schedule import Items
 from sequoia.settings.sl.data import SupervisedData, load_images
+from sequoia.settings.sl.protocol import Classifies
 from sequoia.settings.view import SettingView
 
 
@@ -50,6 +51,7 @@ class SLSetting(Setting):
     """
 
     domain: ClassVar[str] = "sl"
+    test_protocol: ClassVar[type] = Classifies
     default_learner: ClassVar[str] = "classifier"
     shared_label_space: ClassVar[bool] = False
 
