@@ -140,3 +140,17 @@ def test_runs_written_before_specs_keep_their_directions():
     tests = {t["metric"]: t for t in paired_tests(group_runs(runs), "naive")}
     assert tests["average_forgetting"]["verdict"] == "better"  # less forgetting than naive
     assert tests["alignment_tax_mmlu"]["verdict"] == "better"  # less tax than naive on every seed
+
+
+def test_the_tradeoff_plot_draws_any_lost_metric_against_the_final_score_in_its_direction(tmp_path):
+    from sequoia.experiments.plots import tradeoff
+
+    summaries = {"average_final": {"of": "error", "summary": "final", "higher_is_better": False},
+                 "calibration_lost": {"of": "calibration", "summary": "lost", "higher_is_better": False}}
+    runs = [RunRecord(f"{m}{s}", {"seed": s, "method": {"name": m}},
+                      {"average_final": e + 0.01 * s, "calibration_lost": lost + 0.02 * s},
+                      {"transfer_matrix": [[0.5]], "summaries": summaries})
+            for m, e, lost in (("naive", 0.4, 0.1), ("replay", 0.2, 0.3)) for s in range(3)]
+    configurations = group_runs(runs)
+    assert configurations[0].summary_kind("calibration_lost") == "lost"
+    assert tradeoff(configurations, tmp_path / "tradeoff.png") and (tmp_path / "tradeoff.png").stat().st_size > 0

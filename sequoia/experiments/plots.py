@@ -1,5 +1,6 @@
 """The plots of a comparison: summary metrics with intervals, mean transfer matrices, average performance,
-and (for PA runs with capability probes) the trade-off of preference accuracy against the alignment tax."""
+and, where metrics measure what training lost (a ``lost`` summary: PA's alignment taxes), the trade-off of the
+final score against each."""
 
 from __future__ import annotations
 
@@ -170,12 +171,13 @@ def performance_bands(configurations: list[Configuration], path: Path) -> bool:
     return True
 
 
-def _tax_metric(configurations: list[Configuration]) -> str | None:
-    """The alignment tax the trade-off plot uses: the text NLL's where present (the most sensitive probe)."""
-    names = [name for c in configurations for name in c.metric_names() if name.startswith("alignment_tax_")]
-    if not names:
-        return None
-    return "alignment_tax_text_nll" if "alignment_tax_text_nll" in names else sorted(names)[0]
+def _lost_metrics(configurations: list[Configuration]) -> list[str]:
+    """The metrics that measure what training lost since before it (a ``lost`` summary: PA's alignment taxes)."""
+    names: list[str] = []
+    for configuration in configurations:
+        names += [name for name in configuration.metric_names()
+                  if name not in names and configuration.summary_kind(name) == "lost"]
+    return names
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -191,33 +193,44 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def tradeoff(configurations: list[Configuration], path: Path) -> bool:
-    """Average final preference accuracy against the alignment tax, one point per configuration (Lin et al.'s curve).
+    """The average final primary metric against each metric of what training lost (Lin et al.'s curve for the
+    alignment tax), one panel per lost metric and one point per configuration.
 
-    Each point has its 95% t interval over seeds on both axes; the configurations no
-    other beats on both (less tax, more accuracy) are joined: the Pareto front.
+    Each point has its 95% t interval over seeds on both axes; the configurations no other
+    beats on both (less lost, a better final score in its direction) are joined: the Pareto front.
     """
-    tax = _tax_metric(configurations)
-    shown = [c for c in configurations if tax in c.statistics() and "average_final" in c.statistics()]
-    if tax is None or len(shown) < 2:
+    losses = [name for name in _lost_metrics(configurations)
+              if sum(name in c.statistics() and "average_final" in c.statistics() for c in configurations) >= 2]
+    if not losses:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9.5, 4.8))
+    fig, axes = plt.subplots(1, len(losses), figsize=(4.6 * len(losses) + 3.5, 4.6), squeeze=False)
+    higher = _direction(configurations, "average_final") is not False
+    for ax, lost in zip(axes[0], losses):
+        _tradeoff_panel(ax, [c for c in configurations if lost in c.statistics() and "average_final" in c.statistics()],
+                        lost, higher)
+        ax.set_ylabel(f"average final {_metric_name(configurations)}")
+    fig.suptitle(f"average final {_metric_name(configurations)} against what training lost "
+                 "(mean over seeds, 95% t intervals)", fontsize=9)
+    _save_with_legend(plt, fig, axes[0][-1], path, beside=True)
+    return True
+
+
+def _tradeoff_panel(ax, shown: list[Configuration], lost: str, higher: bool) -> None:
+    """One panel of :func:`tradeoff`: a point per configuration, and the Pareto front dashed."""
     points = []
     # The labels go in a legend beside the axes, one colour and marker per configuration:
     # written next to their points, the labels of arms that sit close together overlapped.
     for configuration, (color, marker) in zip(shown, point_styles(len(shown))):
-        x, y = configuration.statistics()[tax], configuration.statistics()["average_final"]
-        points.append((x["mean"], y["mean"]))
+        x, y = configuration.statistics()[lost], configuration.statistics()["average_final"]
+        points.append((x["mean"], y["mean"] if higher else -y["mean"]))
         ax.errorbar(x["mean"], y["mean"], xerr=_error(x), yerr=_error(y), fmt=marker, color=color, capsize=3,
                     label=configuration.label)
     front = pareto_front(points)
-    ax.plot([points[i][0] for i in front], [points[i][1] for i in front], color="grey", linestyle="--",
-            label="Pareto front")
-    ax.set_xlabel(f"{tax} (positive: capability lost)")
-    ax.set_ylabel("average final preference accuracy")
-    ax.set_title("preference accuracy against alignment tax (mean over seeds, 95% t intervals)", fontsize=9)
-    _save_with_legend(plt, fig, ax, path, beside=True)
-    return True
+    ax.plot([points[i][0] for i in front], [points[i][1] * (1 if higher else -1) for i in front], color="grey",
+            linestyle="--", label="Pareto front")
+    ax.set_xlabel(f"{lost} (positive: lost since before training)", fontsize=8)
+    ax.grid(alpha=0.3)
 
 
 def point_styles(count: int) -> list[tuple[str, str]]:

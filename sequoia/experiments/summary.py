@@ -112,6 +112,15 @@ class Configuration:
                 return direction
         return None
 
+    def summary_kind(self, name: str) -> str | None:
+        """Which summary metric ``name`` is (``final``, ``forgetting``, ``lost``...), as the runs' ``results.json``
+        say; for runs written before they said, an ``alignment_tax_*`` metric is a ``lost`` one."""
+        for run in self.runs:
+            described = run.results.get("summaries")
+            if isinstance(described, dict) and isinstance(described.get(name), dict):
+                return described[name].get("summary")
+        return "lost" if name.startswith("alignment_tax_") else None
+
     def transfer_matrices(self) -> list[list[list[float]]]:
         """The primary transfer matrix of each run that has one, in seed order."""
         return [run.results["transfer_matrix"] for run in self.runs if run.results.get("transfer_matrix")]
