@@ -55,6 +55,17 @@ import numpy as np
 from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec, describe_summaries, summaries_of
 
 
+def cell_means(row: dict[str, list[list[float]]]) -> dict[str, list[float]]:
+    """One evaluation's cells: per metric, the mean of each task's item scores. The one place a row of item
+    scores becomes numbers: the transfer matrices, the logged metrics and the progress bar all use it.
+
+    Example:
+        >>> cell_means({"accuracy": [[1.0, 0.0], [1.0, 1.0, 1.0]]})
+        {'accuracy': [0.5, 1.0]}
+    """
+    return {name: [float(np.mean(scores)) for scores in tasks] for name, tasks in row.items()}
+
+
 class TransferMatrix:
     """Performance on every task's test set after every training phase (row 0: before)."""
 

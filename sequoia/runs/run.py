@@ -31,6 +31,7 @@ import yaml
 from sequoia import distributed
 from sequoia.errors import SequoiaError, disk_full
 from sequoia.paths import check_resumable_place, unwritable
+from sequoia.results import cell_means
 from sequoia.runs import checkpoint, faults
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
@@ -183,8 +184,7 @@ class Run:
     def log_evaluation(self, row: dict[str, list[list[float]]]) -> None:
         """Every metric of one evaluation, per task and averaged, as one line of ``metrics.jsonl``."""
         logged: dict[str, float] = {}
-        for metric, items in row.items():
-            scores = [sum(task_items) / len(task_items) for task_items in items]
+        for metric, scores in cell_means(row).items():
             logged |= {f"eval/{metric}/task_{j}": score for j, score in enumerate(scores)}
             logged[f"eval/{metric}/mean"] = sum(scores) / len(scores)
         self.monitor.log(logged)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from sequoia import distributed, progress, protocols
 from sequoia.errors import NotApplicableError, SequoiaError, TrainingError
 from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec, check_specs
-from sequoia.results import Results, TransferMatrix
+from sequoia.results import Results, TransferMatrix, cell_means
 from sequoia.runs.monitor import TrainingMonitor
 from sequoia.runs.run import LoopState, Run
 from sequoia.runs.state import capture, restore
@@ -338,14 +338,15 @@ class Setting(ContinualAssumption):
 
     def _results(self, method: "Method", loop: LoopState) -> Results:
         items = {name: [row[name] for row in loop.rows] for name in loop.rows[0]}
-        matrices = {name: [[float(np.mean(scores)) for scores in row] for row in rows] for name, rows in items.items()}
+        means = [cell_means(row) for row in loop.rows]
+        matrices = {name: [row[name] for row in means] for name in items}
         specs = check_specs(self.metric_specs(), type(self).__name__)
         primary = next(iter(specs.values()))
+        primary_rows = matrices.pop(primary.name)
         return self.results_class(
             setting=self.qualified_name(),
             method=method.name,
-            matrix=TransferMatrix(matrices.pop(primary.name), metric=primary.name,
-                                  higher_is_better=primary.higher_is_better),
+            matrix=TransferMatrix(primary_rows, metric=primary.name, higher_is_better=primary.higher_is_better),
             specs={name: spec for name, spec in specs.items() if name in matrices or name == primary.name},
             online_performance=float(np.mean(loop.online_items)) if loop.online_items else None,
             trainable_parameters=method.num_trainable_parameters(),
@@ -374,8 +375,8 @@ class Setting(ContinualAssumption):
                     method.fit(chunk, phase.valid)
                 self._evaluate_into(method, loop, run)
             bar.update()
-            primary = [float(np.mean(scores)) for scores in loop.rows[-1][self.metric_name]]
-            bar.set_postfix({self.metric_name: f"{sum(primary) / len(primary):.3f}"})
+            primary = cell_means(loop.rows[-1])[self.metric_name]
+            bar.set_postfix({self.metric_name: f"{np.mean(primary):.3f}"})
         bar.close()
 
     def _score_online(self, method: "Method", chunk: Any, loop: LoopState) -> None:
