@@ -50,8 +50,9 @@ class Phase:
 class Setting(ContinualAssumption):
     """A continual-learning problem: the most general node of the tree.
 
-    Subclasses add assumptions (a level mixin) and a domain (SL, RL, PA). A domain
-    supplies tasks and scores through a few hooks; this class owns the rest:
+    Subclasses add assumptions (a level mixin) and a domain (SL, RL, PA, or one from
+    another package: :mod:`sequoia.domain`). A domain supplies tasks and scores through
+    a few hooks; this class owns the rest:
 
     * the schedule: which training items go into which phase, from the level's flags
       alone (:mod:`sequoia.settings.schedule`);
@@ -60,9 +61,10 @@ class Setting(ContinualAssumption):
       (one more row of every metric's transfer matrix);
     * what the method may know: ``configure`` gets :meth:`view`, never the setting.
 
-    The domain hooks are ``prepare``, ``nb_tasks_total``, ``train_size``,
+    The domain hooks are ``metric_specs``, ``prepare``, ``nb_tasks_total``, ``train_size``,
     ``training_data``, ``validation_data``, ``score``, ``online_score``, ``view`` and
-    ``finish`` (see ``docs/writing_a_setting.md``).
+    ``finish``, and a domain names what its evaluation asks of a method in
+    ``test_protocol`` (see ``docs/writing_a_setting.md``).
 
     Example:
         >>> from sequoia.settings.sl import IncrementalSLSetting
