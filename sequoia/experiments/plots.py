@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sequoia.experiments.summary import Configuration
+from sequoia.experiments.summary import Configuration, direction
 from sequoia.intervals import t_interval
 from sequoia.report import _pyplot
 from sequoia.results import TransferMatrix
@@ -58,7 +58,7 @@ def metric_bars(configurations: list[Configuration], path: Path) -> bool:
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set_yticks(range(len(labels)), labels if index % columns == 0 else [""] * len(labels), fontsize=8)
         ax.invert_yaxis()
-        ax.set_title(metric + BETTER[_direction(configurations, metric)], fontsize=10)
+        ax.set_title(metric + BETTER[direction(configurations, metric)], fontsize=10)
     for index in range(len(metrics), rows * columns):
         axes[index // columns][index % columns].axis("off")
     fig.suptitle("mean over seeds, 95% t interval (bars), one dot per seed", fontsize=9)
@@ -69,10 +69,6 @@ def metric_bars(configurations: list[Configuration], path: Path) -> bool:
 
 
 BETTER = {True: " (higher is better)", False: " (lower is better)", None: ""}
-
-
-def _direction(configurations: list[Configuration], metric: str) -> bool | None:
-    return next((d for c in configurations if (d := c.higher_is_better(metric)) is not None), None)
 
 
 def _mean_matrix(configuration: Configuration) -> np.ndarray | None:
@@ -205,7 +201,7 @@ def tradeoff(configurations: list[Configuration], path: Path) -> bool:
         return False
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(losses), figsize=(4.6 * len(losses) + 3.5, 4.6), squeeze=False)
-    higher = _direction(configurations, "average_final") is not False
+    higher = direction(configurations, "average_final") is not False
     for ax, lost in zip(axes[0], losses):
         _tradeoff_panel(ax, [c for c in configurations if lost in c.statistics() and "average_final" in c.statistics()],
                         lost, higher)

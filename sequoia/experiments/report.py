@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 
 from sequoia.errors import SequoiaError
-from sequoia.experiments.summary import SIGNIFICANCE, Configuration
+from sequoia.experiments.summary import SIGNIFICANCE, Configuration, direction
 
 TEST_NAME = "paired t-test, two-sided (scipy.stats.ttest_rel), over the seeds both configurations ran"
 VERDICT = (f"verdict: better or worse than the baseline in the metric's direction where p < {SIGNIFICANCE}, "
@@ -99,8 +99,7 @@ def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
 
 def directions(configurations: list[Configuration], metrics: Sequence[str]) -> dict[str, bool | None]:
     """Per metric, whether higher is better (``None``: neither, or the runs do not say)."""
-    return {name: next((d for c in configurations if (d := c.higher_is_better(name)) is not None), None)
-            for name in metrics}
+    return {name: direction(configurations, name) for name in metrics}
 
 
 def direction_note(configurations: list[Configuration], metrics: Sequence[str]) -> str:

@@ -107,9 +107,9 @@ class Configuration:
         """Whether a larger value of metric ``name`` is better, as the runs' ``results.json`` say
         (``None``: neither, or not said); see :func:`metric_direction`."""
         for run in self.runs:
-            direction = metric_direction(run.results, name)
-            if direction is not NOT_SAID:
-                return direction
+            said = metric_direction(run.results, name)
+            if said is not NOT_SAID:
+                return said
         return None
 
     def summary_kind(self, name: str) -> str | None:
@@ -172,6 +172,11 @@ def metric_direction(results: dict[str, Any], name: str) -> bool | None | str:
     if name.startswith("capability_") and isinstance(probe, dict):
         return probe.get("higher_is_better")
     return True if name in (results.get("matrices") or {}) or name.startswith("preference_accuracy@") else NOT_SAID
+
+
+def direction(configurations: list[Configuration], name: str) -> bool | None:
+    """Whether higher is better for metric ``name``: the first configuration whose runs say (``None``: none does)."""
+    return next((d for c in configurations if (d := c.higher_is_better(name)) is not None), None)
 
 
 def _is_number(value: Any) -> bool:
