@@ -1,5 +1,5 @@
 """``python -m sequoia``: the same as the ``sequoia`` command."""
 
-from sequoia.console import entry
+from sequoia.entry import entry
 
 entry()

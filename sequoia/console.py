@@ -1,7 +1,7 @@
-"""The ``sequoia`` command's entry point: signals handled before anything heavy loads.
+"""Signals handled before anything heavy loads (installed by :mod:`sequoia.entry`, the command's entry point).
 
 SIGINT (Ctrl-C) and SIGTERM raise :class:`Interrupted` wherever the program is, even
-while torch imports or a model loads; :func:`sequoia.cli.main` turns it into one line
+while torch imports or a model loads; :func:`sequoia.exits.guarded` turns it into one line
 and exit code 130 or 143 (128 + the signal). A second signal while the first is
 handled ends the process at once with the same code: checkpoints are written
 atomically, so even that leaves a resumable run directory. (A sweep's worker processes
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 
 
 class Interrupted(KeyboardInterrupt):
@@ -71,16 +70,3 @@ def raise_if_signalled() -> None:
     """Raise :class:`Interrupted` for a signal received earlier whose exception something swallowed."""
     if _received:
         raise Interrupted(_received[0])
-
-
-def entry() -> None:
-    """``sequoia ...``: run the command line and exit with its code."""
-    install_signal_handlers()
-    try:
-        from sequoia.cli import main
-
-        code = main()
-    except KeyboardInterrupt as error:  # before main() could take it: torch was still importing
-        print("sequoia: interrupted", file=sys.stderr)
-        code = getattr(error, "exit_code", 130)
-    sys.exit(code)

@@ -27,11 +27,22 @@ import typing
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pydantic
+from pydantic import AfterValidator
 from simple_parsing.docstring import get_attribute_docstring
 
 from sequoia.errors import SequoiaError
 
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser that raises a :class:`SequoiaError` instead of printing usage and exiting."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(add_help=False, allow_abbrev=False, **kwargs)
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        raise SequoiaError(message)
 
 
 def parse_bool(text: str) -> bool:
@@ -151,6 +162,44 @@ def comma_list_of_tasks(text: str) -> str:
     return text
 
 
+class CommaList:
+    """The mark of a text option whose value is a comma-separated list: ``Annotated[str, CommaList()]``.
+
+    Marked by its type, such an option takes a YAML list in a config or sweep file (joined
+    with commas), and a sweep never splits its value into an axis.
+    """
+
+    def __repr__(self) -> str:
+        return "CommaList()"
+
+
+CommaSeparated = Annotated[str, CommaList()]
+"""A text option holding a comma-separated list (``--learner.target_modules q_proj,v_proj``)."""
+TaskList = Annotated[str, CommaList(), AfterValidator(comma_list_of_tasks)]
+"""A comma-separated list of tasks, at most :data:`MAX_TASKS`."""
+
+
+def is_comma_list(cls: type, name: str) -> bool:
+    """Whether field ``name`` of ``cls`` holds a comma-separated list (its type is marked :class:`CommaList`).
+
+    Example:
+        >>> from sequoia.learners.lora import LoRALearner
+        >>> is_comma_list(LoRALearner, "target_modules"), is_comma_list(LoRALearner, "lr")
+        (True, False)
+    """
+    hint = typing.get_type_hints(cls, include_extras=True).get(name)
+    return any(isinstance(mark, CommaList) for mark in _marks(hint))
+
+
+def _marks(annotation: Any) -> list[Any]:
+    """The metadata of ``Annotated[...]`` in an annotation, through ``X | None``."""
+    if get_origin(annotation) is Annotated:
+        return [*annotation.__metadata__, *_marks(get_args(annotation)[0])]
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        return [mark for arg in get_args(annotation) for mark in _marks(arg)]
+    return []
+
+
 def _checked(cls: type, name: str, kind: Any, value: Any, where: str) -> Any:
     """``value`` for the field ``name`` of type ``kind``, where a config file's YAML types need a look first.
 
@@ -167,8 +216,7 @@ def _checked(cls: type, name: str, kind: Any, value: Any, where: str) -> Any:
     """
     if isinstance(value, bool) and kind in (int, float):
         raise SequoiaError(f"invalid value {value!r} for {where}: expected a number, not true or false")
-    if kind is str and isinstance(value, list) and all(isinstance(item, str) for item in value) \
-            and "comma" in get_attribute_docstring(cls, name).help_string.lower():
+    if isinstance(value, list) and all(isinstance(item, str) for item in value) and is_comma_list(cls, name):
         return ",".join(value)
     _check_number(value, where)
     return value

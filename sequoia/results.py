@@ -179,6 +179,19 @@ class TransferMatrix:
 
 
 @dataclass
+class FinalOutputs:
+    """What a setting measures once training is over, beside its metrics: the results are built with it.
+
+    Attributes:
+        extra: numbers that are not metrics (RL: the random policy's return; PA: lm-eval scores).
+        samples: example outputs (PA: generated replies), saved as ``samples.jsonl``.
+    """
+
+    extra: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Results:
     """What one run of a method on a setting produced.
 

@@ -197,10 +197,10 @@ def test_console_script_exits_2_without_traceback(tmp_path):
 
 
 def test_an_unexpected_error_is_one_line_naming_its_traceback_file(monkeypatch, capsys):
-    def broken(request):
+    def broken(*arguments):
         raise KeyError("x")
 
-    monkeypatch.setattr(cli, "choose_classes", broken)
+    monkeypatch.setattr("sequoia.experiment.choose_classes", broken)
     assert main(["--setting", "sl.incremental", "--method", "naive"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sequoia: internal error: KeyError: 'x' (a bug in sequoia; the "
@@ -216,7 +216,7 @@ def test_an_unexpected_error_is_one_line_naming_its_traceback_file(monkeypatch, 
 def test_an_unexpected_error_in_a_run_leaves_its_traceback_in_the_run_directory(monkeypatch, capsys, tmp_path):
     from sequoia.settings.base import Setting
 
-    def broken(self, method, loop):
+    def broken(self, *arguments):
         raise RuntimeError("boom\nsecond line")
 
     monkeypatch.setattr(Setting, "_results", broken)

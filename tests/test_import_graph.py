@@ -2,11 +2,12 @@
 read from the source, and its cycles.
 
 A cycle makes a module's meaning depend on import order and keeps the parts from being
-used alone. The cycle below remains, to be removed by the steps of the core refactor that
-give runs one composition root and move persistence out of the setting's loop; the test
-fails when a new cycle appears, and when the known one changes (then update the list), so
-the list is always the truth. Importing a submodule (``from sequoia.settings import
-schedule``) counts as importing that module, not its package's ``__init__``.
+used alone. None remains: the command line and sweeps meet in one composition root
+(sequoia.experiment) and one runner (sequoia.runner); the setting's loop reports to
+observers instead of driving the run directory; settings name methods by a protocol
+(sequoia.settings.method_contract). The test fails when a cycle appears, naming it.
+Importing a submodule (``from sequoia.settings import schedule``) counts as importing
+that module, not its package's ``__init__``.
 """
 
 import ast
@@ -14,18 +15,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sequoia"
 
-KNOWN_CYCLES = {
-    # The CLI builds runs and sweeps, and sweeps call the CLI's parser in-process (argv as the wire format);
-    # the run loop lives in the setting and drives the run directory; the registry, settings and methods
-    # name each other for type checking. One composition root and a runner that persists remove them.
-    frozenset({
-        "sequoia.cli", "sequoia.console", "sequoia.experiments.commands", "sequoia.experiments.jobs",
-        "sequoia.experiments.launchers", "sequoia.experiments.sweep", "sequoia.experiments.tune",
-        "sequoia.experiments.tune_command", "sequoia.learners.base", "sequoia.listing", "sequoia.methods.base",
-        "sequoia.presets", "sequoia.progress", "sequoia.registry", "sequoia.runs", "sequoia.runs.monitor",
-        "sequoia.runs.run", "sequoia.settings.base", "sequoia.settings.view",
-    }),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def module_names() -> dict[str, Path]:

@@ -100,7 +100,7 @@ def test_the_cli_prints_a_duplicate_as_one_line(monkeypatch, capsys):
     def clash(name):
         raise registry.RegistrationError("method name 'replay' is taken by a (x.py:1); b (y.py:2) needs another name")
 
-    monkeypatch.setattr("sequoia.cli.get_method", clash)
+    monkeypatch.setattr("sequoia.experiment.get_method", clash)
     assert main(["--setting", "sl.incremental", "--method", "replay"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 

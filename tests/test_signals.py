@@ -61,6 +61,6 @@ def test_without_a_signal_an_error_is_still_an_internal_error(fresh_signals, mon
 
 def test_a_job_of_a_stopping_sweep_does_not_start(tmp_path):
     (tmp_path / STOP_MARKER).touch()
-    job = RunJob("000-a", ["--setting", "sl.incremental", "--method", "naive"], str(tmp_path))
+    job = RunJob("000-a", {"setting": "sl.incremental", "method": "naive"}, str(tmp_path))
     assert job() == {"state": PENDING, "message": "not started: the sweep was stopping"}
     assert not (tmp_path / "runs").exists() and not (tmp_path / "logs").exists()

@@ -18,12 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sequoia.cli import ArgumentParser
 from sequoia.errors import IncompleteSweepError, SequoiaError
 from sequoia.experiments import report
 from sequoia.experiments.spec import SweepSpec, parse_seeds
 from sequoia.experiments.summary import collect, find_baseline, group_runs, paired_tests
 from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions, Sweep, read_definition
+from sequoia.options import ArgumentParser, is_comma_list
 from sequoia.paths import path_option
 from sequoia.runs.run import check_output_root
 from sequoia.yaml_file import read_yaml
@@ -90,9 +90,8 @@ def option_pairs(tokens: list[str]) -> dict[str, str]:
 
 
 def comma_options() -> set[str]:
-    """Options whose own value is a comma list (never an axis on the command line), from every registered class."""
-    from simple_parsing.docstring import get_attribute_docstring
-
+    """Options whose own value is a comma list (never an axis on the command line): those every registered class
+    marks so by its type (:class:`sequoia.options.CommaList`), and ``loggers``."""
     from sequoia import registry
 
     found = {"loggers"}
@@ -101,9 +100,8 @@ def comma_options() -> set[str]:
     for group, classes in (("setting", registry.settings()), ("method", registry.methods()),
                            ("learner", registry.learners()), *setting_groups):
         for cls in classes.values():
-            for name in getattr(cls, "__dataclass_fields__", {}):
-                if "comma" in (get_attribute_docstring(cls, name).help_string or "").lower():
-                    found.add(f"{group}.{name}")
+            found |= {f"{group}.{name}" for name in getattr(cls, "__dataclass_fields__", {})
+                      if is_comma_list(cls, name)}
     return found
 
 
@@ -152,7 +150,7 @@ def check_runs(spec: SweepSpec, where: str = "sweep run {name}") -> None:
     """Build the setting and method of every configuration now: a typo fails in a second, not in run 17.
 
     ``where`` starts each error (``{name}``: the run's name)."""
-    from sequoia import cli
+    from sequoia.experiment import build
 
     seen: set[str] = set()
     for run in spec.runs():
@@ -161,11 +159,7 @@ def check_runs(spec: SweepSpec, where: str = "sweep run {name}") -> None:
             continue
         seen.add(key)
         try:
-            request = cli.read_request(run.argv)
-            setting_cls, method_cls = cli.choose_classes(request)
-            _, _, rest = cli.build_groups(request, setting_cls, method_cls)
-            if rest:
-                raise SequoiaError(f"unrecognized arguments: {' '.join(rest)}")
+            build(run.config())
         except SequoiaError as error:
             raise SequoiaError(f"{where.format(name=run.name)}: {error}") from None
 

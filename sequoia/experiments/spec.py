@@ -38,9 +38,12 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sequoia.errors import SequoiaError
+
+if TYPE_CHECKING:
+    from sequoia.experiment import ExperimentConfig
 
 RUN_KEYS = ("setting", "method", "preset", "config", "loggers")
 """Run options a sweep may set or vary (beyond the ``setting.``, ``method.`` and ``learner.`` options)."""
@@ -52,12 +55,27 @@ MAX_SEED = 2**32 - 1
 
 @dataclass
 class RunSpec:
-    """One run of a sweep: its name (its directory under ``runs/``), seed, axis values and arguments."""
+    """One run of a sweep: its name (its directory under ``runs/``), seed, axis values and options.
+
+    ``options`` is what the run's job carries (an :class:`~sequoia.experiment.ExperimentConfig`
+    is built from it); ``argv`` is the same run as a ``sequoia`` command, to show.
+    """
 
     name: str
     seed: int
     values: dict[str, Any]
-    argv: list[str]
+    options: dict[str, Any]
+
+    @property
+    def argv(self) -> list[str]:
+        """The ``sequoia`` arguments of the same run."""
+        return arguments(self.options)
+
+    def config(self) -> "ExperimentConfig":
+        """The run as an experiment config (a ``config`` file named among the options is read)."""
+        from sequoia.experiment import ExperimentConfig
+
+        return ExperimentConfig.from_options(self.options)
 
 
 @dataclass
@@ -157,8 +175,7 @@ class SweepSpec:
             values = dict(zip(keys, combination))
             for seed in self.seeds:
                 name = run_name(len(runs), values, seed)
-                argv = [*arguments({**self.base, **expand(values)}), "--seed", str(seed)]
-                runs.append(RunSpec(name, seed, values, argv))
+                runs.append(RunSpec(name, seed, values, {**self.base, **expand(values), "seed": seed}))
         return runs
 
     def to_dict(self) -> dict[str, Any]:

@@ -205,7 +205,7 @@ class Sweep:
     # -- running ----------------------------------------------------------------------
     def jobs(self) -> list[RunJob]:
         """A job for every run not finished yet."""
-        return [RunJob(run.name, run.argv, str(self.directory), self.launch.workers_here, self.launch.threads)
+        return [RunJob(run.name, run.options, str(self.directory), self.launch.workers_here, self.launch.threads)
                 for run in self.runs if disk_state(self.directory / "runs" / run.name) != FINISHED]
 
     def execute(self, progress: bool = True) -> list[dict[str, Any]]:

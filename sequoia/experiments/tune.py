@@ -40,7 +40,7 @@ from sequoia.experiments.jobs import FINISHED, INTERRUPTED, RunJob
 from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
 from sequoia.experiments.space import Dimension, parse_dimension
-from sequoia.experiments.spec import arguments, parse_seeds
+from sequoia.experiments.spec import parse_seeds
 from sequoia.experiments.sweep import LaunchOptions, read_launch, say
 from sequoia.paths import check_resumable_place
 from sequoia.runs.lock import DirectoryLock
@@ -240,7 +240,7 @@ class Tuning:
     def jobs(self, number: int, values: dict[str, Any]) -> list[RunJob]:
         """One job per seed for trial ``number``: its runs under ``runs/``."""
         options = self.spec.trial_options(values)
-        return [RunJob(f"trial-{number:04d}-seed-{seed}", [*arguments(options), "--seed", str(seed)],
+        return [RunJob(f"trial-{number:04d}-seed-{seed}", {**options, "seed": seed},
                        str(self.directory), self.launch.workers_here, self.launch.threads) for seed in self.spec.seeds]
 
     def execute(self, progress: bool = True) -> None:

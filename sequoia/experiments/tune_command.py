@@ -19,16 +19,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sequoia.cli import ArgumentParser
 from sequoia.errors import IncompleteSweepError, SequoiaError
 from sequoia.experiments.commands import (add_launch_arguments, check_runs, comma_options, launch_overrides,
                                           option_pairs)
 from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
 from sequoia.experiments.space import Dimension, parse_space, space_from_file
-from sequoia.experiments.spec import SweepSpec, parse_seeds
+from sequoia.experiments.spec import RunSpec, SweepSpec, parse_seeds
 from sequoia.experiments.sweep import LaunchOptions
 from sequoia.experiments.tune import Tuning, TuneSpec
+from sequoia.options import ArgumentParser
 
 USAGE = __doc__.split("\n\n")[1].strip()
 
@@ -135,7 +135,7 @@ def check_configurations(spec: TuneSpec) -> Any:
             sweep = SweepSpec({key: value for key, value in options.items() if key not in choices}, choices, [0])
             sweep.check("sequoia tune")
             check_runs(sweep, f"sequoia tune, the options of {what} at the {end} end of the space")
-    return _check_tasks_left(spec, sweep.runs()[0].argv)
+    return _check_tasks_left(spec, sweep.runs()[0])
 
 
 def _end(dimension: Dimension, end: str) -> float | int:
@@ -144,13 +144,12 @@ def _end(dimension: Dimension, end: str) -> float | int:
     return value if dimension.kind in ("loguniform", "uniform") else int(value)
 
 
-def _check_tasks_left(spec: TuneSpec, argv: list[str]) -> Any:
+def _check_tasks_left(spec: TuneSpec, run: RunSpec) -> Any:
     """``first_tasks`` must leave the evaluation a task, where the options tell how many the sequence has.
-    Returns the setting ``argv`` builds."""
-    from sequoia import cli
+    Returns the setting ``run`` builds."""
+    from sequoia.experiment import build
 
-    request = cli.read_request(argv)
-    setting, _, _ = cli.build_groups(request, *cli.choose_classes(request))
+    setting, _ = build(run.config())
     if spec.protocol.name != "first_tasks":
         return setting
     length = setting.sequence_length()

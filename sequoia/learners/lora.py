@@ -19,6 +19,7 @@ from sequoia.lm.tokens import TokenCache, is_chat
 from sequoia.seeding import derived_generator
 from sequoia.settings.pa.protocol import Generates, ScoresReplies
 from sequoia.settings.pa.setting import PAView, PreferenceData, PreferenceSetting
+from sequoia.options import CommaSeparated
 
 
 @dataclass
@@ -47,7 +48,7 @@ class LoRALearner(Learner):
     """LoRA scaling alpha (the update is scaled by alpha / r)."""
     lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Dropout on the LoRA input."""
-    target_modules: str = "auto"
+    target_modules: CommaSeparated = "auto"
     """Comma-separated module names to adapt, `all-linear`, or `auto` (peft's default for the architecture)."""
     lr: Annotated[float, Field(gt=0, le=10)] = 1e-3
     """AdamW learning rate."""

@@ -42,6 +42,7 @@ from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
 from sequoia.settings.pa import IncrementalPASetting
 from sequoia.settings.view import SettingView
+from sequoia.options import CommaSeparated
 
 MERGED = "merged"
 AVERAGING = ("ties", "ties_svd", "dare_ties", "dare_ties_svd")
@@ -97,7 +98,7 @@ class Merge(ReportsExperts, LearnerMethod):
 
     combination: Combination = "ties"
     """How peft's `add_weighted_adapter` combines the adapters (`linear`, `cat`, `svd`, `ties`, `dare_ties`, ...)."""
-    weights: str = "uniform"
+    weights: CommaSeparated = "uniform"
     """Each task's weight in the merge, comma-separated, or `uniform` (the experts' average)."""
     density: Annotated[float, Field(gt=0, le=1)] = 0.5
     """Share of each update's entries kept by TIES, DARE and magnitude pruning."""

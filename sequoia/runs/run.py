@@ -1,8 +1,9 @@
-"""A run's directory, checkpoints and loggers, as the setting's loop sees them.
+"""A run's directory, checkpoints and loggers: what persists the events of a setting's loop.
 
-A :class:`Run` is created by the CLI (``Run.new`` or ``Run.resume``) or by research
-code, and handed to :meth:`Setting.apply`. Without one, ``apply`` uses
-``Run()``: nothing is written, and losses are still checked.
+A :class:`Run` is created by the runner (:mod:`sequoia.runner`: ``Run.new`` or
+``Run.resume``) or by research code, and handed to :meth:`Setting.apply`, whose loop
+tells it each event (it is a :class:`~sequoia.settings.events.LoopObserver`). Without
+one, nothing is written, and losses are still checked.
 
 Example:
     >>> import tempfile
@@ -19,9 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from sequoia.runs import checkpoint, faults
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.loggers import make_loggers
 from sequoia.runs.monitor import TrainingMonitor
+from sequoia.settings.events import LoopContext, LoopObserver, LoopState
 from sequoia.threads import ThreadPolicy
 from sequoia.yaml_file import read_yaml
 
@@ -51,28 +51,13 @@ CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "config", "loop", "s
                    "random", "metrics_bytes")
 
 
-@dataclasses.dataclass
-class LoopState:
-    """How far the setting's loop got: what a checkpoint needs beyond the method's state."""
-
-    rows: list[dict[str, list[list[float]]]] = dataclasses.field(default_factory=list)
-    """Every evaluation so far (0: before training): each metric's scores, per task, per test item."""
-    online_items: list[float] = dataclasses.field(default_factory=list)
-    """The online evaluation's score of each item, in order."""
-    online_curve: list[float] = dataclasses.field(default_factory=list)
-    elapsed_s: float = 0.0
-    """Run time before this process started (earlier attempts of a resumed run)."""
-
-    @property
-    def next_phase(self) -> int:
-        """The index (from 0) of the first phase not trained yet."""
-        return max(len(self.rows) - 1, 0)
-
-
-class Run:
+class Run(LoopObserver):
     """Checkpoints and metric logs of one run, in ``directory`` (``None``: in memory only).
 
-    Only rank 0 of a multi-process run writes; every rank reads a checkpoint it resumes.
+    An observer of the setting's loop (:mod:`sequoia.settings.events`): it makes the
+    directory (or restores the checkpoint it resumes) when the loop starts, logs and
+    checkpoints each evaluation, and writes the results files when they are built. Only
+    rank 0 of a multi-process run writes; every rank reads a checkpoint it resumes.
     """
 
     def __init__(self, directory: Path | None = None, config: dict[str, Any] | None = None,
@@ -82,7 +67,7 @@ class Run:
         self.output_root = output_root
         self.resuming = resuming
         self.monitor = TrainingMonitor()
-        self._started = time.perf_counter()
+        """The loop's monitor once it started (its loggers are this run's)."""
         self._warned_no_state = False
         self.checkpointed_phase: int | None = None
         """The phase the directory's checkpoint was taken after (0: the evaluation before training)."""
@@ -134,9 +119,11 @@ class Run:
         return run
 
     # -- the loop's calls -----------------------------------------------------------
-    def open(self, setting: "Setting", method: "Method") -> LoopState:
-        """Make the directory (new run) or restore the checkpoint (resumed run); start the loggers."""
-        loop, resume_step, saved = LoopState(), 0, None
+    def started(self, context: LoopContext) -> None:
+        """Make the directory (new run) or restore the checkpoint into the loop (resumed run); start the loggers."""
+        setting, method = context.setting, context.method
+        self.monitor = context.monitor
+        resume_step, saved = 0, None
         if self.thread_policy is not None:
             self.thread_policy.apply(method.num_parameters())
         if self.resuming:
@@ -147,8 +134,8 @@ class Run:
                                             self.exact_directory)
             self.lock = DirectoryLock.take(self.directory)
         if saved is not None:
-            loop = LoopState(**saved["loop"])
-            self.checkpointed_phase = loop.next_phase
+            context.state = LoopState(**saved["loop"])
+            self.checkpointed_phase = context.state.next_phase
             setting.load_state_dict(saved["setting"])
             method.load_state_dict(saved["method"])
             self.monitor.load_state(saved["monitor"])
@@ -159,7 +146,24 @@ class Run:
             self._start_loggers(resume_step)
         if saved is not None:
             checkpoint.set_random_state(saved["random"])  # last: nothing above may draw from it
-        return loop
+
+    def evaluated(self, context: LoopContext) -> None:
+        """Log the new evaluation row and checkpoint the loop."""
+        self.monitor.fault_point("evaluate")
+        self.log_evaluation(context.state.rows[-1])
+        self.save_checkpoint(context)
+
+    def finished(self, context: LoopContext, results: "Results") -> None:
+        """Write the results files (rank 0) and close the loggers."""
+        from sequoia.report import write_results
+
+        if self.directory is not None and distributed.is_main():
+            write_results(self.directory, results)
+        self.close()
+
+    def failed(self, context: LoopContext, error: BaseException) -> None:
+        """Close the loggers and the directory's lock; the last checkpoint stays."""
+        self.close()
 
     def _start_loggers(self, resume_step: int) -> None:
         """The loggers of ``config.yaml``; one that cannot start takes a new run's directory with it."""
@@ -189,16 +193,17 @@ class Run:
             logged[f"eval/{metric}/mean"] = sum(scores) / len(scores)
         self.monitor.log(logged)
 
-    def save_checkpoint(self, setting: "Setting", method: "Method", loop: LoopState) -> None:
+    def save_checkpoint(self, context: LoopContext) -> None:
         """Checkpoint the state at the end of a phase (rank 0 writes; the others wait for it)."""
         if self.output_root is None and not self.resuming:
             return  # an in-memory run (the same answer on every rank, so no rank waits alone)
-        if distributed.is_main() and self._write_checkpoint(setting, method, loop):
-            self.checkpointed_phase = loop.next_phase
+        if distributed.is_main() and self._write_checkpoint(context):
+            self.checkpointed_phase = context.state.next_phase
         distributed.barrier()
 
-    def _write_checkpoint(self, setting: "Setting", method: "Method", loop: LoopState) -> bool:
+    def _write_checkpoint(self, context: LoopContext) -> bool:
         """Write ``checkpoint.pt``; ``False`` if the method has no state to save."""
+        setting, method, loop = context.setting, context.method, context.state
         method_state = method.state_dict()
         if method_state is None:
             if not self._warned_no_state:
@@ -213,7 +218,7 @@ class Run:
             "setting_name": setting.qualified_name(),
             "method_name": method.name,
             "config": self.config,
-            "loop": dataclasses.asdict(loop) | {"elapsed_s": self.elapsed(loop)},
+            "loop": dataclasses.asdict(loop) | {"elapsed_s": context.elapsed()},
             "setting": setting.state_dict(),
             "method": method_state,
             "monitor": self.monitor.state(),
@@ -229,18 +234,6 @@ class Run:
             return ""  # in memory, or a rank other than 0
         return (f"; {self.directory} keeps the checkpoint taken after phase {self.checkpointed_phase}"
                 f" (`sequoia --resume {self.directory}` continues from there)")
-
-    def elapsed(self, loop: LoopState) -> float:
-        """Seconds this run has trained, over all its attempts."""
-        return loop.elapsed_s + time.perf_counter() - self._started
-
-    def finish(self, results: "Results") -> None:
-        """Write the results files (rank 0) and close the loggers."""
-        from sequoia.report import write_results
-
-        if self.directory is not None and distributed.is_main():
-            write_results(self.directory, results)
-        self.close()
 
     def close(self) -> None:
         """Close the loggers and let another process into the directory."""
@@ -266,33 +259,6 @@ class Run:
                                    f"(setting.{key} {getattr(setting, key, '?')} resolved on its machine), this "
                                    f"machine resolves it to {value}; resume where it started, or set "
                                    f"--setting.{key} {started[key]} in a new run")
-
-
-def describe(setting: "Setting", method: "Method", seed: int, loggers: list[str] = ()) -> dict[str, Any]:
-    """The ``config.yaml`` of a run: every option of the setting's and the method's groups.
-
-    Each describes its own groups (``Setting.config``: ``setting``, and ``eval`` for PA;
-    ``Method.config``: ``method``, and ``learner`` for methods built on a learner).
-    ``sequoia --config`` re-runs it, and ``sequoia --resume`` rebuilds the run from it.
-    """
-    config: dict[str, Any] = {"seed": seed, **setting.config(), **method.config()}
-    if loggers:
-        config["loggers"] = list(loggers)
-    if setting.resolved():  # what options such as `auto` became on this machine (read by --resume, not by --config)
-        config["resolved"] = {"setting": setting.resolved()}
-    return _lists(config)
-
-
-def _lists(value: Any) -> Any:
-    """Tuples as lists, all the way down: what ``config.yaml`` reads back, so a resume compares like with like.
-
-    Example:
-        >>> _lists({"learner": {"hidden_sizes": (64, 64)}})
-        {'learner': {'hidden_sizes': [64, 64]}}
-    """
-    if isinstance(value, dict):
-        return {key: _lists(item) for key, item in value.items()}
-    return [_lists(item) for item in value] if isinstance(value, (list, tuple)) else value
 
 
 def _check_config_unchanged(directory: str | Path, started: dict[str, Any], now: dict[str, Any]) -> None:

@@ -2,10 +2,11 @@
 
 import dataclasses
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass as plain_dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -16,18 +17,16 @@ from tqdm.auto import tqdm
 from sequoia import distributed, progress, protocols
 from sequoia.errors import NotApplicableError, SequoiaError, TrainingError
 from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec, check_specs
-from sequoia.results import Results, TransferMatrix, cell_means
+from sequoia.results import FinalOutputs, Results, TransferMatrix, cell_means
 from sequoia.runs.monitor import TrainingMonitor
-from sequoia.runs.run import LoopState, Run
 from sequoia.runs.state import capture, restore
 from sequoia.seeding import seed_everything
 from sequoia.settings import schedule
 from sequoia.settings.assumptions import ContinualAssumption
+from sequoia.settings.events import LoopContext, LoopObserver, LoopState, Observers, PhaseBar
 from sequoia.settings.schedule import Items, PhasePlan
 from sequoia.settings.view import SettingView
-
-if TYPE_CHECKING:
-    from sequoia.methods.base import Method
+from sequoia.settings.method_contract import MethodContract as Method
 
 
 @plain_dataclass
@@ -197,8 +196,12 @@ class Setting(ContinualAssumption):
         """What a method may know about this setting (see :mod:`sequoia.settings.view`)."""
         return SettingView.of(self)
 
-    def finish(self, method: "Method", results: Results) -> None:
-        """Add what is not a metric once training is over (samples, baselines). Default: nothing."""
+    def final_outputs(self, method: "Method") -> FinalOutputs:
+        """What is not a metric, measured once training is over (samples, baselines), for the results.
+
+        Called once, after the last evaluation; the results are built with it. Default: nothing.
+        """
+        return FinalOutputs()
 
     # -- configuration --------------------------------------------------------------
     @classmethod
@@ -290,15 +293,21 @@ class Setting(ContinualAssumption):
         return rows
 
     # -- the loop -----------------------------------------------------------------
-    def apply(self, method: "Method", *, seed: int = 0, progress: bool = True, run: Run | None = None) -> Results:
+    def apply(self, method: "Method", *, seed: int = 0, progress: bool = True, run: LoopObserver | None = None,
+              observers: Sequence[LoopObserver] = ()) -> Results:
         """Run ``method`` on this setting and return its results.
+
+        The loop writes nothing itself: it tells observers what happens
+        (:mod:`sequoia.settings.events`), and a run directory is one of them.
 
         Args:
             method: any method that applies to this setting (``method.is_applicable(setting)``).
             seed: seeds every random generator, so the same seed repeats the run exactly.
             progress: show progress bars.
-            run: where checkpoints, metric logs and results go (see :class:`sequoia.runs.Run`);
-                a resumed ``Run`` continues after its last checkpoint. ``None``: nothing written.
+            run: the observer that persists the run, told first (:class:`sequoia.runs.Run`: checkpoints,
+                metric logs, results files; a resumed ``Run`` continues after its last checkpoint).
+                ``None``: nothing written.
+            observers: more observers of the loop's events, told after ``run``, in order.
 
         Raises:
             NonFiniteLossError: a training loss was NaN or infinite (the run's last checkpoint stays).
@@ -309,88 +318,87 @@ class Setting(ContinualAssumption):
         distributed.init_from_environment()
         if distributed.world_size() > 1 and not self.supports_several_processes:
             raise SequoiaError(f"{self.qualified_name()} runs in one process; launch it without torchrun")
-        run = run or Run()
+        started_at = time.perf_counter()  # the run time counts loading the data and the model
         seed_everything(seed)
         # Settings draw their splits and orders from their own generator, so the data
         # of a run depends on the seed alone, not on what the method consumed.
         self.rng = np.random.default_rng(seed)
         self._progress = progress_enabled(progress)
         self.prepare()
-        method.attach_monitor(run.monitor)
+        monitor = TrainingMonitor()
+        method.attach_monitor(monitor)
         method.configure(self.view())
         protocols.require(method, self.test_protocol, self.qualified_name())
         phases = self.phases()
-        loop = run.open(self, method)
+        told = Observers([run or LoopObserver(), PhaseBar(), *observers])
+        context = LoopContext(self, method, LoopState(), monitor, len(phases), started_at)
+        told.started(context)  # a resumed run restores its checkpoint here
         line = self.header()
         if line and self.progress and distributed.is_main():  # after every check: an error stays one line
             print(line, file=sys.stderr)
         try:
-            self._loop(method, phases, loop, run)
-        except TrainingError as error:
-            run.close()
-            raise type(error)(f"{error}{run.recovery_hint()}") from error
-        except BaseException:
-            run.close()
+            self._loop(context, phases, told)
+            results = self._results(context)
+        except BaseException as error:
+            told.failed(context, error)
             raise
-        results = self._results(method, loop)
-        self.finish(method, results)
-        results.runtime_s = run.elapsed(loop)
-        run.finish(results)
+        told.finished(context, results)
         return results
 
-    def _results(self, method: "Method", loop: LoopState) -> Results:
-        items = {name: [row[name] for row in loop.rows] for name in loop.rows[0]}
-        means = [cell_means(row) for row in loop.rows]
+    def _results(self, context: LoopContext) -> Results:
+        """The results, built once: the loop's rows, the method's numbers, then the domain's final outputs."""
+        method, rows = context.method, context.state.rows
+        items = {name: [row[name] for row in rows] for name in rows[0]}
+        means = [cell_means(row) for row in rows]
         matrices = {name: [row[name] for row in means] for name in items}
         specs = check_specs(self.metric_specs(), type(self).__name__)
         primary = next(iter(specs.values()))
         primary_rows = matrices.pop(primary.name)
+        measured = {"trainable_parameters": method.num_trainable_parameters(), "extra": dict(method.extra_metrics())}
+        final = self.final_outputs(method)
         return self.results_class(
             setting=self.qualified_name(),
             method=method.name,
             matrix=TransferMatrix(primary_rows, metric=primary.name, higher_is_better=primary.higher_is_better),
             specs={name: spec for name, spec in specs.items() if name in matrices or name == primary.name},
-            online_performance=float(np.mean(loop.online_items)) if loop.online_items else None,
-            trainable_parameters=method.num_trainable_parameters(),
-            extra=dict(method.extra_metrics()),
-            curves={"online": loop.online_curve} if loop.online_curve else {},
+            online_performance=float(np.mean(context.state.online_items)) if context.state.online_items else None,
+            trainable_parameters=measured["trainable_parameters"],
+            extra=measured["extra"] | final.extra,
+            curves={"online": context.state.online_curve} if context.state.online_curve else {},
             matrices=matrices,
             items=items,
-            online_items=loop.online_items,
+            online_items=context.state.online_items,
+            samples=final.samples,
+            runtime_s=context.elapsed(),
         )
 
-    def _loop(self, method: "Method", phases: list[Phase], loop: LoopState, run: Run) -> None:
-        """Row 0, then each phase not in ``loop`` yet: train, evaluate, checkpoint."""
-        if not loop.rows:
-            self._evaluate_into(method, loop, run)
-        bar = tqdm(total=len(phases), initial=loop.next_phase, desc=f"{self.qualified_name()} / {method.name}",
-                   unit="task", disable=not self.progress)
-        for index in range(loop.next_phase, len(phases)):
+    def _loop(self, context: LoopContext, phases: list[Phase], told: LoopObserver) -> None:
+        """Row 0, then each phase not in the loop's state yet: train, evaluate."""
+        method, state = context.method, context.state
+        if not state.rows:
+            self._evaluate_into(context, told)
+        for index in range(state.next_phase, len(phases)):
             phase = phases[index]
-            run.monitor.enter_phase(index + 1, phase.task_id)
-            with out_of_memory_hint(run.monitor):
+            context.monitor.enter_phase(index + 1, phase.task_id)
+            told.phase_started(context, index, phase.task_id)
+            with out_of_memory_hint(context.monitor):
                 if self.task_boundaries_signalled:
                     method.on_task_switch(phase.task_id)
                 for chunk in phase.chunks:
                     if self.online_evaluation:
-                        self._score_online(method, chunk, loop)
+                        self._score_online(method, chunk, state)
                     method.fit(chunk, phase.valid)
-                self._evaluate_into(method, loop, run)
-            bar.update()
-            primary = cell_means(loop.rows[-1])[self.metric_name]
-            bar.set_postfix({self.metric_name: f"{np.mean(primary):.3f}"})
-        bar.close()
+                self._evaluate_into(context, told)
+            told.phase_ended(context, index)
 
-    def _score_online(self, method: "Method", chunk: Any, loop: LoopState) -> None:
+    def _score_online(self, method: "Method", chunk: Any, state: LoopState) -> None:
         scores = item_scores(self.online_score(method, chunk))
-        loop.online_items.extend(scores)
-        loop.online_curve.append(float(np.mean(scores)) if scores else 0.0)
+        state.online_items.extend(scores)
+        state.online_curve.append(float(np.mean(scores)) if scores else 0.0)
 
-    def _evaluate_into(self, method: "Method", loop: LoopState, run: Run) -> None:
-        loop.rows.append(self.evaluate(method))
-        run.monitor.fault_point("evaluate")
-        run.log_evaluation(loop.rows[-1])
-        run.save_checkpoint(self, method, loop)
+    def _evaluate_into(self, context: LoopContext, told: LoopObserver) -> None:
+        context.state.rows.append(self.evaluate(context.method))
+        told.evaluated(context)
 
 
 def _postfix(bar: tqdm, part: str) -> Callable[[str], None]:

@@ -20,10 +20,18 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from sequoia.settings.base import Setting
+
+class Level(Protocol):
+    """What a view reads of a setting (a :class:`~sequoia.settings.base.Setting` has it; the view names no class
+    of the tree, which builds views)."""
+
+    nb_tasks_total: int
+    task_boundaries_signalled: bool
+    task_labels_at_train: bool
+    task_labels_at_test: bool
+    progress: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +55,7 @@ class SettingView:
     progress: bool
 
     @classmethod
-    def of(cls, setting: Setting, **domain_fields: Any) -> SettingView:
+    def of(cls, setting: Level, **domain_fields: Any) -> SettingView:
         """The view of ``setting``, with the domain's own fields."""
         return cls(setting_type=type(setting), nb_tasks=setting.nb_tasks_total,
                    task_boundaries_signalled=setting.task_boundaries_signalled,

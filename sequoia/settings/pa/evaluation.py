@@ -20,6 +20,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from sequoia.errors import SequoiaError
+from sequoia.options import CommaSeparated
 
 
 @dataclass
@@ -30,11 +31,11 @@ class PAEvaluation:
     training and after each phase; lm-eval tasks run once, after the last phase.
     """
 
-    capability: str = "mmlu,truthfulqa_mc1,text_nll"
+    capability: CommaSeparated = "mmlu,truthfulqa_mc1,text_nll"
     """Comma-separated capability probes (mmlu, truthfulqa_mc1, text_nll), or `none`."""
     capability_items: Annotated[int, Field(ge=0, le=100_000)] = 24
     """Items per probe, the first of each shipped subset (0: all of it: 228 MMLU, 200 TruthfulQA, 122 texts)."""
-    test_tasks: str = ""
+    test_tasks: CommaSeparated = ""
     """Comma-separated preference task specs scored after every phase but never trained on (their test pairs)."""
     reward_model: str = ""
     """A Hugging Face sequence-classification reward model (hub name or local path) that scores generated replies."""
@@ -42,7 +43,7 @@ class PAEvaluation:
     """Test prompts per task whose replies the reward model scores."""
     sample_kl: bool = True
     """With a reward model: also estimate the KL to the base model on sampled replies."""
-    lm_eval_tasks: str = ""
+    lm_eval_tasks: CommaSeparated = ""
     """Comma-separated lm-eval harness tasks to run after training (needs `pip install sequoia[lm_eval]`)."""
     lm_eval_include_path: str = ""
     """A directory of extra lm-eval task YAML files (local tasks)."""

@@ -5,14 +5,14 @@ from dataclasses import dataclass as plain_dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import AfterValidator, Field
+from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from sequoia import distributed
 from sequoia.errors import SequoiaError
 from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec
-from sequoia.options import comma_list_of_tasks
-from sequoia.results import Results
+from sequoia.options import TaskList
+from sequoia.results import FinalOutputs, Results
 from sequoia.settings.base import TASK_IDENTIFICATION, Setting, task_identification
 from sequoia.settings.pa.pairs import PreferencePair
 from sequoia.settings.pa.protocol import ScoresReplies, generate_replies
@@ -94,7 +94,7 @@ class PreferenceSetting(Setting):
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_base_test", "_test_tokens", "_base_rewards",
                                                             "_base_held_out")
 
-    tasks: Annotated[str, AfterValidator(comma_list_of_tasks)] = "moral_stories,utilitarianism,helpfulness"
+    tasks: TaskList = "moral_stories,utilitarianism,helpfulness"
     """A named sequence (`values`: this default; `corrigibility_conflict`) or comma-separated task specs: shipped
     names (harmlessness, helpfulness, oasst, utilitarianism, moral_stories, corrigibility, corrigible_consent,
     corrigible_refuse), local JSONL/JSON/parquet files or directories, hub dataset names, or mixtures (a+b)."""
@@ -378,20 +378,28 @@ class PreferenceSetting(Setting):
         chosen, rejected = self._score_pairs(method, chunk.pairs, None)
         return (chosen > rejected).float() + 0.5 * (chosen == rejected).float()
 
-    def finish(self, method, results: Results) -> None:
+    def final_outputs(self, method) -> FinalOutputs:
+        outputs = FinalOutputs()
         evaluation = self.evaluation
         if evaluation.lm_eval_tasks:
             from sequoia.lm.lm_eval_adapter import evaluate_tasks
 
             scores = evaluate_tasks(method, evaluation.lm_eval_task_names(), limit=evaluation.lm_eval_limit,
                                     manager=self._lm_eval)
-            results.extra |= {f"lm_eval/{name}": value for name, value in scores.items()}
+            outputs.extra |= {f"lm_eval/{name}": value for name, value in scores.items()}
         if self.generations_per_task:
-            for task, test in enumerate(self._test):
-                prompts = [p.prompt for p in test[: self.generations_per_task]]
-                replies = generate_replies(method, prompts, self.max_new_tokens)
-                if replies is None:
-                    break
-                for pair, reply in zip(test, replies):
-                    results.samples.append({"task": self.task_names[task], "prompt": list(pair.prompt),
-                                            "generated": reply, "chosen": pair.chosen, "rejected": pair.rejected})
+            outputs.samples = self._generated_samples(method)
+        return outputs
+
+    def _generated_samples(self, method) -> list[dict[str, Any]]:
+        """Replies the method generates to the first test prompts of each task, beside the pair's two replies."""
+        samples = []
+        for task, test in enumerate(self._test):
+            prompts = [p.prompt for p in test[: self.generations_per_task]]
+            replies = generate_replies(method, prompts, self.max_new_tokens)
+            if replies is None:
+                break
+            for pair, reply in zip(test, replies):
+                samples.append({"task": self.task_names[task], "prompt": list(pair.prompt),
+                                "generated": reply, "chosen": pair.chosen, "rejected": pair.rejected})
+        return samples

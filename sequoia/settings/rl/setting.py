@@ -6,14 +6,14 @@ import math
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import AfterValidator, Field
+from pydantic import Field
 from pydantic.dataclasses import dataclass
 
 from sequoia import progress
 from sequoia.errors import SequoiaError
 from sequoia.metric_spec import TRANSFER_SUMMARIES, MetricSpec
-from sequoia.options import comma_list_of_tasks
-from sequoia.results import Results
+from sequoia.options import TaskList
+from sequoia.results import FinalOutputs
 from sequoia.settings.base import Setting
 import sequoia.settings.rl.envs as envs
 import sequoia.settings.rl.metaworld_tasks as metaworld_tasks
@@ -97,7 +97,7 @@ class RLSetting(Setting):
     env: str = "CartPole-v1"
     """A gymnasium environment id: CartPole-v1, MountainCar-v0, Acrobot-v1, Pendulum-v1, or any registered id
     together with a schedule file."""
-    tasks: Annotated[str, AfterValidator(comma_list_of_tasks)] = ""
+    tasks: TaskList = ""
     """A Meta-World task sequence instead of --setting.env: cw10, cw20, or task names joined by commas
     (needs pip install 'sequoia[metaworld]')."""
     nb_tasks: Annotated[int, Field(gt=0, le=1_000)] = 3
@@ -324,9 +324,9 @@ class RLSetting(Setting):
             return self._returns(method.act, chunk.task_of(0, 0), episodes=1, seed_base=seed_base)
         return self._returns(method.act, 0, physics=chunk.physics(0, 0), episodes=1, seed_base=seed_base)
 
-    def finish(self, method, results: Results) -> None:
+    def final_outputs(self, method) -> FinalOutputs:
         # The baseline of the normalised matrix, so that a reader can undo the normalisation.
-        results.extra["random_return"] = float(np.mean(self.random_returns))
+        return FinalOutputs(extra={"random_return": float(np.mean(self.random_returns))})
 
 
 def _play(env, act, task_id: int | None, seed: int) -> tuple[float, bool]:

@@ -6,7 +6,8 @@ import torch
 from sequoia.errors import SequoiaError
 from sequoia.lm import models
 from sequoia.methods.preference import DPOLoRAMethod
-from sequoia.runs.run import CHECKPOINT_FORMAT, Run, describe
+from sequoia.runs import describe
+from sequoia.runs.run import CHECKPOINT_FORMAT, Run
 from sequoia.settings.pa import IncrementalPASetting
 
 
