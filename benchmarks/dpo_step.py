@@ -135,7 +135,7 @@ def setting_of(args: argparse.Namespace, batch: str, dtype: str):
 
 def pairs_of(setting, batch: str, count: int) -> list:
     """The batch's pairs: the first ``count`` training pairs (with two or more user turns for ``hh_helpful``)."""
-    pairs = setting._train[0]
+    pairs = setting.prepared.train[0]
     if batch == "hh_helpful":
         pairs = [p for p in pairs if sum(m["role"] == "user" for m in p.prompt) >= 2]
     if len(pairs) < count:

@@ -42,8 +42,9 @@ WRITTEN_KEYS = {"resolved"}
 """Keys sequoia writes into ``config.yaml`` for itself (what ``auto`` options became), accepted on reading."""
 GROUP_KEYS = ("setting", "eval", "method", "learner")
 """The option groups: each a section of ``config.yaml`` and a ``--<group>.`` prefix on the command line."""
-RUN_KEYS = ("seed", "loggers", "resolved")
-"""Keys of ``config.yaml`` that say how a run ran, not what it is (runs differing only there repeat one configuration)."""
+RUN_KEYS = ("seed", "loggers")
+"""Keys of ``config.yaml`` that say how a run ran, not what it is: runs differing only there repeat one configuration
+(``resolved`` is not among them: what a machine chose, such as the dtype, changes the results)."""
 MAX_SEED = 2**64 - 1
 """The largest seed: numpy and torch take any integer from 0 to 2**64 - 1."""
 

@@ -10,7 +10,7 @@ import yaml
 
 from sequoia import cli
 from sequoia.cli import main
-from sequoia.report import RUN_FILES
+from sequoia.runs.files import RUN_FILES
 
 QUICK = ["--quiet", "--learner.epochs", "2"]
 

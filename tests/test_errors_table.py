@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sequoia.cli import main
-from sequoia.report import RESULT_FILES
+from sequoia.runs.files import RESULT_FILES
 from sequoia.runs import checkpoint
 from sequoia.runs.run import CHECKPOINT_FORMAT
 from tests.conftest import snapshot

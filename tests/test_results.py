@@ -74,7 +74,7 @@ def test_forgetting_ignores_rows_measured_before_the_task_was_trained():
 
 
 def test_printed_table_and_csv_label_rows_alike(tmp_path):
-    from sequoia.report import write_run
+    from sequoia.runs.files import write_run
 
     results = Results("sl.incremental", "naive", TransferMatrix(MATRIX))
     run_dir = write_run(results, {"seed": 0}, tmp_path)

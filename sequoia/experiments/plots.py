@@ -11,7 +11,7 @@ import numpy as np
 
 from sequoia.experiments.summary import Configuration, direction
 from sequoia.intervals import t_interval
-from sequoia.report import _pyplot
+from sequoia.runs.files import pyplot
 from sequoia.results import TransferMatrix
 
 PRIMARY = ("average_final", "average_forgetting", "bwt", "fwt", "online_performance")
@@ -39,7 +39,7 @@ def metric_bars(configurations: list[Configuration], path: Path) -> bool:
     metrics = _metrics_to_plot(configurations)
     if not metrics:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     columns = min(3, len(metrics))
     rows = math.ceil(len(metrics) / columns)
     height = 0.45 * len(configurations) + 1.2
@@ -83,7 +83,7 @@ def mean_matrices(configurations: list[Configuration], path: Path) -> bool:
     shown = [(c, m) for c in configurations if (m := _mean_matrix(c)) is not None]
     if not shown:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     low = min(float(m.min()) for _, m in shown)
     high = max(float(m.max()) for _, m in shown)
     columns = min(3, len(shown))
@@ -152,7 +152,7 @@ def performance_bands(configurations: list[Configuration], path: Path) -> bool:
     bands = [(c, band) for c in configurations if (band := performance_band(c)) is not None]
     if not bands:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for configuration, (mean, low, high) in bands:
         phases = range(1, len(mean) + 1)
@@ -199,7 +199,7 @@ def tradeoff(configurations: list[Configuration], path: Path) -> bool:
               if sum(name in c.statistics() and "average_final" in c.statistics() for c in configurations) >= 2]
     if not losses:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(losses), figsize=(4.6 * len(losses) + 3.5, 4.6), squeeze=False)
     higher = direction(configurations, "average_final") is not False
     for ax, lost in zip(axes[0], losses):

@@ -39,13 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from sequoia.errors import SequoiaError
+from sequoia.experiment import RUN_KEYS
 from sequoia.intervals import t_interval
 from sequoia.text_files import read_utf8
 from sequoia.yaml_file import read_yaml
 
 SKIPPED_METRICS = ("metric", "trainable_parameters")
 """Entries of ``results.json``'s metrics that are not compared (a name; a count that does not vary by seed)."""
-SKIPPED_KEYS = ("seed", "loggers")
+SKIPPED_KEYS = RUN_KEYS
 
 
 @dataclass

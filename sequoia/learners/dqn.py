@@ -1,6 +1,7 @@
 """The RL learner: deep Q-learning with a target network and double-DQN targets."""
 
 import copy
+from dataclasses import dataclass as plain_dataclass
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
@@ -58,6 +59,31 @@ class TransitionBuffer:
                 "next_obs": self.next_obs[indices], "done": self.done[indices]}
 
 
+@plain_dataclass
+class DQNTraining:
+    """What DQN builds at run time and carries from step to step (its options are the learner's fields).
+
+    Attributes:
+        n_actions: the size of the discrete action space.
+        target: the target network, a copy of the online one every ``target_update_every`` gradient steps.
+        buffer: the FIFO transition buffer.
+        rng: exploration and minibatch draws.
+        env_seed: the seed of the next ``fit``'s first episode.
+        gradient_steps: gradient steps so far in the run.
+        steps_done: environment steps so far in the run (epsilon decays over them).
+        last: the last ``fit``'s transitions (``experience()``), ``None`` before the first.
+    """
+
+    n_actions: int
+    target: nn.Module
+    buffer: TransitionBuffer
+    rng: np.random.Generator
+    env_seed: int
+    gradient_steps: int = 0
+    steps_done: int = 0
+    last: Batch | None = None
+
+
 @register_learner
 @dataclass
 class DQN(Learner):
@@ -78,8 +104,7 @@ class DQN(Learner):
     name: ClassVar[str] = "dqn"
     domain: ClassVar[type] = RLSetting
     test_protocols: ClassVar[tuple[type, ...]] = (Acts,)
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = (
-        "target", "buffer", "rng", "_env_seed", "_gradient_steps", "_steps_done", "_last")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("training",)
 
     hidden_size: Annotated[int, Field(gt=0, le=65_536)] = 128
     """Width of the Q-network's two hidden layers."""
@@ -113,56 +138,58 @@ class DQN(Learner):
 
         if not isinstance(view.action_space, gym.spaces.Discrete):
             raise SequoiaError(f"DQN needs discrete actions; {view.env} has {view.action_space}")
-        self.n_actions = int(view.action_space.n)
+        n_actions = int(view.action_space.n)
         size = view.observation_size
         self.model = nn.Sequential(nn.Linear(size, self.hidden_size), nn.ReLU(),
                                    nn.Linear(self.hidden_size, self.hidden_size), nn.ReLU(),
-                                   nn.Linear(self.hidden_size, self.n_actions))
-        self.target = copy.deepcopy(self.model).requires_grad_(False)
+                                   nn.Linear(self.hidden_size, n_actions))
         self.torch_optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
-        self.buffer = TransitionBuffer(self.buffer_size, size)
         self.progress = view.progress
-        self.rng = np.random.default_rng(int(torch.randint(2**31, (1,))))
-        self._env_seed = int(torch.randint(2**31, (1,)))
-        self._gradient_steps = 0
-        self._steps_done = 0
-        self._last: Batch | None = None
+        rng = np.random.default_rng(int(torch.randint(2**31, (1,))))
+        self.training = DQNTraining(n_actions, copy.deepcopy(self.model).requires_grad_(False),
+                                    TransitionBuffer(self.buffer_size, size), rng, int(torch.randint(2**31, (1,))))
 
     def epsilon(self, step: int) -> float:
         fraction = min(step / self.epsilon_decay_steps, 1.0)
         return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
 
     def train_phase(self, train, valid: Any) -> None:
+        state = self.training
+        buffer = state.buffer
         if not self.keep_buffer_across_fits:
-            self.buffer.size = self.buffer.cursor = 0
+            buffer.size = buffer.cursor = 0
         total = train.steps_left
-        obs, _ = train.reset(seed=self._env_seed)
-        self._env_seed += 1
+        obs, _ = train.reset(seed=state.env_seed)
+        state.env_seed += 1
         bar = tqdm(total=total, desc="dqn steps", leave=False, disable=not self.progress, mininterval=1.0)
         step = 0
         while train.steps_left > 0:
-            if self.rng.random() < self.epsilon(self._steps_done):
-                action = int(self.rng.integers(self.n_actions))
+            if state.rng.random() < self.epsilon(state.steps_done):
+                action = int(state.rng.integers(state.n_actions))
             else:
                 action = int(self.act(obs[None], None)[0])
             next_obs, reward, terminated, truncated, _ = train.step(action)
             # Truncation (a time limit) is not a terminal state: keep bootstrapping through it.
-            self.buffer.add(obs, action, reward, next_obs, terminated)
+            buffer.add(obs, action, reward, next_obs, terminated)
             obs = next_obs
             if terminated or truncated:
                 obs, _ = train.reset()
             step += 1
-            self._steps_done += 1
-            if len(self.buffer) >= max(self.learning_starts, self.batch_size) and step % self.train_every == 0:
-                indices = torch.as_tensor(self.rng.integers(len(self.buffer), size=self.batch_size))
-                self.optimize(self.buffer.rows(indices))
-                self._gradient_steps += 1
-                if self._gradient_steps % self.target_update_every == 0:
-                    self.target.load_state_dict(self.model.state_dict())
+            state.steps_done += 1
+            if len(buffer) >= max(self.learning_starts, self.batch_size) and step % self.train_every == 0:
+                self._gradient_step(state)
             bar.update()
         bar.close()
-        added = min(step, self.buffer.capacity)  # this call's transitions end at the cursor
-        self._last = self.buffer.rows((self.buffer.cursor - added + torch.arange(added)) % self.buffer.capacity)
+        added = min(step, buffer.capacity)  # this call's transitions end at the cursor
+        state.last = buffer.rows((buffer.cursor - added + torch.arange(added)) % buffer.capacity)
+
+    def _gradient_step(self, state: DQNTraining) -> None:
+        """One minibatch from the buffer; the target network copied every ``target_update_every`` steps."""
+        indices = torch.as_tensor(state.rng.integers(len(state.buffer), size=self.batch_size))
+        self.optimize(state.buffer.rows(indices))
+        state.gradient_steps += 1
+        if state.gradient_steps % self.target_update_every == 0:
+            state.target.load_state_dict(self.model.state_dict())
 
     def before_step(self) -> None:
         if self.max_grad_norm:
@@ -179,9 +206,9 @@ class DQN(Learner):
         with torch.no_grad():
             if self.double:
                 next_action = self.model(batch["next_obs"]).argmax(dim=1, keepdim=True)
-                next_q = self.target(batch["next_obs"]).gather(1, next_action).squeeze(1)
+                next_q = self.training.target(batch["next_obs"]).gather(1, next_action).squeeze(1)
             else:
-                next_q = self.target(batch["next_obs"]).max(dim=1).values
+                next_q = self.training.target(batch["next_obs"]).max(dim=1).values
             target = batch["reward"] + self.gamma * (1 - batch["done"]) * next_q
         return nn.functional.smooth_l1_loss(q, target)
 
@@ -190,8 +217,8 @@ class DQN(Learner):
         return nn.functional.mse_loss(outputs, teacher)
 
     def experience(self) -> Batch:
-        assert self._last is not None, "fit() first"
-        return self._last
+        assert self.training.last is not None, "fit() first"
+        return self.training.last
 
     @torch.no_grad()
     def act(self, observations: np.ndarray, task_id: int | None) -> np.ndarray:

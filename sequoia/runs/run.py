@@ -44,9 +44,10 @@ if TYPE_CHECKING:
     from sequoia.results import Results
     from sequoia.settings.base import Setting
 
-CHECKPOINT_FORMAT = 5
+CHECKPOINT_FORMAT = 6
 """Version of the checkpoint layout; 2: evaluation rows hold every metric; 3: a header with a digest;
-4: the run's config, so that a resume can tell an edited ``config.yaml``; 5: rows hold per-item scores."""
+4: the run's config, so that a resume can tell an edited ``config.yaml``; 5: rows hold per-item scores;
+6: settings keep what they measure at run time in typed objects (PA: its row-0 ``baseline``)."""
 CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "config", "loop", "setting", "method", "monitor",
                    "random", "metrics_bytes")
 
@@ -155,7 +156,7 @@ class Run(LoopObserver):
 
     def finished(self, context: LoopContext, results: "Results") -> None:
         """Write the results files (rank 0) and close the loggers."""
-        from sequoia.report import write_results
+        from sequoia.runs.files import write_results
 
         if self.directory is not None and distributed.is_main():
             write_results(self.directory, results)
@@ -319,7 +320,7 @@ def _new_directory(root: Path, setting: str, method: str, config: dict[str, Any]
 
     A failure is one line.
     """
-    from sequoia.report import new_run_dir
+    from sequoia.runs.files import new_run_dir
 
     directory = None
     try:

@@ -347,27 +347,25 @@ class Setting(ContinualAssumption):
 
     def _results(self, context: LoopContext) -> Results:
         """The results, built once: the loop's rows, the method's numbers, then the domain's final outputs."""
-        method, rows = context.method, context.state.rows
-        items = {name: [row[name] for row in rows] for name in rows[0]}
-        means = [cell_means(row) for row in rows]
-        matrices = {name: [row[name] for row in means] for name in items}
+        method, state = context.method, context.state
+        items, matrices = row_matrices(state.rows)
         specs = check_specs(self.metric_specs(), type(self).__name__)
         primary = next(iter(specs.values()))
         primary_rows = matrices.pop(primary.name)
-        measured = {"trainable_parameters": method.num_trainable_parameters(), "extra": dict(method.extra_metrics())}
+        trainable, extra = method.num_trainable_parameters(), dict(method.extra_metrics())
         final = self.final_outputs(method)
         return self.results_class(
             setting=self.qualified_name(),
             method=method.name,
             matrix=TransferMatrix(primary_rows, metric=primary.name, higher_is_better=primary.higher_is_better),
             specs={name: spec for name, spec in specs.items() if name in matrices or name == primary.name},
-            online_performance=float(np.mean(context.state.online_items)) if context.state.online_items else None,
-            trainable_parameters=measured["trainable_parameters"],
-            extra=measured["extra"] | final.extra,
-            curves={"online": context.state.online_curve} if context.state.online_curve else {},
+            online_performance=float(np.mean(state.online_items)) if state.online_items else None,
+            trainable_parameters=trainable,
+            extra=extra | final.extra,
+            curves={"online": state.online_curve} if state.online_curve else {},
             matrices=matrices,
             items=items,
-            online_items=context.state.online_items,
+            online_items=state.online_items,
             samples=final.samples,
             runtime_s=context.elapsed(),
         )
@@ -399,6 +397,19 @@ class Setting(ContinualAssumption):
     def _evaluate_into(self, context: LoopContext, told: LoopObserver) -> None:
         context.state.rows.append(self.evaluate(context.method))
         told.evaluated(context)
+
+
+def row_matrices(rows: list[dict[str, list[list[float]]]]) -> tuple[dict[str, Any], dict[str, list[list[float]]]]:
+    """The evaluation rows as, per metric, the per-item scores of each row and the transfer matrix of their means.
+
+    Example:
+        >>> items, matrices = row_matrices([{"accuracy": [[1.0, 0.0]]}, {"accuracy": [[1.0, 1.0]]}])
+        >>> matrices
+        {'accuracy': [[0.5], [1.0]]}
+    """
+    items = {name: [row[name] for row in rows] for name in rows[0]}
+    means = [cell_means(row) for row in rows]
+    return items, {name: [row[name] for row in means] for name in items}
 
 
 def _postfix(bar: tqdm, part: str) -> Callable[[str], None]:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from sequoia.report import RESULT_FILES
+from sequoia.runs.files import RESULT_FILES
 from tests.test_os_limits import RUN, closed_stdout
 
 

@@ -115,7 +115,7 @@ def test_a_config_whose_alias_contains_itself_is_one_line(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def interrupted(finished, tmp_path_factory) -> Path:
     """The finished run as it was after its last checkpoint, before its results: resumable."""
-    from sequoia.report import RESULT_FILES
+    from sequoia.runs.files import RESULT_FILES
 
     directory = tmp_path_factory.mktemp("interrupted") / "run"
     shutil.copytree(finished, directory)

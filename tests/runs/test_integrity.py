@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from sequoia.cli import main
-from sequoia.report import RESULT_FILES
+from sequoia.runs.files import RESULT_FILES
 from sequoia.runs import checkpoint
 from sequoia.runs.lock import DirectoryLock
 from sequoia.runs.run import CHECKPOINT_FORMAT

@@ -32,8 +32,8 @@ def test_sl_task_slices_partition_the_sequence_and_keep_each_tasks_classes():
     rest = prepared(IncrementalSLSetting(nb_tasks=5, task_slice="2:"))
     assert first.nb_tasks_total == 2 and rest.nb_tasks_total == 3
     assert first.task_classes == [[0, 1], [2, 3]] and rest.task_classes == [[4, 5], [6, 7], [8, 9]]
-    first_labels = {int(label) for _, (_, y) in first._tasks for label in y}
-    rest_labels = {int(label) for _, (_, y) in rest._tasks for label in y}
+    first_labels = {int(label) for _, (_, y) in first.prepared.tasks for label in y}
+    rest_labels = {int(label) for _, (_, y) in rest.prepared.tasks for label in y}
     assert first_labels == {0, 1, 2, 3} and rest_labels == {4, 5, 6, 7, 8, 9}
 
 
@@ -52,10 +52,10 @@ def test_a_malformed_slice_is_refused_when_the_options_are_read(text):
 def test_sl_validation_scores_held_out_training_images_and_no_test_image():
     tested = prepared(IncrementalSLSetting(nb_tasks=2))
     validated = prepared(IncrementalSLSetting(nb_tasks=2, evaluate_on="validation"))
-    test_rows = set().union(*(rows(x) for _, (x, _) in tested._tasks))
-    scored = set().union(*(rows(x) for _, (x, _) in validated._tasks))
-    trained = set().union(*(rows(x) for (x, _), _ in validated._tasks))
-    train_of_test_run = set().union(*(rows(x) for (x, _), _ in tested._tasks))
+    test_rows = set().union(*(rows(x) for _, (x, _) in tested.prepared.tasks))
+    scored = set().union(*(rows(x) for _, (x, _) in validated.prepared.tasks))
+    trained = set().union(*(rows(x) for (x, _), _ in validated.prepared.tasks))
+    train_of_test_run = set().union(*(rows(x) for (x, _), _ in tested.prepared.tasks))
     assert scored and not scored & test_rows and not scored & trained
     assert scored <= train_of_test_run  # held out of the training images the test run trains on
     assert len(scored) == pytest.approx(0.25 * len(train_of_test_run), rel=0.05)
@@ -78,8 +78,8 @@ def test_pa_validation_never_scores_a_pair_of_the_test_split(tmp_path):
     def prompts(pairs):
         return {pair.prompt[-1]["content"] for pair in pairs}
 
-    assert all(prompt.startswith("TEST") for prompt in prompts(tested._test[0]))
-    scored, trained = prompts(validated._test[0]), prompts(validated._train[0])
+    assert all(prompt.startswith("TEST") for prompt in prompts(tested.prepared.test[0]))
+    scored, trained = prompts(validated.prepared.test[0]), prompts(validated.prepared.train[0])
     assert len(scored) == 8 and all(prompt.startswith("TRAIN") for prompt in scored)
     assert not scored & trained and len(trained) == 32
 

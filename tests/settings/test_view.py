@@ -44,7 +44,7 @@ def test_the_sl_view_reaches_no_test_data(setting):
     objects = reachable(view)
     assert not any(item is setting for item in objects)
     assert not any(isinstance(item, torch.Tensor) for item in objects)
-    test_labels = [test_y for _, (_, test_y) in setting._tasks]
+    test_labels = [test_y for _, (_, test_y) in setting.prepared.tasks]
     assert not any(item is labels for item in objects for labels in test_labels)
 
 

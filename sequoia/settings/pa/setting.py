@@ -18,6 +18,7 @@ from sequoia.settings.pa.pairs import PreferencePair
 from sequoia.settings.pa.protocol import ScoresReplies, generate_replies
 from sequoia.settings.pa.results import PreferenceResults
 from sequoia.settings.pa.sources import load_task, task_specs
+from sequoia.settings.pa.state import Baseline, Prepared
 from sequoia.settings.schedule import Items
 from sequoia.settings.view import SettingView
 
@@ -91,8 +92,7 @@ class PreferenceSetting(Setting):
     test_protocol: ClassVar[type] = ScoresReplies
     results_class: ClassVar[type[Results]] = PreferenceResults
     default_learner: ClassVar[str] = "dpo_lora"
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_base_test", "_test_tokens", "_base_rewards",
-                                                            "_base_held_out")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("baseline",)
 
     tasks: TaskList = "moral_stories,utilitarianism,helpfulness"
     """A named sequence (`values`: this default; `corrigibility_conflict`) or comma-separated task specs: shipped
@@ -136,56 +136,55 @@ class PreferenceSetting(Setting):
         if not specs:
             raise SequoiaError("--setting.tasks names no task")
         specs = self.kept_tasks(specs)
-        self.task_names, self._train, self._test = [], [], []
+        names, trains, tests = [], [], []
         for spec in specs:
             task = load_task(spec)
             train, test = self._split(task.name, task.train, task.test)
-            self.task_names.append(task.name)
-            self._train.append(train)
-            self._test.append(test)
-        self._tokenizer = load_tokenizer(self.model)  # for length checks and token counts, as methods see them
-        self._tokens = TokenCache(self._tokenizer, self.encoding())  # each reply's length counted once per run
+            names.append(task.name)
+            trains.append(train)
+            tests.append(test)
+        tokenizer = load_tokenizer(self.model)  # for length checks and token counts, as methods see them
+        self.prepared = Prepared(names, trains, tests, tokenizer, TokenCache(tokenizer, self.encoding()))
         if self.truncation_side == "error":
             self._check_prompt_lengths()
-        self._base_test: list[tuple[torch.Tensor, torch.Tensor]] = []  # row 0: the reference log-probs
-        self._test_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # reply lengths, for normalising
-        self._prepare_evaluation()
+        self.baseline = Baseline()
+        self._prepare_evaluation(self.prepared)
 
-    def _prepare_evaluation(self) -> None:
+    @property
+    def task_names(self) -> list[str]:
+        """Each task's name, in sequence order (once prepared)."""
+        return self.prepared.task_names
+
+    def _prepare_evaluation(self, prepared: Prepared) -> None:
         """Load the probes and the reward model (and the base model, for the sampled KL) before any training."""
         from sequoia.settings.pa.capability import load_probe, parse_probe_names
 
         evaluation = self.evaluation
-        self._probes = {f"capability_{name}": load_probe(name, evaluation.capability_items)
-                        for name in parse_probe_names(evaluation.capability)}
-        self._held_out = {}  # preference sets only scored: one-column matrices, like the probes
+        prepared.probes = {f"capability_{name}": load_probe(name, evaluation.capability_items)
+                           for name in parse_probe_names(evaluation.capability)}
         for spec in (part.strip() for part in evaluation.test_tasks.split(",") if part.strip()):
-            task = load_task(spec)
-            self._held_out[f"preference_accuracy@{task.name}"] = self._split(task.name, task.train, task.test)[1]
-        self._base_held_out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # row 0's log-probs
-        self._base_rewards: list[torch.Tensor] = []  # row 0: the base model's replies' rewards
-        self._lm_eval = None
+            task = load_task(spec)  # preference sets only scored: one-column matrices, like the probes
+            prepared.held_out[f"preference_accuracy@{task.name}"] = self._split(task.name, task.train, task.test)[1]
         if evaluation.lm_eval_tasks:  # checked now, not after training
             from sequoia.lm.lm_eval_adapter import task_manager
 
-            self._lm_eval = task_manager(evaluation.lm_eval_task_names(), evaluation.lm_eval_include_path)
-        self._reward_model = self._reference = None
+            prepared.lm_eval = task_manager(evaluation.lm_eval_task_names(), evaluation.lm_eval_include_path)
         if evaluation.reward_model:
             from sequoia.lm.models import load_model, resolve_device
             from sequoia.settings.pa.rewards import ReferenceModel, RewardModel
 
-            self._reward_model = RewardModel(evaluation.reward_model, resolve_device(self.device))
+            prepared.reward_model = RewardModel(evaluation.reward_model, resolve_device(self.device))
             if evaluation.sample_kl:
                 base = load_model(self.model, self.resolved_dtype()[0], self.device, self.quantization)
-                self._reference = ReferenceModel(base, self._tokenizer, self.encoding())
+                prepared.reference = ReferenceModel(base, prepared.tokenizer, self.encoding())
 
     def _check_prompt_lengths(self) -> None:
         """Fail before training, naming the pair, if any prompt is over the limit."""
         from sequoia.lm.tokens import PromptTooLongError, encode_prompt
 
-        tokenizer, encoding = self._tokenizer, self.encoding()
+        tokenizer, encoding = self.prepared.tokenizer, self.encoding()
         for task, name in enumerate(self.task_names):
-            for split, pairs in (("train", self._train[task]), ("test", self._test[task])):
+            for split, pairs in (("train", self.prepared.train[task]), ("test", self.prepared.test[task])):
                 for pair in pairs:
                     try:
                         encode_prompt(tokenizer, pair.prompt, encoding)
@@ -252,7 +251,7 @@ class PreferenceSetting(Setting):
     # -- the loop's hooks ---------------------------------------------------------
     @property
     def nb_tasks_total(self) -> int:
-        return len(self._train)
+        return len(self.prepared.train)
 
     def view(self) -> PAView:
         return PAView.of(self, model=self.model, dtype=self.resolved_dtype()[0], device=self.device,
@@ -261,10 +260,10 @@ class PreferenceSetting(Setting):
                          task_names=tuple(self.task_names))
 
     def train_size(self, task: int) -> int:
-        return len(self._train[task])
+        return len(self.prepared.train[task])
 
     def training_data(self, items: Items) -> PreferenceData:
-        pairs = [self._train[task][index] for task, index in zip(items.tasks, items.indices)]
+        pairs = [self.prepared.train[task][index] for task, index in zip(items.tasks, items.indices)]
         return PreferenceData(pairs, [int(task) for task in items.tasks] if items.with_task_ids else None)
 
     def _score_pairs(self, method, pairs: list[PreferencePair], task_id: int | None) -> tuple[torch.Tensor, ...]:
@@ -296,21 +295,20 @@ class PreferenceSetting(Setting):
         return specs + [probe_spec(name) for name in parse_probe_names(evaluation.capability)]
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
-        test = self._test[task]
+        test = self.prepared.test[task]
         chosen, rejected = self._score_pairs(method, test, task_id)
-        if len(self._base_test) == task:  # row 0: the untrained method is the reference
-            self._base_test.append((chosen, rejected))
-            self._test_tokens.append(self._token_counts(test))
-        base_chosen, base_rejected = self._base_test[task]
+        # The first evaluation of a task (row 0: the untrained method) is the reference of every later one.
+        base_chosen, base_rejected = Baseline.of(self.baseline.logprobs, task, lambda: (chosen, rejected))
         margin = (chosen - base_chosen) - (rejected - base_rejected)
-        chosen_tokens, rejected_tokens = self._test_tokens[task]
+        chosen_tokens, rejected_tokens = Baseline.of(self.baseline.reply_tokens, task,
+                                                     lambda: self._token_counts(test))
         scores = {  # one score per test pair
             "preference_accuracy": (margin > 0).float() + 0.5 * (margin == 0).float(),
             "mean_margin": margin,
             "length_normalized_accuracy": (chosen / chosen_tokens > rejected / rejected_tokens).float(),
             "drift": chosen - base_chosen,
         } | task_identification(method, [pair.prompt for pair in test], task)
-        if self._reward_model is not None:
+        if self.prepared.reward_model is not None:
             scores |= self._generation_scores(method, task, task_id)
         return scores
 
@@ -319,16 +317,15 @@ class PreferenceSetting(Setting):
         base model's (row 0's) replies, and the KL to the base model on sampled replies."""
         from sequoia.settings.pa.rewards import win_rate_items
 
-        prompts = [pair.prompt for pair in self._test[task][: self.evaluation.reward_prompts]]
+        prompts = [pair.prompt for pair in self.prepared.test[task][: self.evaluation.reward_prompts]]
         replies = generate_replies(method, prompts, self.max_new_tokens)
         if replies is None:
             raise SequoiaError(f"--eval.reward_model scores generated replies, but method {method.name!r} "
                                "cannot generate")
-        rewards = self._reward_model(prompts, replies)
-        if len(self._base_rewards) == task:  # row 0: the untrained method is the base model
-            self._base_rewards.append(rewards)
-        scores = {"reward": rewards, "win_rate": win_rate_items(rewards, self._base_rewards[task])}
-        if self._reference is not None:
+        rewards = self.prepared.reward_model(prompts, replies)
+        base_rewards = Baseline.of(self.baseline.rewards, task, lambda: rewards)  # row 0: the base model's
+        scores = {"reward": rewards, "win_rate": win_rate_items(rewards, base_rewards)}
+        if self.prepared.reference is not None:
             scores["sample_kl"] = self._sample_kl(method, prompts, task_id)
         return scores
 
@@ -341,18 +338,18 @@ class PreferenceSetting(Setting):
             # turn where it ended, cut where the limit cut it (the scorer drops the end of turn there).
             samples = generate_replies(method, prompts, self.max_completion_length, sample=True)
         policy = torch.as_tensor(method.logprobs(prompts, samples, task_id), dtype=torch.float32).reshape(-1)
-        return policy - self._reference(prompts, samples)
+        return policy - self.prepared.reference(prompts, samples)
 
     def probe_names(self) -> list[str]:
-        return [*self._probes, *self._held_out]
+        return [*self.prepared.probes, *self.prepared.held_out]
 
     def score_probe(self, method, name: str) -> torch.Tensor:
-        if name in self._held_out:
-            chosen, rejected = self._score_pairs(method, self._held_out[name], None)
-            base_chosen, base_rejected = self._base_held_out.setdefault(name, (chosen, rejected))
+        if name in self.prepared.held_out:
+            chosen, rejected = self._score_pairs(method, self.prepared.held_out[name], None)
+            base_chosen, base_rejected = Baseline.of(self.baseline.held_out, name, lambda: (chosen, rejected))
             margin = (chosen - base_chosen) - (rejected - base_rejected)
             return (margin > 0).float() + 0.5 * (margin == 0).float()
-        probe = self._probes[name]
+        probe = self.prepared.probes[name]
         return probe.score(lambda prompts, replies: self._method_logprobs(method, prompts, replies, None),
                            lambda texts: self._reply_tokens(texts))
 
@@ -366,7 +363,7 @@ class PreferenceSetting(Setting):
     def _reply_tokens(self, replies: list[str]) -> torch.Tensor:
         """Reply lengths in tokens as methods see them (same tokenizer and truncation, end of turn included);
         each text tokenized once per run."""
-        return torch.tensor([len(ids) for ids in self._tokens.replies(replies)], dtype=torch.float32)
+        return torch.tensor([len(ids) for ids in self.prepared.tokens.replies(replies)], dtype=torch.float32)
 
     def _token_counts(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
         """Reply lengths in tokens of the chosen and the rejected replies."""
@@ -385,7 +382,7 @@ class PreferenceSetting(Setting):
             from sequoia.lm.lm_eval_adapter import evaluate_tasks
 
             scores = evaluate_tasks(method, evaluation.lm_eval_task_names(), limit=evaluation.lm_eval_limit,
-                                    manager=self._lm_eval)
+                                    manager=self.prepared.lm_eval)
             outputs.extra |= {f"lm_eval/{name}": value for name, value in scores.items()}
         if self.generations_per_task:
             outputs.samples = self._generated_samples(method)
@@ -394,7 +391,7 @@ class PreferenceSetting(Setting):
     def _generated_samples(self, method) -> list[dict[str, Any]]:
         """Replies the method generates to the first test prompts of each task, beside the pair's two replies."""
         samples = []
-        for task, test in enumerate(self._test):
+        for task, test in enumerate(self.prepared.test):
             prompts = [p.prompt for p in test[: self.generations_per_task]]
             replies = generate_replies(method, prompts, self.max_new_tokens)
             if replies is None:

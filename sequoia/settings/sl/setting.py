@@ -2,7 +2,7 @@
 
 import dataclasses
 from collections.abc import Callable
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import torch
@@ -33,6 +33,29 @@ class SLView(SettingView):
     input_shape: tuple[int, ...] = ()
     num_classes: int = 0
     task_classes: tuple[tuple[int, ...], ...] | None = None
+
+
+@dataclasses.dataclass
+class PreparedImages:
+    """What :meth:`SLSetting.prepare` loads (not saved in checkpoints: a resumed run loads it again).
+
+    Attributes:
+        num_classes: the number of classes of the dataset.
+        input_shape: the shape of one image.
+        task_classes: each task's classes.
+        tasks: per task, its training images and labels, then its evaluation images and labels.
+        splits: per task, its training part and its validation part (``None`` without one).
+        train: every task's training part end to end; items index it through ``offsets``.
+        offsets: where each task's training part starts in ``train``.
+    """
+
+    num_classes: int
+    input_shape: tuple[int, ...]
+    task_classes: list[list[int]]
+    tasks: list[Any]
+    splits: list[tuple[SupervisedData, SupervisedData | None]]
+    train: SupervisedData
+    offsets: np.ndarray
 
 
 @dataclass
@@ -75,23 +98,24 @@ class SLSetting(Setting):
         images = load_images(self.dataset)
         x_train, y_train, x_test, y_test = self._train_test(images)
         classes = np.unique(y_train)
-        self.num_classes = int(classes.max()) + 1
-        self.input_shape = tuple(x_train.shape[1:])
         if self.shared_label_space:
-            self._tasks = self.kept_tasks(self._permuted_tasks(x_train, y_train, x_test, y_test))
-            self.task_classes = [list(map(int, classes))] * len(self._tasks)
+            tasks = self.kept_tasks(self._permuted_tasks(x_train, y_train, x_test, y_test))
+            task_classes = [list(map(int, classes))] * len(tasks)
         else:
             if self.nb_tasks > len(classes):
                 raise SequoiaError(f"nb_tasks={self.nb_tasks} exceeds the {len(classes)} classes of {self.dataset}")
-            self.task_classes = self.kept_tasks([list(map(int, c)) for c in np.array_split(classes, self.nb_tasks)])
-            self._tasks = [
-                (self._select(x_train, y_train, cls), self._select(x_test, y_test, cls)) for cls in self.task_classes
-            ]
-        self._splits = [self._split_valid(task, x, y) for task, ((x, y), _) in enumerate(self._tasks)]
-        # Every task's training rows end to end: items index into them through the offsets.
-        train = _concat([train for train, _ in self._splits])
-        self._train_x, self._train_y, self._train_ids = train.x, train.y, train.task_ids
-        self._offsets = np.cumsum([0] + [len(train) for train, _ in self._splits[:-1]])
+            task_classes = self.kept_tasks([list(map(int, c)) for c in np.array_split(classes, self.nb_tasks)])
+            tasks = [(self._select(x_train, y_train, cls), self._select(x_test, y_test, cls)) for cls in task_classes]
+        splits = [self._split_valid(task, x, y) for task, ((x, y), _) in enumerate(tasks)]
+        self.prepared = PreparedImages(
+            num_classes=int(classes.max()) + 1, input_shape=tuple(x_train.shape[1:]), task_classes=task_classes,
+            tasks=tasks, splits=splits, train=_concat([train for train, _ in splits]),
+            offsets=np.cumsum([0] + [len(train) for train, _ in splits[:-1]]))
+
+    @property
+    def task_classes(self) -> list[list[int]]:
+        """Each task's classes (once prepared)."""
+        return self.prepared.task_classes
 
     def _train_test(self, images) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Training and evaluation images; with ``evaluate_on: validation``, the evaluation images are held out
@@ -164,19 +188,22 @@ class SLSetting(Setting):
 
     def view(self) -> SLView:
         # Where the task id is given at test, its label space is part of the protocol (multi-head).
-        task_classes = tuple(map(tuple, self.task_classes)) if self.task_labels_at_test else None
-        return SLView.of(self, input_shape=self.input_shape, num_classes=self.num_classes, task_classes=task_classes)
+        prepared = self.prepared
+        task_classes = tuple(map(tuple, prepared.task_classes)) if self.task_labels_at_test else None
+        return SLView.of(self, input_shape=prepared.input_shape, num_classes=prepared.num_classes,
+                         task_classes=task_classes)
 
     def train_size(self, task: int) -> int:
-        return len(self._splits[task][0])
+        return len(self.prepared.splits[task][0])
 
     def training_data(self, items: Items) -> SupervisedData:
-        rows = torch.from_numpy(self._offsets[items.tasks] + items.indices)
-        return SupervisedData(self._train_x[rows], self._train_y[rows],
-                              self._train_ids[rows] if items.with_task_ids else None)
+        train = self.prepared.train  # every task's training rows end to end: items index them through the offsets
+        rows = torch.from_numpy(self.prepared.offsets[items.tasks] + items.indices)
+        return SupervisedData(train.x[rows], train.y[rows], train.task_ids[rows] if items.with_task_ids else None)
 
     def validation_data(self, tasks: tuple[int, ...]) -> SupervisedData | None:
-        parts = [self._splits[task][1] for task in tasks if self._splits[task][1] is not None]
+        splits = self.prepared.splits
+        parts = [splits[task][1] for task in tasks if splits[task][1] is not None]
         return _concat(parts) if parts else None
 
     def metric_specs(self) -> list[MetricSpec]:
@@ -184,7 +211,7 @@ class SLSetting(Setting):
         return [*super().metric_specs(), TASK_IDENTIFICATION]
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
-        _, (x, y) = self._tasks[task]
+        _, (x, y) = self.prepared.tasks[task]
         predicted = distributed.map_shards(lambda part: method.predict(part, task_id), x)
         scores = {"accuracy": (torch.as_tensor(predicted) == y).float()}
         return scores | task_identification(method, x, task)

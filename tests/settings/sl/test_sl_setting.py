@@ -86,8 +86,8 @@ def test_domain_incremental_shares_labels_and_permutes_pixels():
     calls, _ = run(setting)
     fits = [c for c in calls if c[0] == "fit"]
     assert all(f[3] == list(range(10)) for f in fits)
-    (x0, _), _ = setting._tasks[0]
-    (x1, _), _ = setting._tasks[1]
+    (x0, _), _ = setting.prepared.tasks[0]
+    (x1, _), _ = setting.prepared.tasks[1]
     assert not torch.equal(x0, x1)
     assert torch.allclose(x0.sum(dim=(1, 2)), x1.sum(dim=(1, 2)))  # same pixels, other places
 
@@ -115,7 +115,7 @@ def test_same_seed_same_splits_other_seed_other_splits():
     def first_test_images(seed):
         setting = IncrementalSLSetting()
         setting.apply(Recorder(), seed=seed, progress=False)
-        return setting._tasks[0][1][0]
+        return setting.prepared.tasks[0][1][0]
 
     assert torch.equal(first_test_images(1), first_test_images(1))
     assert not torch.equal(first_test_images(1), first_test_images(2))

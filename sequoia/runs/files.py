@@ -1,4 +1,5 @@
-"""Writing a run's results to its directory: JSON, CSV, plots and the config that re-runs it."""
+"""The files of a run directory: its results as JSON, CSV and plots, and the directory itself (the run's own
+files; :mod:`sequoia.experiments.report` compares many runs)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def _write_matrix_csv(results: Results, path: Path) -> None:
             writer.writerow([label, *[f"{v:.6f}" for v in row]])
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot, drawing into files only (no display is needed)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -79,7 +81,7 @@ def _pyplot():
 
 
 def _plot_matrix(results: Results, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     values = results.matrix.values
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * values.shape[1], 1.0 + 0.6 * values.shape[0]))
     image = ax.imshow(values, cmap="viridis", aspect="auto")
@@ -97,7 +99,7 @@ def _plot_matrix(results: Results, path: Path) -> None:
 
 
 def _plot_curves(results: Results, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     values = results.matrix.values
     online = results.curves.get("online", [])
     fig, axes = plt.subplots(1, 2 if online else 1, figsize=(11 if online else 6, 4), squeeze=False)
