@@ -41,6 +41,18 @@ class RegressionData:
         return {"x": self.x, "y": self.y}
 
 
+@plain_dataclass
+class RegressionTasks:
+    """What ``prepare`` draws (the setting's fields hold options only): each task's phase, its training inputs
+    and their noise, and its test inputs and targets."""
+
+    phases: np.ndarray
+    x_train: list[np.ndarray] = dataclasses.field(default_factory=list)
+    noise: list[np.ndarray] = dataclasses.field(default_factory=list)
+    x_test: list[torch.Tensor] = dataclasses.field(default_factory=list)
+    y_test: list[torch.Tensor] = dataclasses.field(default_factory=list)
+
+
 @dataclasses.dataclass(frozen=True)
 class RegressionView(SettingView):
     """What a method may know: the size of an input."""
@@ -80,41 +92,44 @@ class RegressionSetting(Setting):
         return self.nb_tasks
 
     def prepare(self) -> None:
-        self._phases = np.asarray(self.kept_tasks(range(self.nb_tasks)), dtype=float) * self.shift
+        tasks = RegressionTasks(np.asarray(self.kept_tasks(range(self.nb_tasks)), dtype=float) * self.shift)
         held_out = self.test_inputs if self.evaluate_on == "validation" else 0
-        self._x_train, self._noise, self._x_test, self._y_test = [], [], [], []
-        for phase in self._phases:
+        for phase in tasks.phases:
             x = self.rng.uniform(-math.pi, math.pi, size=self.train_inputs + held_out)
             noise = self.rng.normal(0.0, self.noise, size=len(x))
             x_test = self.rng.uniform(-math.pi, math.pi, size=self.test_inputs)
             if held_out:  # score items held out of the training draw; the test draw is never scored
                 x, noise, x_test = x[:-held_out], noise[:-held_out], x[-held_out:]
-            self._x_train.append(x)
-            self._noise.append(noise)
-            self._x_test.append(torch.tensor(x_test, dtype=torch.float32).unsqueeze(1))
-            self._y_test.append(torch.tensor(np.sin(x_test + phase), dtype=torch.float32))
+            tasks.x_train.append(x)
+            tasks.noise.append(noise)
+            tasks.x_test.append(torch.tensor(x_test, dtype=torch.float32).unsqueeze(1))
+            tasks.y_test.append(torch.tensor(np.sin(x_test + phase), dtype=torch.float32))
+        self.prepared = tasks
 
     @property
     def nb_tasks_total(self) -> int:
-        return len(self._phases)
+        return len(self.prepared.phases)
 
     def train_size(self, task: int) -> int:
-        return len(self._x_train[task])
+        return len(self.prepared.x_train[task])
 
     def training_data(self, items: Items) -> RegressionData:
+        prepared = self.prepared
         tasks, indices = np.asarray(items.tasks), np.asarray(items.indices)
-        x = np.array([self._x_train[t][i] for t, i in zip(tasks, indices)])
-        noise = np.array([self._noise[t][i] for t, i in zip(tasks, indices)])
+        x = np.array([prepared.x_train[t][i] for t, i in zip(tasks, indices)])
+        noise = np.array([prepared.noise[t][i] for t, i in zip(tasks, indices)])
         # Where tasks blend (the continual level), each item's curve moves linearly from its task's phase to the
         # next one's with its place on the task axis, and stays at the last task's phase past it (as RL's physics).
-        phase = self._phases[tasks] if items.positions is None else \
-            np.interp(np.asarray(items.positions), np.arange(len(self._phases)), self._phases)
+        phases = prepared.phases
+        phase = phases[tasks] if items.positions is None else \
+            np.interp(np.asarray(items.positions), np.arange(len(phases)), phases)
         y = np.sin(x + phase) + noise
         return RegressionData(torch.tensor(x, dtype=torch.float32).unsqueeze(1), torch.tensor(y, dtype=torch.float32),
                               torch.as_tensor(tasks) if items.with_task_ids else None)
 
     def score(self, method: Any, task: int, task_id: int | None) -> dict[str, torch.Tensor]:
-        error = torch.as_tensor(method.regress(self._x_test[task], task_id)).reshape(-1) - self._y_test[task]
+        prepared = self.prepared
+        error = torch.as_tensor(method.regress(prepared.x_test[task], task_id)).reshape(-1) - prepared.y_test[task]
         return {"mse": error**2, "mae": error.abs()}
 
     def online_score(self, method: Any, chunk: RegressionData) -> torch.Tensor:

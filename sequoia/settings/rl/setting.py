@@ -60,6 +60,36 @@ class RLView(SettingView):
     steps_per_fit: tuple[int, ...] = ()
 
 
+@dataclasses.dataclass
+class PreparedEnvironments:
+    """What :meth:`RLSetting.prepare` builds (not saved in checkpoints: a resumed run builds it again).
+
+    Attributes:
+        env_id: the registered id of ``--setting.env`` (``Meta-World`` with ``--setting.tasks``).
+        task_envs: each task's Meta-World environment; empty without ``--setting.tasks``.
+        task_physics: each task's physics parameters (``{}`` per Meta-World task).
+        observation_size: the length of an observation as methods see it (task id included where given).
+        observation_space: the observation space as methods see it.
+        action_space: the environment's action space.
+        random_returns: each task's mean test return of a random policy (the normalised return's baseline).
+    """
+
+    env_id: str = ""
+    task_envs: list[str] = dataclasses.field(default_factory=list)
+    task_physics: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    observation_size: int = 0
+    observation_space: Any = None
+    action_space: Any = None
+    random_returns: list[float] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class OnlineEpisodes:
+    """How many online-evaluation episodes the run has played: each takes the next seed (saved in checkpoints)."""
+
+    count: int = 0
+
+
 @dataclass
 class RLSetting(Setting):
     """Continual reinforcement learning: one gymnasium environment, different physics per task.
@@ -91,7 +121,7 @@ class RLSetting(Setting):
     task_not_in_inputs: ClassVar[str] = ("RL tasks differ by their dynamics, not by what an observation looks like, "
                                          "so no router can tell them apart from an observation")
     default_learner: ClassVar[str] = "dqn"
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_online_episodes",)
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("online",)
     supports_several_processes: ClassVar[bool] = False  # environment steps are sequential
 
     env: str = "CartPole-v1"
@@ -120,28 +150,28 @@ class RLSetting(Setting):
         return self.nb_tasks if self.schedule in ("", "alternating", "sampled") else None  # a file: read in prepare
 
     def prepare(self) -> None:
-        self.task_envs: list[str] = []
+        self.prepared = PreparedEnvironments()
         if self.tasks:
             self._prepare_metaworld()
         else:
-            self.env_id = envs.registered_id(self.env)
+            self.prepared.env_id = envs.registered_id(self.env)
             probe = envs.make(self.env)
             try:
                 self._prepare_tasks(probe)
             finally:
                 probe.close()
-        self._online_episodes = 0
-        self.random_returns = [float(np.mean(self._returns(lambda obs, task: None, task)))
+        self.online = OnlineEpisodes()
+        self.prepared.random_returns = [float(np.mean(self._returns(lambda obs, task: None, task)))
                                for task in range(self.nb_tasks_total)]
 
     def _prepare_metaworld(self) -> None:
         """One Meta-World environment per task, success rate as the metric (Continual World)."""
-        self.task_envs = self.kept_tasks(metaworld_tasks.sequence(self.tasks))
-        self.task_physics = [{} for _ in self.task_envs]
+        self.prepared.task_envs = self.kept_tasks(metaworld_tasks.sequence(self.tasks))
+        self.prepared.task_physics = [{} for _ in self.prepared.task_envs]
         self._refuse_mixed_phases()
-        metaworld_tasks.check_names(self.task_envs)
-        self.env_id = "Meta-World"
-        probe = metaworld_tasks.make(self.task_envs[0])
+        metaworld_tasks.check_names(self.prepared.task_envs)
+        self.prepared.env_id = "Meta-World"
+        probe = metaworld_tasks.make(self.prepared.task_envs[0])
         try:
             self._check_budget()
             self._set_spaces(probe)
@@ -164,31 +194,31 @@ class RLSetting(Setting):
     def _prepare_tasks(self, probe) -> None:
         """Each task's physics, checked on ``probe``, and the spaces the methods see."""
         envs.check_observations(probe, self.env)
-        self.task_physics = self._task_sequence(probe)
+        self.prepared.task_physics = self._task_sequence(probe)
         self._check_budget()
-        for parameters in self.task_physics:
+        for parameters in self.prepared.task_physics:
             set_physics(probe, parameters)  # fails early, with a message, on a wrong attribute name
         self._set_spaces(probe)
 
     def _task_sequence(self, probe) -> list[dict[str, float]]:
         """The physics of each task: the sequence ``--setting.schedule`` names, or the file it gives."""
-        sequence = self.schedule or default_sequence(self.env_id)
-        published = default_physics(probe, PHYSICS.get(self.env_id, ()))
+        sequence = self.schedule or default_sequence(self.prepared.env_id)
+        published = default_physics(probe, PHYSICS.get(self.prepared.env_id, ()))
         if sequence == "alternating":
-            return self.kept_tasks(alternating_schedule(self.env_id, self.nb_tasks, published))
+            return self.kept_tasks(alternating_schedule(self.prepared.env_id, self.nb_tasks, published))
         if sequence == "sampled":
-            return self.kept_tasks(sampled_schedule(self.env_id, self.nb_tasks, self.parameter_std, self.rng,
+            return self.kept_tasks(sampled_schedule(self.prepared.env_id, self.nb_tasks, self.parameter_std, self.rng,
                                                     published))
-        return self.kept_tasks(load_schedule(schedule_file(sequence, self.env_id)))
+        return self.kept_tasks(load_schedule(schedule_file(sequence, self.prepared.env_id)))
 
     def _set_spaces(self, probe) -> None:
         """The spaces the methods see: ``probe``'s, with the task id where the level gives it."""
         from sequoia.settings.rl.environment import TaskEnvironment
 
-        self.observation_size = int(np.prod(probe.observation_space.shape)) + self.task_id_size
-        self.observation_space = TaskEnvironment(probe, 0, lambda step, start: {}, task_id_size=self.task_id_size
+        self.prepared.observation_size = int(np.prod(probe.observation_space.shape)) + self.task_id_size
+        self.prepared.observation_space = TaskEnvironment(probe, 0, lambda step, start: {}, task_id_size=self.task_id_size
                                                  ).observation_space
-        self.action_space = probe.action_space
+        self.prepared.action_space = probe.action_space
 
     def _check_budget(self) -> None:
         """Refuse a run too long to finish: the counts are each in range, their products may not be."""
@@ -202,18 +232,45 @@ class RLSetting(Setting):
                                f"test episodes (episodes x tasks x evaluations); at most {MAX_TEST_EPISODES:.0e}")
 
     @property
+    def task_physics(self) -> list[dict[str, float]]:
+        """Each task's physics (``{}`` for each Meta-World task), once prepared."""
+        return self.prepared.task_physics
+
+    @property
+    def task_envs(self) -> list[str]:
+        """Each task's Meta-World environment (none without ``--setting.tasks``), once prepared."""
+        return self.prepared.task_envs
+
+    @property
+    def env_id(self) -> str:
+        """The registered id of the environment (``Meta-World`` with ``--setting.tasks``), once prepared."""
+        return self.prepared.env_id
+
+    @property
+    def observation_size(self) -> int:
+        return self.prepared.observation_size
+
+    @property
+    def observation_space(self) -> Any:
+        return self.prepared.observation_space
+
+    @property
+    def action_space(self) -> Any:
+        return self.prepared.action_space
+
+    @property
     def nb_tasks_total(self) -> int:
-        return len(self.task_physics)
+        return len(self.prepared.task_physics)
 
     @property
     def task_id_size(self) -> int:
         """Length of the one-hot task id appended to observations (0 where ids are hidden)."""
-        return len(self.task_physics) if self.task_labels_at_test else 0
+        return len(self.prepared.task_physics) if self.task_labels_at_test else 0
 
     def view(self) -> RLView:
-        env = f"Meta-World tasks {self.tasks}" if self.task_envs else self.env
-        return RLView.of(self, env=env, observation_size=self.observation_size,
-                         observation_space=self.observation_space, action_space=self.action_space,
+        env = f"Meta-World tasks {self.tasks}" if self.prepared.task_envs else self.env
+        return RLView.of(self, env=env, observation_size=self.prepared.observation_size,
+                         observation_space=self.prepared.observation_space, action_space=self.prepared.action_space,
                          steps_per_fit=self.fit_lengths())
 
     def train_size(self, task: int) -> int:
@@ -227,7 +284,7 @@ class RLSetting(Setting):
 
         from sequoia.settings.rl.environment import TaskEnvironment
 
-        env = metaworld_tasks.make(self.task_envs[task]) if self.task_envs else gym.make(self.env)
+        env = metaworld_tasks.make(self.prepared.task_envs[task]) if self.prepared.task_envs else gym.make(self.env)
         return TaskEnvironment(env, steps, physics, task_of, self.task_id_size)
 
     def physics_at(self, position: float) -> dict[str, float]:
@@ -240,9 +297,9 @@ class RLSetting(Setting):
         low = int(position)
         high = min(low + 1, self.nb_tasks_total - 1)
         weight = position - low
-        blended = {name: (1 - weight) * value + weight * self.task_physics[high][name]
-                   for name, value in self.task_physics[low].items()}
-        return {name: value or math.copysign(1e-6, self.task_physics[high][name]) for name, value in blended.items()}
+        blended = {name: (1 - weight) * value + weight * self.prepared.task_physics[high][name]
+                   for name, value in self.prepared.task_physics[low].items()}
+        return {name: value or math.copysign(1e-6, self.prepared.task_physics[high][name]) for name, value in blended.items()}
 
     def training_data(self, items: Items):
         """An environment with a budget of ``len(items)`` steps.
@@ -258,7 +315,7 @@ class RLSetting(Setting):
             return int(tasks[min(episode_start, last)])
 
         if positions is None:
-            return self._environment(len(items), lambda step, start: self.task_physics[task_of(step, start)], task_of,
+            return self._environment(len(items), lambda step, start: self.prepared.task_physics[task_of(step, start)], task_of,
                                      task=int(tasks[0]))
         return self._environment(len(items), lambda step, start: self.physics_at(float(positions[min(step, last)])),
                                  task_of)
@@ -275,7 +332,7 @@ class RLSetting(Setting):
     def _episodes(self, act, task: int, physics: dict[str, float] | None = None, episodes: int | None = None,
                   seed_base: int | None = None, task_id: int | None = None) -> list[tuple[float, bool]]:
         """The return of each test episode, and whether it succeeded (``info["success"]`` at any step)."""
-        physics = self.task_physics[task] if physics is None else physics
+        physics = self.prepared.task_physics[task] if physics is None else physics
         # Test and validation episodes have seeds of their own, apart from each other and from training.
         seed_base = (VALIDATION_SEEDS if self.evaluate_on == "validation" else TEST_SEEDS) if seed_base is None \
             else seed_base
@@ -304,29 +361,29 @@ class RLSetting(Setting):
         return [mean_return, MetricSpec("normalized_return", label="(return - random) / (solved - random)")]
 
     def score(self, method, task: int, task_id: int | None) -> dict[str, np.ndarray]:
-        if self.task_envs:  # Meta-World: success rate first, as Continual World reports it
+        if self.prepared.task_envs:  # Meta-World: success rate first, as Continual World reports it
             played = self._episodes(method.act, task, task_id=task_id)
             return {"success_rate": np.asarray([float(success) for _, success in played]),
                     "mean_return": np.asarray([total for total, _ in played])}
         returns = np.asarray(self._returns(method.act, task, task_id=task_id))
         scores = {"mean_return": returns}  # one score per test episode
-        solved = SOLVED_RETURN.get(self.env_id)
+        solved = SOLVED_RETURN.get(self.prepared.env_id)
         if solved is not None:
-            random = self.random_returns[task]
+            random = self.prepared.random_returns[task]
             scores["normalized_return"] = (returns - random) / (solved - random)
         return scores
 
     def online_score(self, method, chunk) -> list[float]:
         # One greedy episode under the physics the chunk starts with, before training on it.
-        self._online_episodes += 1
-        seed_base = 2_000_000 + self._online_episodes
-        if self.task_envs:  # Meta-World: the chunk's own task, whose environment it is
+        self.online.count += 1
+        seed_base = 2_000_000 + self.online.count
+        if self.prepared.task_envs:  # Meta-World: the chunk's own task, whose environment it is
             return self._returns(method.act, chunk.task_of(0, 0), episodes=1, seed_base=seed_base)
         return self._returns(method.act, 0, physics=chunk.physics(0, 0), episodes=1, seed_base=seed_base)
 
     def final_outputs(self, method) -> FinalOutputs:
         # The baseline of the normalised matrix, so that a reader can undo the normalisation.
-        return FinalOutputs(extra={"random_return": float(np.mean(self.random_returns))})
+        return FinalOutputs(extra={"random_return": float(np.mean(self.prepared.random_returns))})
 
 
 def _play(env, act, task_id: int | None, seed: int) -> tuple[float, bool]:
