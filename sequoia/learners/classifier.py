@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass as plain_dataclass
 from typing import Annotated, ClassVar, Literal
 
 import torch
@@ -18,6 +19,23 @@ from sequoia.seeding import derived_generator
 from sequoia.settings.sl import SLSetting, SupervisedData
 from sequoia.settings.sl.protocol import Classifies
 from sequoia.settings.sl.setting import SLView
+
+
+@plain_dataclass
+class Heads:
+    """Which classes the classifier knows, per task and trained: what it builds in ``configure`` and saves.
+
+    Attributes:
+        num_classes: the width of the output layer.
+        multi_head: whether task ids are given at test (predictions then stay within the task's classes).
+        task_classes: each task's classes, where the setting or training revealed them.
+        trained_classes: the classes trained so far.
+    """
+
+    num_classes: int
+    multi_head: bool
+    task_classes: dict[int, torch.Tensor]
+    trained_classes: torch.Tensor
 
 
 @register_learner
@@ -42,7 +60,7 @@ class Classifier(Learner):
     name: ClassVar[str] = "classifier"
     domain: ClassVar[type] = SLSetting
     test_protocols: ClassVar[tuple[type, ...]] = (Classifies,)
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task_classes", "trained_classes", "_shuffle", "_last")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("heads", "_shuffle", "_last")
 
     hidden_size: Annotated[int, Field(gt=0, le=65_536)] = 128
     """Width of the hidden layers."""
@@ -70,14 +88,29 @@ class Classifier(Learner):
         self.model = nn.Sequential(*layers)
         optimizer = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
         self.torch_optimizer = optimizer(self.model.parameters(), lr=self.lr)
-        self.num_classes = view.num_classes
         given = view.task_classes or ()
-        self.task_classes: dict[int, torch.Tensor] = {task: torch.tensor(c) for task, c in enumerate(given)}
-        self.multi_head = view.task_classes is not None  # task ids at test: one head per task
-        self.trained_classes = torch.zeros(view.num_classes, dtype=torch.bool)
+        self.heads = Heads(view.num_classes, multi_head=view.task_classes is not None,
+                           task_classes={task: torch.tensor(c) for task, c in enumerate(given)},
+                           trained_classes=torch.zeros(view.num_classes, dtype=torch.bool))
         self.progress = view.progress
         self._shuffle = derived_generator()
         self._last: SupervisedData | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.heads.num_classes
+
+    @property
+    def multi_head(self) -> bool:
+        return self.heads.multi_head
+
+    @property
+    def task_classes(self) -> dict[int, torch.Tensor]:
+        return self.heads.task_classes
+
+    @property
+    def trained_classes(self) -> torch.Tensor:
+        return self.heads.trained_classes
 
     def train_phase(self, train: SupervisedData, valid: SupervisedData | None) -> None:
         with self.training_on(train):

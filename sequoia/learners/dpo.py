@@ -1,5 +1,6 @@
 """DPO with LoRA: the default PA learner."""
 
+from dataclasses import dataclass as plain_dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 import torch
@@ -15,6 +16,21 @@ from sequoia.lm.packing import Group
 from sequoia.lm.scoring import ReplyScores
 from sequoia.registry import register_learner
 from sequoia.settings.pa.setting import PreferenceData
+
+
+@plain_dataclass
+class DPOFitState:
+    """What one ``fit`` call of DPO carries from step to step; none of it outlives the call.
+
+    Attributes:
+        objective: ``sft`` during the SFT steps that open a call (``sft_steps``), else ``dpo``.
+        reference_weights: TR-DPO's moving reference adapter (``None``: the reference log-probs stored with the rows).
+        dpo_steps: DPO steps of this call so far (TR-DPO moves the reference every ``reference_sync_every``).
+    """
+
+    objective: Literal["sft", "dpo"] = "dpo"
+    reference_weights: dict[str, torch.Tensor] | None = None
+    dpo_steps: int = 0
 
 
 @register_learner
@@ -66,28 +82,25 @@ class DPOLoRA(LoRALearner):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._reference_weights: dict[str, torch.Tensor] | None = None
-        self._dpo_steps = 0
+        self.fit_state = DPOFitState()
         if self.loss_type == "exo_pair" and self.label_smoothing == 0:
             raise SequoiaError("--learner.loss_type exo_pair needs --learner.label_smoothing above 0 "
                                "(the EXO paper uses 1e-3)")
-        self.objective: Literal["sft", "dpo"] = "dpo"
 
     def train_phase(self, train: PreferenceData, valid: Any) -> None:
         rows = self.encode_pairs(train.pairs)
         if self.sft_steps:
-            self.objective = "sft"
+            self.fit_state = DPOFitState(objective="sft")
             self.train_epochs(rows, epochs=max(1, -(-self.sft_steps * self.batch_size // len(train))),
                               max_steps=self.sft_steps)
-            self.objective = "dpo"
+            self.fit_state = DPOFitState()
         rows = self.prepare_rows(rows)
         self._last = rows
-        self._reference_weights = self._initial_reference() if self.reference_sync_every else None
-        self._dpo_steps = 0
+        self.fit_state = DPOFitState(reference_weights=self._initial_reference() if self.reference_sync_every else None)
         try:
             self.train_epochs(rows, self.epochs)
         finally:
-            self._reference_weights = None  # a moving reference lives for one fit call
+            self.fit_state = DPOFitState()  # a moving reference lives for one fit call
 
     def _initial_reference(self) -> dict[str, torch.Tensor]:
         """The reference adapter weights at the start of a task: the policy's, or for the base model B = 0."""
@@ -101,18 +114,20 @@ class DPOLoRA(LoRALearner):
 
     def optimize(self, batch: Batch) -> torch.Tensor:
         loss = super().optimize(batch)
-        if self.objective == "dpo" and self._reference_weights is not None:
-            self._dpo_steps += 1
-            if self._dpo_steps % self.reference_sync_every == 0:
-                mix_into(self._reference_weights, self.trainable_parameters(), self.reference_mixup_alpha)
+        state = self.fit_state
+        if state.objective == "dpo" and state.reference_weights is not None:
+            state.dpo_steps += 1
+            if state.dpo_steps % self.reference_sync_every == 0:
+                mix_into(state.reference_weights, self.trainable_parameters(), self.reference_mixup_alpha)
         return loss
 
     def reference_scores(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The reference log-probs of the batch's chosen and rejected replies: stored, or scored now (TR-DPO)."""
-        if self._reference_weights is None:
+        reference = self.fit_state.reference_weights
+        if reference is None:
             return batch["ref_chosen"], batch["ref_rejected"]
         n = len(batch["prompt_ids"])
-        with torch.no_grad(), self._weights(self._reference_weights):
+        with torch.no_grad(), self._weights(reference):
             logprobs = self.outputs(batch).logprobs.detach()
         return logprobs[:n], logprobs[n:]
 
@@ -129,7 +144,7 @@ class DPOLoRA(LoRALearner):
 
     def outputs(self, batch: Batch) -> ReplyScores:
         """Scores of the chosen then the rejected replies, in one forward pass, each prompt computed once."""
-        if self.objective == "sft":
+        if self.fit_state.objective == "sft":
             return self.chosen_outputs(batch)
         scores = self.score_groups([Group(p, [c, r]) for p, c, r in zip(batch["prompt_ids"], batch["chosen_ids"],
                                                                           batch["rejected_ids"])])
@@ -138,7 +153,7 @@ class DPOLoRA(LoRALearner):
         return ReplyScores(scores.logprobs[order], scores.tokens[order], scores.features, scores.head)
 
     def loss(self, batch: Batch, outputs: ReplyScores | None = None) -> torch.Tensor:
-        if self.objective == "sft":
+        if self.fit_state.objective == "sft":
             return self.sft_loss(batch, outputs)
         n = len(batch["prompt_ids"])
         scores = self.outputs(batch) if outputs is None else outputs

@@ -1,6 +1,7 @@
 """The shared part of the PA learners: a causal LM with LoRA adapters (peft), its tokenization and scoring."""
 
 import warnings
+from dataclasses import dataclass as plain_dataclass
 from typing import Annotated, Any, ClassVar
 
 import torch
@@ -15,11 +16,32 @@ from sequoia.lm.logprobs import pad_left
 from sequoia.lm.lora_targets import target_modules
 from sequoia.lm.packing import Group
 from sequoia.lm.scoring import ReplyScorer, ReplyScores, score_replies
-from sequoia.lm.tokens import TokenCache, is_chat
+from sequoia.lm.tokens import Encoding, TokenCache, is_chat
+from sequoia.options import CommaSeparated
 from sequoia.seeding import derived_generator
 from sequoia.settings.pa.protocol import Generates, ScoresReplies
 from sequoia.settings.pa.setting import PAView, PreferenceData, PreferenceSetting
-from sequoia.options import CommaSeparated
+
+
+@plain_dataclass
+class LanguageModelTools:
+    """What a LoRA learner builds in ``configure`` beside its model (its options are the learner's fields).
+
+    Attributes:
+        tokenizer: the model's tokenizer.
+        lora_config: the adapters' peft configuration (new adapters of the same shape use it).
+        encoding: the setting's tokenization limits.
+        chat: whether the tokenizer has a chat template (prompts are rendered with it).
+        tokens: prompts and replies tokenized once per run.
+        scorer: scores replies (prefix sharing, packing, log-probs without full logits).
+    """
+
+    tokenizer: Any
+    lora_config: Any
+    encoding: Encoding
+    chat: bool
+    tokens: TokenCache
+    scorer: ReplyScorer
 
 
 @dataclass
@@ -70,9 +92,9 @@ class LoRALearner(Learner):
         from sequoia.lm.model_directory import check_vocabulary
         from sequoia.lm.models import load_model, load_tokenizer
 
-        self.tokenizer = load_tokenizer(view.model)
+        tokenizer = load_tokenizer(view.model)
         base = load_model(view.model, view.dtype, view.device, view.quantization)
-        check_vocabulary(self.tokenizer, base, view.model)
+        check_vocabulary(tokenizer, base, view.model)
         # A quantized base goes to peft as it loads, as TRL's DPOTrainer passes it. peft's
         # `prepare_model_for_kbit_training` would cast the embeddings and norms to float32, which
         # turns every hidden state float32 and doubles the activations' memory (10.7 GB against
@@ -85,15 +107,37 @@ class LoRALearner(Learner):
             # peft calls a transformers property that transformers 5 marks deprecated; not ours to fix.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             self.model = get_peft_model(base, config)
-        self.lora_config = config
         self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
-        self.encoding = view.encoding()
-        self.chat = is_chat(self.tokenizer)
-        self.tokens = TokenCache(self.tokenizer, self.encoding)
-        self.scorer = ReplyScorer(self.model, self.tokenizer.pad_token_id, packing=self.packing)
+        encoding = view.encoding()
+        self.lm = LanguageModelTools(tokenizer, config, encoding, is_chat(tokenizer), TokenCache(tokenizer, encoding),
+                                     ReplyScorer(self.model, tokenizer.pad_token_id, packing=self.packing))
         self.progress = view.progress
         self._shuffle = derived_generator()
         self._last: Batch | None = None
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.lm.tokenizer
+
+    @property
+    def lora_config(self) -> Any:
+        return self.lm.lora_config
+
+    @property
+    def encoding(self) -> Encoding:
+        return self.lm.encoding
+
+    @property
+    def chat(self) -> bool:
+        return self.lm.chat
+
+    @property
+    def tokens(self) -> TokenCache:
+        return self.lm.tokens
+
+    @property
+    def scorer(self) -> ReplyScorer:
+        return self.lm.scorer
 
     # -- tokens -------------------------------------------------------------------
     def encode_pairs(self, pairs) -> Batch:

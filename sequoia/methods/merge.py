@@ -37,12 +37,12 @@ from pydantic.dataclasses import dataclass
 from sequoia.errors import SequoiaError
 from sequoia.methods.experts import AdapterExperts, ReportsExperts
 from sequoia.methods.learner_method import LearnerMethod
+from sequoia.options import CommaSeparated
 from sequoia.registry import register_method
 from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
 from sequoia.settings.pa import IncrementalPASetting
 from sequoia.settings.view import SettingView
-from sequoia.options import CommaSeparated
 
 MERGED = "merged"
 AVERAGING = ("ties", "ties_svd", "dare_ties", "dare_ties_svd")
