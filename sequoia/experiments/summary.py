@@ -165,6 +165,12 @@ def metric_direction(results: dict[str, Any], name: str) -> bool | None | str:
     if isinstance(described, dict):
         entry = described.get(name)
         return entry.get("higher_is_better") if isinstance(entry, dict) else NOT_SAID
+    return legacy_direction(results, name)
+
+
+def legacy_direction(results: dict[str, Any], name: str) -> bool | None | str:
+    """The direction of metric ``name`` of a run written before ``results.json`` held its ``summaries``, read
+    from the metric's name (the study runs kept under ``studies/results/`` are such runs)."""
     if name in LEGACY_DIRECTIONS:
         return LEGACY_DIRECTIONS[name]
     if name.startswith("alignment_tax_"):

@@ -24,9 +24,9 @@ from sequoia.seeding import seed_everything
 from sequoia.settings import schedule
 from sequoia.settings.assumptions import ContinualAssumption
 from sequoia.settings.events import LoopContext, LoopObserver, LoopState, Observers, PhaseBar
+from sequoia.settings.method_contract import MethodContract as Method
 from sequoia.settings.schedule import Items, PhasePlan
 from sequoia.settings.view import SettingView
-from sequoia.settings.method_contract import MethodContract as Method
 
 
 @plain_dataclass
