@@ -19,8 +19,6 @@ Example:
     >>> setting, method = build(config)
     >>> setting.nb_tasks, method.config()["learner"]["epochs"]
     (2, 1)
-    >>> config.to_options()["setting.nb_tasks"]
-    '2'
 """
 
 from __future__ import annotations
@@ -92,16 +90,6 @@ class ExperimentConfig:
                    seed=None if flat.get("seed") is None else int(flat["seed"]), preset=_text(flat.get("preset")),
                    loggers=loggers or None, file=load_config(str(flat["config"])) if flat.get("config") else {},
                    text=True)
-
-    def to_options(self) -> dict[str, Any]:
-        """The given part of the config as a sweep holds it (the config layer is not included)."""
-        flat: dict[str, Any] = {key: getattr(self, key) for key in ("setting", "method", "preset", "seed")
-                                if getattr(self, key) is not None}
-        if self.loggers:
-            flat["loggers"] = list(self.loggers)
-        for group, values in self.options.items():
-            flat |= {f"{group}.{name}": value for name, value in values.items()}
-        return flat
 
     def name(self, group: str) -> str | None:
         """The setting's or method's name: as given, else the config layer's."""
