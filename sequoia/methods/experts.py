@@ -242,18 +242,55 @@ def _keeps_experts_of_default_learner(setting_type: type[Setting]) -> bool:
     return learner is not None and _pool_of_class(learner) is not None
 
 
+@dataclasses.dataclass
+class RoutedExperts:
+    """What ``experts`` builds at ``configure`` and changes while it trains (its options stay on the method).
+
+    Attributes:
+        pool: the experts, copies of the classifier or LoRA adapters on one base model.
+        router: picks the expert(s) of each test input.
+        task: the task being trained, ``None`` before the first boundary (checkpoints keep it).
+    """
+
+    pool: ClassifierExperts | AdapterExperts
+    router: CentroidRouter
+    task: int | None = None
+
+
 class ReportsExperts:
-    """What a run reports of a method that keeps its experts in ``self.pool``: how many, and their parameters."""
+    """What a run reports of a method that keeps its experts in ``self.experts.pool``: how many, and their
+    parameters. ``pool`` and ``task`` read the method's run-time state (``None`` before ``configure``)."""
+
+    @property
+    def pool(self) -> ClassifierExperts | AdapterExperts | None:
+        experts = vars(self).get("experts")
+        return None if experts is None else experts.pool
+
+    @property
+    def task(self) -> int | None:
+        experts = vars(self).get("experts")
+        return None if experts is None else experts.task
 
     def extra_metrics(self) -> dict[str, float]:
         return {"experts": len(self.pool), "parameters_per_expert": self.pool.expert_parameters(),
                 "total_parameters": self.pool.total_parameters()}
 
     def num_trainable_parameters(self) -> int | None:
-        return self.pool.trainable_parameters() if hasattr(self, "pool") else None
+        return None if self.pool is None else self.pool.trainable_parameters()
 
     def num_parameters(self) -> int | None:
-        return self.pool.total_parameters() if hasattr(self, "pool") else None
+        return None if self.pool is None else self.pool.total_parameters()
+
+    def task_state(self) -> dict[str, Any]:
+        """The method's attributes for a checkpoint, with the task being trained (the format of earlier versions,
+        where ``task`` was an attribute of the method)."""
+        return {**capture(self), "task": self.experts.task}
+
+    def restore_task_state(self, saved: dict[str, Any]) -> None:
+        """Put back what :meth:`task_state` saved."""
+        saved = dict(saved)
+        self.experts.task = saved.pop("task")
+        restore(self, saved)
 
 
 @register_method
@@ -277,7 +314,6 @@ class Experts(ReportsExperts, LearnerMethod):
     name: ClassVar[str] = "experts"
     target_setting: ClassVar[type[Setting]] = IncrementalAssumption
     carries_across_phases: ClassVar[bool] = True
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task",)
 
     aggregate: Literal["top1", "weighted"] = "top1"
     """`top1`: the routed expert alone; `weighted`: the experts combined, weighted by the router."""
@@ -305,13 +341,19 @@ class Experts(ReportsExperts, LearnerMethod):
         if pool is None:
             raise NotApplicableError(f"method 'experts' keeps no experts of learner {self.base_learner.name!r}: it "
                                      "keeps copies of the SL classifier or LoRA adapters of a PA learner")
-        self.pool: ClassifierExperts | AdapterExperts = pool(self.base_learner, view)
-        self.router = CentroidRouter(normalize=self.pool.normalize_features, temperature=self.router_temperature)
-        self.task: int | None = None
+        pool = pool(self.base_learner, view)
+        self.experts = RoutedExperts(pool, CentroidRouter(normalize=pool.normalize_features,
+                                                          temperature=self.router_temperature))
+
+    @property
+    def router(self) -> CentroidRouter | None:
+        """The router (``None`` before ``configure``)."""
+        experts = vars(self).get("experts")
+        return None if experts is None else experts.router
 
     # -- training -------------------------------------------------------------------
     def on_task_switch(self, task_id: int | None) -> None:
-        self.task = task_id
+        self.experts.task = task_id
         self.base_learner = self.pool.begin(task_id)
         super().on_task_switch(task_id)
 
@@ -380,11 +422,11 @@ class Experts(ReportsExperts, LearnerMethod):
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"experts": self.pool.state_dict(), "router": capture(self.router), "attributes": capture(self)}
+        return {"experts": self.pool.state_dict(), "router": capture(self.router), "attributes": self.task_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.pool.load_state_dict(state["experts"])
         restore(self.router, state["router"])
-        restore(self, state["attributes"])
+        self.restore_task_state(state["attributes"])
         if self.task is not None:
             self.base_learner = self.pool.begin(self.task)

@@ -27,6 +27,7 @@ exact (its rank is the sum of the experts').
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -39,7 +40,6 @@ from sequoia.methods.experts import AdapterExperts, ReportsExperts
 from sequoia.methods.learner_method import LearnerMethod
 from sequoia.options import CommaSeparated
 from sequoia.registry import register_method
-from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
 from sequoia.settings.pa import IncrementalPASetting
 from sequoia.settings.view import SettingView
@@ -79,6 +79,21 @@ def parse_weights(text: str, nb_tasks: int) -> list[float] | None:
     return weights
 
 
+@dataclasses.dataclass
+class MergedExperts:
+    """What ``merge`` builds at ``configure`` and changes while it trains (its options stay on the method).
+
+    Attributes:
+        pool: one LoRA adapter per task on the learner's one base model.
+        weights: each task's weight in the merge, parsed from ``--method.weights`` (``None``: uniform).
+        task: the task being trained, ``None`` before the first boundary (checkpoints keep it).
+    """
+
+    pool: AdapterExperts
+    weights: list[float] | None
+    task: int | None = None
+
+
 @register_method
 @dataclass
 class Merge(ReportsExperts, LearnerMethod):
@@ -94,7 +109,6 @@ class Merge(ReportsExperts, LearnerMethod):
     name: ClassVar[str] = "merge"
     target_setting: ClassVar[type[Setting]] = IncrementalPASetting
     carries_across_phases: ClassVar[bool] = True
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("task",)
 
     combination: Combination = "ties"
     """How peft's `add_weighted_adapter` combines the adapters (`linear`, `cat`, `svd`, `ties`, `dare_ties`, ...)."""
@@ -110,13 +124,12 @@ class Merge(ReportsExperts, LearnerMethod):
         return [1.0 if self.combination in AVERAGING else 1.0 / n] * n
 
     def configure(self, view: SettingView) -> None:
-        self._weights = parse_weights(self.weights, view.nb_tasks)  # checked before any training
+        weights = parse_weights(self.weights, view.nb_tasks)  # checked before any training
         super().configure(view)
-        self.pool = AdapterExperts(self.base_learner, view)
-        self.task: int | None = None
+        self.experts = MergedExperts(AdapterExperts(self.base_learner, view), weights)
 
     def on_task_switch(self, task_id: int | None) -> None:
-        self.task = task_id
+        self.experts.task = task_id
         self.pool.begin(task_id)
         super().on_task_switch(task_id)
 
@@ -129,7 +142,8 @@ class Merge(ReportsExperts, LearnerMethod):
         from peft.tuners.lora import LoraLayer
 
         model, tasks = self.base_learner.model, sorted(self.pool.adapters)
-        weights = self.uniform_weights(len(tasks)) if self._weights is None else [self._weights[t] for t in tasks]
+        given = self.experts.weights
+        weights = self.uniform_weights(len(tasks)) if given is None else [given[t] for t in tasks]
         if MERGED in model.peft_config:
             self.base_learner.use_adapter(self.pool.adapters[tasks[-1]])  # peft warns when the active one goes
             model.delete_adapter(MERGED)
@@ -147,13 +161,13 @@ class Merge(ReportsExperts, LearnerMethod):
 
         model = self.base_learner.model
         merged = get_peft_model_state_dict(model, adapter_name=MERGED) if MERGED in model.peft_config else None
-        return {"experts": self.pool.state_dict(), "merged": merged, "attributes": capture(self)}
+        return {"experts": self.pool.state_dict(), "merged": merged, "attributes": self.task_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from peft import set_peft_model_state_dict
 
         self.pool.load_state_dict(state["experts"])
-        restore(self, state["attributes"])
+        self.restore_task_state(state["attributes"])
         if state["merged"] is not None:  # saved, not merged again: DARE's random drops would differ
             with torch.random.fork_rng():
                 self.merge()
