@@ -36,17 +36,18 @@ class Interrupted(KeyboardInterrupt):
 _received: list[int] = []
 """The signals this process has received, first first."""
 _then = {"second": None}
-"""What a second signal does: ``_exit_now``, or ``signal.SIG_IGN`` in a sweep's worker."""
+"""What a second signal does: ``exit_now``, or ``signal.SIG_IGN`` in a sweep's worker."""
 
 
 def _raise_interrupted(signum: int, frame) -> None:
     _received.append(signum)
     for name in ("SIGINT", "SIGTERM"):
-        signal.signal(getattr(signal, name), _then["second"] or _exit_now)
+        signal.signal(getattr(signal, name), _then["second"] or exit_now)
     raise Interrupted(signum)
 
 
-def _exit_now(signum: int, frame) -> None:
+def exit_now(signum: int, frame: object = None) -> None:
+    """End this process at once with 128 + ``signum``: what a second signal does (no cleanup runs)."""
     os._exit(128 + signum)
 
 
@@ -56,7 +57,7 @@ def install_signal_handlers(second_ends_at_once: bool = True) -> None:
     ``second_ends_at_once=False``: a second signal is ignored (a sweep's workers, which get
     the driver's forwarded signal and, from a terminal, the Ctrl-C itself).
     """
-    _then["second"] = _exit_now if second_ends_at_once else signal.SIG_IGN
+    _then["second"] = exit_now if second_ends_at_once else signal.SIG_IGN
     signal.signal(signal.SIGINT, _raise_interrupted)
     signal.signal(signal.SIGTERM, _raise_interrupted)
 

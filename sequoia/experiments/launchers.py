@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sequoia.console import Interrupted
+from sequoia.console import Interrupted, exit_now
 from sequoia.errors import SequoiaError, summary
 from sequoia.experiments.jobs import FAILED, STOP_MARKER, RunJob
 
@@ -100,7 +100,7 @@ def _signals_as_requests() -> Iterator[list[int]]:
 
     def record(signum: int, frame: Any) -> None:
         if received:
-            os._exit(128 + signum)
+            exit_now(signum)
         received.append(signum)
 
     previous = {signum: signal.signal(signum, record) for signum in (signal.SIGINT, signal.SIGTERM)}
