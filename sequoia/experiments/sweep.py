@@ -129,6 +129,26 @@ SLURM_PARAMETERS = {"partition": "slurm_partition", "time": "timeout_min", "gpus
                     "account": "slurm_account"}
 
 
+def make_new_directory(directory: Path, kind: str) -> bool:
+    """Make a new ``kind`` directory (``sweep`` or ``tuning``) with its ``runs/``; refuse one that holds anything.
+
+    Returns whether ``directory`` was made here (``False``: it existed, empty).
+
+    Raises:
+        SequoiaError: the directory holds files (``--resume`` continues it), or cannot be made.
+    """
+    if directory.exists() and any(directory.iterdir()):
+        command = "sweep" if kind == "sweep" else "tune"
+        raise SequoiaError(f"{kind} directory {directory} already exists and is not empty "
+                           f"(`sequoia {command} --resume {directory}` continues a {kind})")
+    made = not directory.exists()
+    try:
+        (directory / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SequoiaError(f"cannot make the {kind} directory {directory} ({error.strerror or error})") from None
+    return made
+
+
 class Sweep:
     """The runs of a sweep, in ``directory``."""
 
@@ -142,13 +162,7 @@ class Sweep:
     @classmethod
     def create(cls, directory: Path, spec: SweepSpec, launch: LaunchOptions) -> "Sweep":
         """A new sweep directory holding ``sweep.yaml`` and an index of pending runs."""
-        if directory.exists() and any(directory.iterdir()):
-            raise SequoiaError(f"sweep directory {directory} already exists and is not empty "
-                               f"(`sequoia sweep --resume {directory}` continues a sweep)")
-        try:
-            (directory / "runs").mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SequoiaError(f"cannot make the sweep directory {directory} ({error.strerror or error})") from None
+        make_new_directory(directory, "sweep")
         sweep = cls(directory, spec, launch)
         sweep.write_definition()
         sweep.lock = DirectoryLock.take(directory, SWEEP_FILE)

@@ -41,7 +41,7 @@ from sequoia.experiments.objective import Objective
 from sequoia.experiments.protocols import Protocol
 from sequoia.experiments.space import Dimension, parse_dimension
 from sequoia.experiments.spec import parse_seeds
-from sequoia.experiments.sweep import LaunchOptions, read_launch, say
+from sequoia.experiments.sweep import LaunchOptions, make_new_directory, read_launch, say
 from sequoia.paths import check_resumable_place
 from sequoia.runs.lock import DirectoryLock
 from sequoia.text_files import write_atomically
@@ -154,14 +154,7 @@ class Tuning:
     @classmethod
     def create(cls, directory: Path, spec: TuneSpec, launch: LaunchOptions) -> "Tuning":
         """A new tuning directory holding ``tune.yaml`` and an empty study."""
-        if directory.exists() and any(directory.iterdir()):
-            raise SequoiaError(f"tuning directory {directory} already exists and is not empty "
-                               f"(`sequoia tune --resume {directory}` continues a tuning)")
-        made = not directory.exists()
-        try:
-            (directory / "runs").mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SequoiaError(f"cannot make the tuning directory {directory} ({error.strerror or error})") from None
+        made = make_new_directory(directory, "tuning")
         definition = {**spec.to_dict(), "launch": asdict(launch)}
         (directory / TUNE_FILE).write_text(yaml.safe_dump(definition, sort_keys=False))
         lock = DirectoryLock.take(directory, TUNE_FILE)

@@ -223,3 +223,13 @@ def test_a_storage_that_cannot_be_opened_leaves_the_users_empty_directory_as_it_
                  "--directory", str(tmp_path / "mine")]) == 2
     assert "cannot open the Optuna study" in capsys.readouterr().err
     assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+
+
+@pytest.mark.parametrize("command, kind", [(["sweep", "--setting", "sl.incremental", "--method", "naive"], "sweep"),
+                                           (["tune", *SL, *SPACE, "--protocol", "validation"], "tuning")])
+def test_a_new_sweep_or_tuning_refuses_a_directory_that_holds_files(tmp_path, capsys, command, kind):
+    (tmp_path / "notes.txt").write_text("the user's own file\n")
+    assert main([*command, "--directory", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{kind} directory {tmp_path} already exists and is not empty" in error, error
+    assert "--resume" in error and sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
