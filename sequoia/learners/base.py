@@ -22,6 +22,7 @@ A gradient step, in order::
     plugin.after_step(learner)                           for each plugin
 """
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, ClassVar
@@ -36,6 +37,30 @@ from sequoia.runs.monitor import TrainingMonitor
 from sequoia.runs.state import capture, restore
 from sequoia.settings.base import Setting
 from sequoia.settings.view import SettingView
+
+
+@dataclasses.dataclass
+class FitRecord:
+    """What a learner keeps from one ``fit`` to the next besides its weights and optimizer.
+
+    A checkpoint keeps it whole (``checkpoint_attributes = ("record",)``), so that a resumed
+    run draws the same batches and its plugins see the same last task.
+
+    Attributes:
+        shuffle: orders the batches of every epoch (drawn from the run's seed at ``configure``),
+            or, for a learner that plays environments, ``None``.
+        env_seed: the next ``fit``'s environment seed (learners that play environments), else 0.
+        last: what the last ``fit`` trained on (:meth:`Learner.experience` reads it); ``None`` before one.
+
+    Example:
+        >>> record = FitRecord(shuffle=torch.Generator().manual_seed(0))
+        >>> record.last is None, torch.randperm(3, generator=record.shuffle).tolist()
+        (True, [2, 0, 1])
+    """
+
+    shuffle: torch.Generator | None = None
+    env_seed: int = 0
+    last: Any = None
 
 
 class Plugin:
@@ -117,6 +142,7 @@ class Learner:
         self.model: torch.nn.Module | None = None
         self.torch_optimizer: torch.optim.Optimizer | None = None
         self.monitor = TrainingMonitor()
+        self.progress = False  # whether training shows its bars: the view's, set at configure
 
     # -- what a learner implements --------------------------------------------------
     def configure(self, view: SettingView) -> None:

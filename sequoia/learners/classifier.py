@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from sequoia import progress
 from sequoia.batching import Batch
-from sequoia.learners.base import Learner
+from sequoia.learners.base import FitRecord, Learner
 from sequoia.registry import register_learner
 from sequoia.seeding import derived_generator
 from sequoia.settings.sl import SLSetting, SupervisedData
@@ -60,7 +60,7 @@ class Classifier(Learner):
     name: ClassVar[str] = "classifier"
     domain: ClassVar[type] = SLSetting
     test_protocols: ClassVar[tuple[type, ...]] = (Classifies,)
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("heads", "_shuffle", "_last")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("heads", "record")
 
     hidden_size: Annotated[int, Field(gt=0, le=65_536)] = 128
     """Width of the hidden layers."""
@@ -93,8 +93,7 @@ class Classifier(Learner):
                            task_classes={task: torch.tensor(c) for task, c in enumerate(given)},
                            trained_classes=torch.zeros(view.num_classes, dtype=torch.bool))
         self.progress = view.progress
-        self._shuffle = derived_generator()
-        self._last: SupervisedData | None = None
+        self.record = FitRecord(shuffle=derived_generator())
 
     @property
     def num_classes(self) -> int:
@@ -116,7 +115,7 @@ class Classifier(Learner):
         with self.training_on(train):
             self.model.train()
             for _ in tqdm(range(self.epochs), desc="epochs", leave=False, disable=not self.progress):
-                order = torch.randperm(len(train), generator=self._shuffle)
+                order = torch.randperm(len(train), generator=self.record.shuffle)
                 for start in range(0, len(train), self.batch_size):
                     rows = order[start : start + self.batch_size]
                     self.optimize({"x": train.x[rows], "y": train.y[rows]})
@@ -127,7 +126,7 @@ class Classifier(Learner):
         (its own loop, or an Avalanche strategy on its model): the task's classes where task
         ids are given, the rows (:meth:`experience`), and, once trained, its classes."""
         self._remember_task_classes(train)
-        self._last = train
+        self.record.last = train
         yield
         self.trained_classes[train.y.unique()] = True
 
@@ -173,8 +172,8 @@ class Classifier(Learner):
         return total
 
     def experience(self) -> Batch:
-        assert self._last is not None, "fit() first"
-        return self._last.as_batch()
+        assert self.record.last is not None, "fit() first"
+        return self.record.last.as_batch()
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:

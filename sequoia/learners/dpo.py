@@ -95,7 +95,7 @@ class DPOLoRA(LoRALearner):
                               max_steps=self.sft_steps)
             self.fit_state = DPOFitState()
         rows = self.prepare_rows(rows)
-        self._last = rows
+        self.record.last = rows
         self.fit_state = DPOFitState(reference_weights=self._initial_reference() if self.reference_sync_every else None)
         try:
             self.train_epochs(rows, self.epochs)

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from sequoia import progress
 from sequoia.batching import Batch, take
-from sequoia.learners.base import Learner
+from sequoia.learners.base import FitRecord, Learner
 from sequoia.lm.logprobs import pad_left
 from sequoia.lm.lora_targets import target_modules
 from sequoia.lm.packing import Group
@@ -62,7 +62,7 @@ class LoRALearner(Learner):
 
     domain: ClassVar[type] = PreferenceSetting
     test_protocols: ClassVar[tuple[type, ...]] = (ScoresReplies, Generates)
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_shuffle", "_last")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("record",)
 
     lora_rank: Annotated[int, Field(gt=0, le=65_536)] = 8
     """LoRA rank r."""
@@ -112,8 +112,7 @@ class LoRALearner(Learner):
         self.lm = LanguageModelTools(tokenizer, config, encoding, is_chat(tokenizer), TokenCache(tokenizer, encoding),
                                      ReplyScorer(self.model, tokenizer.pad_token_id, packing=self.packing))
         self.progress = view.progress
-        self._shuffle = derived_generator()
-        self._last: Batch | None = None
+        self.record = FitRecord(shuffle=derived_generator())
 
     @property
     def tokenizer(self) -> Any:
@@ -194,7 +193,7 @@ class LoRALearner(Learner):
 
     def train_phase(self, train: PreferenceData, valid: Any) -> None:
         rows = self.prepare_rows(self.encode_pairs(train.pairs))
-        self._last = rows
+        self.record.last = rows
         self.train_epochs(rows, self.epochs)
 
     def train_epochs(self, rows: Batch, epochs: int, max_steps: int | None = None) -> None:
@@ -202,7 +201,7 @@ class LoRALearner(Learner):
         self.model.train()
         steps: list[torch.Tensor] = []
         for _ in range(epochs):
-            steps += torch.randperm(len(rows["prompt_ids"]), generator=self._shuffle).split(self.batch_size)
+            steps += torch.randperm(len(rows["prompt_ids"]), generator=self.record.shuffle).split(self.batch_size)
         steps = steps[:max_steps]
         bar = tqdm(steps, desc=f"{self.name} steps", leave=False, disable=not self.progress)
         for indices in bar:
@@ -215,8 +214,8 @@ class LoRALearner(Learner):
             torch.nn.utils.clip_grad_norm_(self.trainable_parameters().values(), self.max_grad_norm)
 
     def experience(self) -> Batch:
-        assert self._last is not None, "fit() first"
-        return self._last
+        assert self.record.last is not None, "fit() first"
+        return self.record.last
 
     # -- evaluation ---------------------------------------------------------------
     @torch.no_grad()

@@ -42,7 +42,7 @@ from pydantic.dataclasses import dataclass
 
 from sequoia.batching import Batch
 from sequoia.errors import SequoiaError
-from sequoia.learners.base import Learner, Plugin
+from sequoia.learners.base import FitRecord, Learner, Plugin
 from sequoia.runs.state import capture, restore
 from sequoia.settings.rl.protocol import Acts
 from sequoia.settings.rl.setting import RLSetting, RLView
@@ -95,7 +95,7 @@ class SB3Learner(Learner):
     domain: ClassVar[type] = RLSetting
     test_protocols: ClassVar[tuple[type, ...]] = (Acts,)
     algorithm: ClassVar[str] = ""
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_env_seed", "_last")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("record",)
 
     lr: Annotated[float, Field(gt=0, le=10)] = 3e-4
     """Adam learning rate (of every network)."""
@@ -126,15 +126,15 @@ class SB3Learner(Learner):
         algorithm_class = getattr(sb3, self.algorithm)
         # Both seeds are drawn before SB3 seeds the global generators with the first, so
         # that from there on, the run draws exactly what SB3 alone would.
-        seed, self._env_seed = (int(x) for x in torch.randint(2**31, (2,)))
+        seed, env_seed = (int(x) for x in torch.randint(2**31, (2,)))
         self.algo = algorithm_class("MlpPolicy", spaces_env(view.observation_space, view.action_space),
                                     learning_rate=self.lr, gamma=self.gamma, device="cpu", verbose=0,
                                     seed=seed, **options)
         self.algo.set_logger(silent_logger())
         self.model = self.algo.policy
         self.progress = view.progress
-        self._last: Batch | None = None
-        self._batch: Batch | None = None
+        self.record = FitRecord(env_seed=env_seed)
+        self._batch: Batch | None = None  # the batch of the gradient step under way (the plugins' penalties)
         self._install_hooks()
 
     def check_action_space(self, view: RLView) -> None:
@@ -195,13 +195,13 @@ class SB3Learner(Learner):
         self.check_budget(train.steps_left)
         self.start_fit()
         vec_env = DummyVecEnv([lambda: train])
-        vec_env.seed(self._env_seed)  # episodes of a fit are reproducible, and differ from fit to fit
-        self._env_seed += 1
+        vec_env.seed(self.record.env_seed)  # episodes of a fit are reproducible, and differ from fit to fit
+        self.record.env_seed += 1
         self.algo.set_env(vec_env)
         before = self.algo.num_timesteps
         self.algo.learn(total_timesteps=train.steps_left, reset_num_timesteps=False,
                         callback=progress_callback(train.steps_left, self.name, self.progress))
-        self._last = self.last_experience(self.algo.num_timesteps - before)
+        self.record.last = self.last_experience(self.algo.num_timesteps - before)
         self._batch = None
 
     def start_fit(self) -> None:
@@ -212,8 +212,8 @@ class SB3Learner(Learner):
         raise NotImplementedError
 
     def experience(self) -> Batch:
-        assert self._last is not None, "fit() first"
-        return self._last
+        assert self.record.last is not None, "fit() first"
+        return self.record.last
 
     @torch.no_grad()
     def act(self, observations: np.ndarray, task_id: int | None) -> np.ndarray:

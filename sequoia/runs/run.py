@@ -44,10 +44,11 @@ if TYPE_CHECKING:
     from sequoia.results import Results
     from sequoia.settings.base import Setting
 
-CHECKPOINT_FORMAT = 6
+CHECKPOINT_FORMAT = 7
 """Version of the checkpoint layout; 2: evaluation rows hold every metric; 3: a header with a digest;
 4: the run's config, so that a resume can tell an edited ``config.yaml``; 5: rows hold per-item scores;
-6: settings keep what they measure at run time in typed objects (PA: its row-0 ``baseline``)."""
+6: settings keep what they measure at run time in typed objects (PA: its row-0 ``baseline``); 7: learners keep
+their batch order and last data in one ``record`` (:class:`sequoia.learners.base.FitRecord`)."""
 CHECKPOINT_KEYS = ("format", "setting_name", "method_name", "config", "loop", "setting", "method", "monitor",
                    "random", "metrics_bytes")
 

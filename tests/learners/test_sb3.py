@@ -39,7 +39,7 @@ def test_training_through_sequoia_equals_sb3_alone(name):
 
     torch.manual_seed(0)
     learner = configured(name)
-    seed, env_seed = learner.algo.seed, learner._env_seed
+    seed, env_seed = learner.algo.seed, learner.record.env_seed
     learner.fit(TaskEnvironment(gym.make(ENV[name]), 200, lambda step, start: {}), None)
 
     options = learner.algorithm_options(None)

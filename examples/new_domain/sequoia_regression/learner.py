@@ -23,7 +23,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass
 from torch import nn
 
-from sequoia.learners.base import Learner
+from sequoia.learners.base import FitRecord, Learner
 from sequoia.registry import register_learner
 from sequoia.seeding import derived_generator
 from sequoia_regression.protocol import Regresses
@@ -38,7 +38,7 @@ class Regressor(Learner):
     name: ClassVar[str] = "regressor"
     domain: ClassVar[type] = RegressionSetting
     test_protocols: ClassVar[tuple[type, ...]] = (Regresses,)
-    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("_shuffle", "_last")
+    checkpoint_attributes: ClassVar[tuple[str, ...]] = ("record",)
 
     hidden_size: Annotated[int, Field(gt=0, le=4096)] = 64
     """Width of the two hidden layers."""
@@ -56,8 +56,7 @@ class Regressor(Learner):
                                    nn.Linear(self.hidden_size, self.hidden_size), nn.Tanh(),
                                    nn.Linear(self.hidden_size, 1))
         self.torch_optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
-        self._shuffle = derived_generator()
-        self._last: RegressionData | None = None
+        self.record = FitRecord(shuffle=derived_generator())  # batch order and last data: a checkpoint keeps it
 
     def _inputs(self, x: torch.Tensor, task_ids: torch.Tensor | None) -> torch.Tensor:
         """``x``, with the tasks' one-hot codes where this regressor reads them (zeros where unknown)."""
@@ -73,10 +72,10 @@ class Regressor(Learner):
         return {"x": self._inputs(data.x[rows], task_ids), "y": data.y[rows]}
 
     def train_phase(self, train: RegressionData, valid: Any) -> None:
-        self._last = train
+        self.record.last = train
         self.model.train()
         for _ in range(self.epochs):
-            order = torch.randperm(len(train), generator=self._shuffle)
+            order = torch.randperm(len(train), generator=self.record.shuffle)
             for start in range(0, len(train), self.batch_size):
                 self.optimize(self._batch(train, order[start : start + self.batch_size]))
 
@@ -92,8 +91,8 @@ class Regressor(Learner):
         return nn.functional.mse_loss(outputs, teacher)
 
     def experience(self) -> dict[str, torch.Tensor]:
-        assert self._last is not None, "fit() first"
-        return self._batch(self._last, slice(None))
+        assert self.record.last is not None, "fit() first"
+        return self._batch(self.record.last, slice(None))
 
     @torch.no_grad()
     def regress(self, x: torch.Tensor, task_id: int | None) -> torch.Tensor:
