@@ -233,3 +233,34 @@ def test_a_new_sweep_or_tuning_refuses_a_directory_that_holds_files(tmp_path, ca
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{kind} directory {tmp_path} already exists and is not empty" in error, error
     assert "--resume" in error and sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_sweep_from_tunings_joins_each_arms_best_yaml_into_one_sweep(tmp_path, capsys):
+    import importlib.util
+
+    from sequoia.experiments.spec import SweepSpec
+
+    script = Path(__file__).parents[2] / "scripts" / "sweep_from_tunings.py"
+    spec = importlib.util.spec_from_file_location("sweep_from_tunings", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bests = {"naive": {"learner.lr": 0.002}, "ewc": {"learner.lr": 0.0005, "method.ewc_lambda": 30.0}}
+    for method, tuned in bests.items():
+        (tmp_path / method).mkdir()
+        best = {"setting": "sl.incremental", "method": method, "learner.epochs": "1", "eval.x": "none",
+                "setting.task_slice": "1:", **tuned}
+        (tmp_path / method / "best.yaml").write_text(yaml.safe_dump({"base": best, "seeds": "0-4"}))
+    output = tmp_path / "study.yaml"
+    module.main([str(tmp_path / "naive"), str(tmp_path / "ewc"), "--seeds", "0-1", "--set", "eval.x=mmlu",
+                 "--output", str(output)])
+    loaded = yaml.safe_load(output.read_text())
+    assert loaded.pop("launch") == {"workers": 1}
+    runs = SweepSpec.from_file(loaded, "study.yaml").runs()
+    assert [(run.options["method"], run.seed) for run in runs] == [("naive", 0), ("naive", 1), ("ewc", 0), ("ewc", 1)]
+    for run in runs:  # each run is its arm's best.yaml, with the replaced option
+        tuned = bests[run.options["method"]]
+        assert {key: run.options[key] for key in tuned} == tuned
+        assert run.options["setting.task_slice"] == "1:" and run.options["eval.x"] == "mmlu"
+    assert "method.ewc_lambda" not in runs[0].options
+    with pytest.raises(SystemExit, match="does not exist"):
+        module.main([str(tmp_path / "nothing"), "--output", str(output)])
