@@ -154,3 +154,22 @@ def test_the_tradeoff_plot_draws_any_lost_metric_against_the_final_score_in_its_
     configurations = group_runs(runs)
     assert configurations[0].summary_kind("calibration_lost") == "lost"
     assert tradeoff(configurations, tmp_path / "tradeoff.png") and (tmp_path / "tradeoff.png").stat().st_size > 0
+
+
+def test_the_forgetting_tradeoff_draws_forgetting_against_each_lost_metric_where_runs_have_both(tmp_path):
+    from sequoia.experiments.plots import forgetting_tradeoff
+
+    summaries = {"average_forgetting": {"of": "accuracy", "summary": "forgetting", "higher_is_better": False},
+                 "alignment_tax_mmlu": {"of": "mmlu", "summary": "lost", "higher_is_better": False}}
+
+    def runs(metrics: dict[str, float]) -> list[RunRecord]:
+        return [RunRecord(f"{m}{s}", {"seed": s, "method": {"name": m}},
+                          {name: value + offset + 0.01 * s for name, value in metrics.items()},
+                          {"transfer_matrix": [[0.5]], "summaries": summaries})
+                for m, offset in (("naive", 0.0), ("replay", 0.2)) for s in range(3)]
+
+    assert forgetting_tradeoff(group_runs(runs({"average_forgetting": 0.3, "alignment_tax_mmlu": 0.1})),
+                               tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 0
+    assert not forgetting_tradeoff(group_runs(runs({"alignment_tax_mmlu": 0.1})), tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

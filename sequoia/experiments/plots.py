@@ -21,7 +21,8 @@ def write_all(configurations: list[Configuration], directory: Path) -> list[Path
     """Every plot that the runs allow, into ``directory``; return their paths."""
     written = []
     for name, plot in (("metrics.png", metric_bars), ("transfer_matrices.png", mean_matrices),
-                       ("average_performance.png", performance_bands), ("tradeoff.png", tradeoff)):
+                       ("average_performance.png", performance_bands), ("tradeoff.png", tradeoff),
+                       ("forgetting_tradeoff.png", forgetting_tradeoff)):
         if plot(configurations, directory / name):
             written.append(directory / name)
     return written
@@ -188,37 +189,52 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
-def tradeoff(configurations: list[Configuration], path: Path) -> bool:
-    """The average final primary metric against each metric of what training lost (Lin et al.'s curve for the
-    alignment tax), one panel per lost metric and one point per configuration.
+def tradeoff(configurations: list[Configuration], path: Path, score: str = "average_final") -> bool:
+    """A summary metric (``score``: the average final primary metric by default) against each metric of what
+    training lost (Lin et al.'s curve for the alignment tax), one panel per lost metric and one point per
+    configuration.
 
     Each point has its 95% t interval over seeds on both axes; the configurations no other
-    beats on both (less lost, a better final score in its direction) are joined: the Pareto front.
+    beats on both (less lost, a better ``score`` in its direction) are joined: the Pareto front.
+    Returns whether there was anything to draw (a lost metric and ``score`` in two configurations).
     """
     losses = [name for name in _lost_metrics(configurations)
-              if sum(name in c.statistics() and "average_final" in c.statistics() for c in configurations) >= 2]
+              if sum(name in c.statistics() and score in c.statistics() for c in configurations) >= 2]
     if not losses:
         return False
     plt = pyplot()
     fig, axes = plt.subplots(1, len(losses), figsize=(4.6 * len(losses) + 3.5, 4.6), squeeze=False)
-    higher = direction(configurations, "average_final") is not False
+    higher = direction(configurations, score) is not False
+    label = _score_label(configurations, score)
     for ax, lost in zip(axes[0], losses):
-        _tradeoff_panel(ax, [c for c in configurations if lost in c.statistics() and "average_final" in c.statistics()],
-                        lost, higher)
-        ax.set_ylabel(f"average final {_metric_name(configurations)}")
-    fig.suptitle(f"average final {_metric_name(configurations)} against what training lost "
-                 "(mean over seeds, 95% t intervals)", fontsize=9)
+        _tradeoff_panel(ax, [c for c in configurations if lost in c.statistics() and score in c.statistics()],
+                        lost, score, higher)
+        ax.set_ylabel(label)
+    fig.suptitle(f"{label} against what training lost (mean over seeds, 95% t intervals)", fontsize=9)
     _save_with_legend(plt, fig, axes[0][-1], path, beside=True)
     return True
 
 
-def _tradeoff_panel(ax, shown: list[Configuration], lost: str, higher: bool) -> None:
+def forgetting_tradeoff(configurations: list[Configuration], path: Path) -> bool:
+    """:func:`tradeoff` with the average forgetting in place of the final score: what a method kept of the
+    earlier tasks against what it cost the base model (lower is better on both axes)."""
+    return tradeoff(configurations, path, score="average_forgetting")
+
+
+def _score_label(configurations: list[Configuration], score: str) -> str:
+    """The y axis of a trade-off: ``average final accuracy`` for the primary metric's final average."""
+    if score == "average_final":
+        return f"average final {_metric_name(configurations)}"
+    return score.replace("_", " ")
+
+
+def _tradeoff_panel(ax, shown: list[Configuration], lost: str, score: str, higher: bool) -> None:
     """One panel of :func:`tradeoff`: a point per configuration, and the Pareto front dashed."""
     points = []
     # The labels go in a legend beside the axes, one colour and marker per configuration:
     # written next to their points, the labels of arms that sit close together overlapped.
     for configuration, (color, marker) in zip(shown, point_styles(len(shown))):
-        x, y = configuration.statistics()[lost], configuration.statistics()["average_final"]
+        x, y = configuration.statistics()[lost], configuration.statistics()[score]
         points.append((x["mean"], y["mean"] if higher else -y["mean"]))
         ax.errorbar(x["mean"], y["mean"], xerr=_error(x), yerr=_error(y), fmt=marker, color=color, capsize=3,
                     label=configuration.label)
