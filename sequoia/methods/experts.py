@@ -282,8 +282,7 @@ class ReportsExperts:
         return None if self.pool is None else self.pool.total_parameters()
 
     def task_state(self) -> dict[str, Any]:
-        """The method's attributes for a checkpoint, with the task being trained (the format of earlier versions,
-        where ``task`` was an attribute of the method)."""
+        """The method's checkpoint attributes, and the task being trained (``attributes`` of its checkpoint)."""
         return {**capture(self), "task": self.experts.task}
 
     def restore_task_state(self, saved: dict[str, Any]) -> None:
@@ -337,11 +336,11 @@ class Experts(ReportsExperts, LearnerMethod):
 
     def configure(self, view: SettingView) -> None:
         super().configure(view)
-        pool = expert_pool(self.base_learner)
-        if pool is None:
+        pool_class = expert_pool(self.base_learner)
+        if pool_class is None:
             raise NotApplicableError(f"method 'experts' keeps no experts of learner {self.base_learner.name!r}: it "
                                      "keeps copies of the SL classifier or LoRA adapters of a PA learner")
-        pool = pool(self.base_learner, view)
+        pool = pool_class(self.base_learner, view)
         self.experts = RoutedExperts(pool, CentroidRouter(normalize=pool.normalize_features,
                                                           temperature=self.router_temperature))
 
