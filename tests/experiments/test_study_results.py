@@ -100,3 +100,45 @@ def test_compare_draws_the_alpha_tradeoff_with_the_study_s_ties_runs(tmp_path):
                  "--output", str(tmp_path), "--metrics", "average_final,alignment_tax_text_nll"]) == 0
     assert "method.alpha=0.25" in (tmp_path / "comparison.md").read_text()
     assert (tmp_path / "tradeoff.png").is_file()
+
+
+# The tunings of the conflict re-run (studies/conflict_tuning.sh): one directory per arm, each with its
+# tune.yaml, Optuna study, trials.csv, best.yaml, and each trial's config.yaml and results.json.
+TUNINGS = STUDIES / "results" / "conflict_tuning"
+KEPT_TUNINGS = sorted(path for path in TUNINGS.iterdir() if path.is_dir()) if TUNINGS.is_dir() else []
+
+
+@pytest.mark.parametrize("tuning", KEPT_TUNINGS, ids=lambda path: path.name)
+def test_a_kept_tuning_trained_and_scored_only_the_tuning_tasks(tuning):
+    import csv
+    import json
+
+    definition = read_yaml(tuning / "tune.yaml", "tune.yaml")
+    assert definition["protocol"] == {"name": "first_tasks", "tuning_tasks": 2}
+    runs = sorted(path for path in (tuning / "runs").iterdir() if (path / "results.json").is_file())
+    assert runs, f"no finished trial in {tuning}"
+    for run in runs:  # a trial saw the first two tasks only: its slice, and a matrix of two columns
+        config = read_yaml(run / "config.yaml", "config.yaml")
+        assert config["setting"]["task_slice"] == ":2"
+        assert all(len(row) == 2 for row in json.loads((run / "results.json").read_text())["transfer_matrix"])
+    trials = list(csv.DictReader((tuning / "trials.csv").open()))
+    best_trial = max((t for t in trials if t["state"] == "complete"), key=lambda t: float(t["value"]))
+    best = read_yaml(tuning / "best.yaml", "best.yaml")
+    read_definition(best, "best.yaml")
+    assert best["base"]["setting.task_slice"] == "2:"  # the evaluation: the tasks no trial saw
+    for option in definition["space"]:
+        assert float(best["base"][option]) == pytest.approx(float(best_trial[option]))
+
+
+def test_every_kept_tuning_had_the_same_budget_and_fixed_options():
+    """The same trial budget for every arm (the re-run's fairness): trials, seeds, sampler, and the fixed options
+    but for each arm's own (its setting, method and method options)."""
+    shared = set()
+    for tuning in KEPT_TUNINGS:
+        definition = read_yaml(tuning / "tune.yaml", "tune.yaml")
+        fixed = {key: value for key, value in definition["base"].items()
+                 if key not in ("setting", "method") and not key.startswith("method.")}
+        shared.add(repr((definition["trials"], definition["seeds"], definition["sampler"],
+                         definition["sampler_seed"], sorted(fixed.items()),
+                         definition["space"]["learner.lr"])))
+    assert len(shared) <= 1, shared
