@@ -14,7 +14,9 @@ Files, for a stem of ``summary`` (a sweep) or ``comparison`` (``sequoia compare`
   each task (Chaudhry et al. 2018's average accuracy ``A_i``), mean over seeds with its
   interval as a band;
 * ``tradeoff.png``: where runs have an alignment tax, the average final preference
-  accuracy against it, with the Pareto front.
+  accuracy against it, with the Pareto front;
+* ``forgetting_tradeoff.png``: the same with the average forgetting in place of the
+  final accuracy.
 """
 
 from __future__ import annotations
