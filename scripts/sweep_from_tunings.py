@@ -36,10 +36,16 @@ ARM_KEYS = ("setting", "method")
 
 def read_best(tuning: Path) -> dict[str, Any]:
     """The ``base`` of ``tuning/best.yaml`` (one line and exit 2 where it is missing or not a tuning's)."""
+    from sequoia.errors import SequoiaError
+    from sequoia.yaml_file import read_yaml
+
     path = tuning / "best.yaml"
     if not path.is_file():
         sys.exit(f"sweep_from_tunings: {path} does not exist (has the tuning {tuning} finished a trial?)")
-    loaded = yaml.safe_load(path.read_text())
+    try:  # sequoia's reader: a damaged or oversized file is one line, as everywhere else
+        loaded = read_yaml(path, "best.yaml")
+    except SequoiaError as error:
+        sys.exit(f"sweep_from_tunings: {error}")
     if not isinstance(loaded, dict) or not isinstance(loaded.get("base"), dict) or loaded.get("axes"):
         sys.exit(f"sweep_from_tunings: {path} is not a best.yaml of `sequoia tune` (a mapping with `base`, no axes)")
     return loaded["base"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tuning of the conflict study (docs/studies/value_alignment.md, "The conflict re-run"):
+# The tuning of the conflict study (docs/studies/value_alignment.md, "The re-run on a conflicting sequence"):
 # every arm tuned by the first_tasks protocol (Chaudhry et al. 2019) with the same budget,
 # 4 Optuna trials (TPE, sampler seed 0) of one seed each, objective average_final.
 # The sequence is HH-RLHF harmlessness, then helpfulness (the tuning tasks, which the

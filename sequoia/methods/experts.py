@@ -261,15 +261,18 @@ class ReportsExperts:
     """What a run reports of a method that keeps its experts in ``self.experts.pool``: how many, and their
     parameters. ``pool`` and ``task`` read the method's run-time state (``None`` before ``configure``)."""
 
+    def _built(self, name: str) -> Any:
+        """``name`` of the run-time state ``configure`` built (``None`` before it)."""
+        experts = vars(self).get("experts")
+        return None if experts is None else getattr(experts, name)
+
     @property
     def pool(self) -> ClassifierExperts | AdapterExperts | None:
-        experts = vars(self).get("experts")
-        return None if experts is None else experts.pool
+        return self._built("pool")
 
     @property
     def task(self) -> int | None:
-        experts = vars(self).get("experts")
-        return None if experts is None else experts.task
+        return self._built("task")
 
     def extra_metrics(self) -> dict[str, float]:
         return {"experts": len(self.pool), "parameters_per_expert": self.pool.expert_parameters(),
@@ -347,8 +350,7 @@ class Experts(ReportsExperts, LearnerMethod):
     @property
     def router(self) -> CentroidRouter | None:
         """The router (``None`` before ``configure``)."""
-        experts = vars(self).get("experts")
-        return None if experts is None else experts.router
+        return self._built("router")
 
     # -- training -------------------------------------------------------------------
     def on_task_switch(self, task_id: int | None) -> None:

@@ -264,3 +264,16 @@ def test_sweep_from_tunings_joins_each_arms_best_yaml_into_one_sweep(tmp_path, c
     assert "method.ewc_lambda" not in runs[0].options
     with pytest.raises(SystemExit, match="does not exist"):
         module.main([str(tmp_path / "nothing"), "--output", str(output)])
+
+
+def test_sweep_from_tunings_refuses_a_damaged_best_yaml_in_one_line(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).parents[2] / "scripts" / "sweep_from_tunings.py"
+    spec = importlib.util.spec_from_file_location("sweep_from_tunings", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "best.yaml").write_text("base: [unclosed\n")
+    with pytest.raises(SystemExit, match="sweep_from_tunings: .*best.yaml") as raised:
+        module.main([str(tmp_path), "--output", str(tmp_path / "out.yaml")])
+    assert "\n" not in str(raised.value.code)
