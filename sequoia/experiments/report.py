@@ -29,11 +29,13 @@ from typing import Any, Sequence
 
 
 from sequoia.errors import SequoiaError
-from sequoia.experiments.summary import SIGNIFICANCE, Configuration, direction
+from sequoia.experiments.summary import MAX_SEEDS, POWER, SIGNIFICANCE, Configuration, direction
 
 TEST_NAME = "paired t-test, two-sided (scipy.stats.ttest_rel), over the seeds both configurations ran"
 VERDICT = (f"verdict: better or worse than the baseline in the metric's direction where p < {SIGNIFICANCE}, "
            "else within noise")
+POWER_NOTE = (f"seeds for {POWER:.0%} power: how many seeds the test would need to find the observed mean "
+              f"difference at p < {SIGNIFICANCE}, were it the true one (n/a: no variance or under 2 seeds)")
 
 
 def cell(stat: dict[str, Any], precision: int = 3) -> str:
@@ -92,11 +94,20 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["configuration", "baseline", "metric", "seeds", "mean difference", "p", "verdict"]
+    header = ["configuration", "baseline", "metric", "seeds", "mean difference", "p", "verdict",
+              f"seeds for {POWER:.0%} power"]
     rows = [[t["configuration"], t["baseline"], t["metric"], str(t["n"]),
              "n/a" if t["difference"] is None else f"{t['difference']:+.4f}",
-             "n/a" if t["p"] is None else f"{t['p']:.2g}", t.get("verdict", "n/a")] for t in tests]
+             "n/a" if t["p"] is None else f"{t['p']:.2g}", t.get("verdict", "n/a"),
+             _seeds_needed(t.get("seeds_for_power"), t["n"])] for t in tests]
     return header, rows
+
+
+def _seeds_needed(seeds: int | None, n: int) -> str:
+    """The power estimate as a cell: ``n/a`` without one (under 2 seeds, no variance), ``>10000`` beyond the cap."""
+    if seeds is not None:
+        return str(seeds)
+    return f">{MAX_SEEDS}" if n >= 2 else "n/a"
 
 
 def directions(configurations: list[Configuration], metrics: Sequence[str]) -> dict[str, bool | None]:
@@ -136,7 +147,7 @@ def printed(configurations: list[Configuration], tests: list[dict[str, Any]], pr
     text += f"\n{note}" if note else ""
     shown = paired_tests_of(tests, (chosen or ("average_final", "average_forgetting")) if primary_only else None)
     if shown:
-        text += f"\n\n{TEST_NAME}; {VERDICT}\n" + text_table(*tests_rows(shown))
+        text += f"\n\n{TEST_NAME}; {VERDICT}; {POWER_NOTE}\n" + text_table(*tests_rows(shown))
     return text
 
 
@@ -172,7 +183,8 @@ def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]
     markdown += ["", note] if note else []
     shown = paired_tests_of(tests, chosen)
     if shown:
-        markdown += ["", f"## Against the baseline `{baseline}`", "", f"Test: {TEST_NAME}; {VERDICT}.", "",
+        markdown += ["", f"## Against the baseline `{baseline}`", "",
+                     f"Test: {TEST_NAME}; {VERDICT}; {POWER_NOTE}.", "",
                      markdown_table(*tests_rows(shown))]
     paths = [directory / f"{stem}.md", directory / f"{stem}.csv", directory / f"{stem}.json"]
     paths[0].write_text("\n".join(markdown) + "\n")
@@ -182,9 +194,10 @@ def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]
         paths.append(directory / "paired_tests.csv")
         with paths[-1].open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p", "verdict"])
+            writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p", "verdict",
+                             "seeds_for_power"])
             writer.writerows([t["configuration"], t["baseline"], t["metric"], t["n"], t["difference"], t["p"],
-                              t["verdict"]] for t in tests)
+                              t["verdict"], t.get("seeds_for_power")] for t in tests)
     from sequoia.experiments import plots
 
     paths += plots.write_all(configurations, directory)
@@ -211,5 +224,6 @@ def _as_json(configurations: list[Configuration], tests: list[dict[str, Any]], b
         "baseline": baseline,
         "test": TEST_NAME if tests else None,
         "verdict": VERDICT if tests else None,
+        "power": POWER_NOTE if tests else None,
         "paired_tests": tests,
     }

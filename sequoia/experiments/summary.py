@@ -315,7 +315,59 @@ def paired_t_test(ours: dict[int, float], theirs: dict[int, float]) -> dict[str,
         pvalue = stats.ttest_rel([ours[s] for s in seeds], [theirs[s] for s in seeds]).pvalue
         # Identical differences give no variance: p is 1 when they are all 0, else 0.
         p = float(pvalue) if math.isfinite(pvalue) else (1.0 if not any(differences) else 0.0)
-    return {"n": len(seeds), "difference": sum(differences) / len(seeds) if seeds else None, "p": p}
+    return {"n": len(seeds), "difference": sum(differences) / len(seeds) if seeds else None, "p": p,
+            "seeds_for_power": seeds_for_power(differences)}
+
+
+POWER = 0.8
+"""The power the seed estimate of a paired test aims at (the usual 80%)."""
+MAX_SEEDS = 10_000
+"""Beyond this many seeds the estimate says only that it is more (``None``)."""
+
+
+def seeds_for_power(differences: list[float], power: float = POWER, alpha: float = SIGNIFICANCE) -> int | None:
+    """How many seeds a paired t-test would need to find an effect of the observed size, with ``power``.
+
+    The effect size is Cohen's d of the paired differences (their mean over their sample
+    standard deviation), taken as the true one: the answer is what the observed effect would
+    need, not a promise that it is real. The power of the two-sided test at ``n`` seeds is
+    that of the noncentral t with ``n - 1`` degrees of freedom and noncentrality
+    ``d * sqrt(n)``, as statsmodels' ``TTestPower`` (and G*Power) compute it. ``None`` with
+    fewer than 2 differences, with no variance among them (no d), with a mean of 0, or when
+    more than ``MAX_SEEDS`` would be needed.
+
+    Example (d = 0.433 and 1.265; statsmodels' ``TTestPower().solve_power`` gives 43.8 and 7.06):
+        >>> seeds_for_power([-0.5, 1.5, -0.5, 1.5]), seeds_for_power([0.1, 0.3, 0.2, 0.4, 0.0])
+        (44, 8)
+    """
+    if len(differences) < 2:
+        return None
+    mean = sum(differences) / len(differences)
+    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
+    if mean == 0 or spread <= 1e-9 * abs(mean):  # equal differences (up to rounding) give no d
+        return None
+    effect = abs(mean) / spread
+    # The power rises with n: double n until it is reached, then bisect. (Doubling keeps every
+    # n tried near the answer, where scipy's noncentral t is accurate; far above it, it can be nan.)
+    high = 2
+    while _paired_power(high, effect, alpha) < power:
+        if high >= MAX_SEEDS:
+            return None
+        high = min(2 * high, MAX_SEEDS)
+    low = max(2, high // 2)
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if _paired_power(middle, effect, alpha) >= power else (middle + 1, high)
+    return low
+
+
+def _paired_power(n: int, effect: float, alpha: float) -> float:
+    """The power of a two-sided one-sample (paired) t-test at ``n`` observations and effect size ``effect``."""
+    from scipy import stats
+
+    critical = stats.t.ppf(1 - alpha / 2, n - 1)
+    shift = effect * math.sqrt(n)
+    return float(stats.nct.sf(critical, n - 1, shift) + stats.nct.cdf(-critical, n - 1, shift))
 
 
 def load_run(directory: Path) -> RunRecord:

@@ -8,7 +8,7 @@ import pytest
 
 from sequoia.cli import main
 from sequoia.errors import SequoiaError
-from sequoia.experiments.summary import RunRecord, group_runs, paired_tests
+from sequoia.experiments.summary import RunRecord, group_runs, paired_tests, seeds_for_power
 
 
 def test_compare_two_directories_writes_the_table_the_tests_and_readable_plots(uninterrupted, tmp_path, capsys):
@@ -56,6 +56,36 @@ def test_each_configuration_is_tested_against_the_baseline_with_its_own_other_op
     tests = {t["configuration"]: t for t in paired_tests(configurations, "naive")}
     assert tests["method=replay learner.lr=0.01"]["baseline"] == "method=naive learner.lr=0.01"
     assert tests["method=replay learner.lr=0.1"]["difference"] == pytest.approx(0.3 + 0.05 / 3)
+
+
+# statsmodels' TTestPower().solve_power(effect_size=d, power=0.8, alpha=0.05) for each d, rounded up
+# (89.15, 33.37, 14.30, 9.94, 4.22, 3.14): G*Power's one-sample two-sided table gives the same.
+@pytest.mark.parametrize("effect, seeds", [(0.3, 90), (0.5, 34), (0.8, 15), (1.0, 10), (2.0, 5), (3.0, 4)])
+def test_the_seeds_a_paired_test_needs_match_statsmodels(effect, seeds):
+    differences = [effect - 0.5 ** 0.5, effect + 0.5 ** 0.5]  # mean effect, sample standard deviation 1
+    assert seeds_for_power(differences) == seeds
+    assert seeds_for_power([-d for d in differences]) == seeds  # the sign does not matter
+
+
+def test_no_power_estimate_without_an_effect_size():
+    assert seeds_for_power([0.2]) is None  # one seed: no spread
+    assert seeds_for_power([0.2, 0.2, 0.2]) is None  # no variance: d is not defined
+    assert seeds_for_power([-0.1, 0.1]) is None  # no mean difference
+    assert seeds_for_power([-1.0, 1.001]) is None  # d = 0.0007: beyond 10000 seeds
+
+
+def test_compare_prints_and_saves_the_seeds_each_test_would_need(uninterrupted, tmp_path, capsys):
+    output = tmp_path / "comparison"
+    assert main(["compare", str(uninterrupted / "runs"), "--baseline", "naive", "--output", str(output)]) == 0
+    assert "seeds for 80% power" in capsys.readouterr().out
+    saved = json.loads((output / "comparison.json").read_text())
+    [test] = [t for t in saved["paired_tests"] if t["metric"] == "average_final" and "replay" in t["configuration"]]
+    differences = [run - base for run, base in zip(*(
+        [seed_value for _, seed_value in sorted(c["metrics"]["average_final"]["seeds"].items())]
+        for label in (test["configuration"], test["baseline"])
+        for c in saved["configurations"] if c["label"] == label))]
+    assert test["seeds_for_power"] == seeds_for_power(differences) and test["seeds_for_power"] >= 2
+    assert "seeds_for_power" in (output / "paired_tests.csv").read_text().splitlines()[0]
 
 
 def test_a_seed_twice_in_one_configuration_is_refused():

@@ -142,3 +142,17 @@ def test_every_kept_tuning_had_the_same_budget_and_fixed_options():
                          definition["sampler_seed"], sorted(fixed.items()),
                          definition["space"]["learner.lr"])))
     assert len(shared) <= 1, shared
+
+
+def test_the_rerun_evaluates_each_arm_at_its_tuning_s_choice():
+    """studies/conflict_rerun.yaml (scripts/sweep_from_tunings.py) runs every kept tuning's best.yaml, one arm
+    each, and changes nothing but the probes, which the trials had off."""
+    sweep = read_yaml(STUDIES / "conflict_rerun.yaml", "sweep file")
+    read_definition(sweep, "sweep file")
+    assert sweep["base"]["eval.capability"] == "mmlu,truthfulqa_mc1,text_nll"
+    runs = [{**sweep["base"], **arm} for arm in sweep["axes"]["arm"]]
+    assert len(runs) == len(KEPT_TUNINGS) == 8
+    for tuning in KEPT_TUNINGS:
+        best = read_yaml(tuning / "best.yaml", "best.yaml")["base"]
+        best = {**best, "eval.capability": sweep["base"]["eval.capability"]}
+        assert sum(run == best for run in runs) == 1, tuning.name
