@@ -21,7 +21,7 @@ from typing import Any
 from sequoia.errors import IncompleteSweepError, SequoiaError
 from sequoia.experiments import report
 from sequoia.experiments.spec import SweepSpec, parse_seeds
-from sequoia.experiments.summary import collect, find_baseline, group_runs, paired_tests
+from sequoia.experiments.summary import Configuration, collect, find_baseline, group_runs, paired_tests, unpaired
 from sequoia.experiments.sweep import SLURM_PARAMETERS, LaunchOptions, Sweep, read_definition
 from sequoia.options import ArgumentParser, is_comma_list
 from sequoia.paths import path_option
@@ -203,6 +203,7 @@ def _execute(sweep: Sweep, options: Any) -> int:
         configurations = group_runs(runs)
         baseline = find_baseline(configurations, options.baseline)
         tests = paired_tests(configurations, baseline)
+        say_unpaired(configurations, baseline)
         report.write(configurations, tests, sweep.directory, "summary", baseline)
         print(report.printed(configurations, tests))
     print(f"\nsweep directory: {sweep.directory}")
@@ -220,6 +221,18 @@ def _finished_runs(sweep: Sweep):
         directory = sweep.directory / "runs" / run.name
         if (directory / "results.json").is_file():
             yield load_run(directory)
+
+
+def say_unpaired(configurations: list[Configuration], baseline: str | None) -> None:
+    """One line on stderr where a baseline method found no partner for some configurations (tuned arms)."""
+    missing = unpaired(configurations, baseline)
+    if not missing:
+        return
+    example = next(c.label for c in configurations if c.method == baseline or c.label == baseline)
+    print(f"sequoia: no paired test for {len(missing)} configuration(s) ({missing[0]}"
+          f"{', ...' if len(missing) > 1 else ''}): their options outside `method` differ from every "
+          f"`{baseline}` configuration's; name one configuration as the baseline by its label or part of it "
+          f"(--baseline '{example}')", file=sys.stderr)
 
 
 def compare_command(argv: list[str]) -> int:
@@ -244,6 +257,7 @@ def compare_command(argv: list[str]) -> int:
     report.metric_columns(configurations, chosen)  # a misspelt metric fails before anything is written
     baseline = find_baseline(configurations, options.baseline)
     tests = paired_tests(configurations, baseline)
+    say_unpaired(configurations, baseline)
     written = report.write(configurations, tests, output, "comparison", baseline, chosen)
     print(report.printed(configurations, tests, chosen=chosen))
     print(f"\nwritten: {', '.join(str(path) for path in written)}")

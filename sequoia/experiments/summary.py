@@ -238,15 +238,47 @@ def _check_seeds_unique(configurations: list[Configuration]) -> None:
 
 
 def find_baseline(configurations: list[Configuration], baseline: str | None) -> str | None:
-    """The baseline's method name or label: as given (checked), else ``naive`` where present."""
+    """The baseline's method name or label: as given (checked), else ``naive`` where present.
+
+    A part of a label (some of its ``option=value`` words) stands for the one configuration
+    whose label holds them all: tuned arms differ in more than their method (each its own
+    learning rate), so a method name finds them no partner, and their full labels are long.
+
+    Example:
+        >>> runs = [RunRecord(f"r{m}{lr}", {"seed": 0, "method": {"name": m}, "learner": {"lr": lr}}, {})
+        ...         for m, lr in [("naive", 0.003), ("ewc", 0.001)]]
+        >>> find_baseline(group_runs(runs), "method=naive")
+        'method=naive learner.lr=0.003'
+    """
     methods = {c.method for c in configurations}
     labels = {c.label for c in configurations}
     if baseline is None:
         return "naive" if "naive" in methods and len(configurations) > 1 else None
-    if baseline not in methods and baseline not in labels:
-        raise SequoiaError(f"--baseline {baseline}: no configuration has that method or label; the methods are "
-                           f"{', '.join(sorted(methods))}")
-    return baseline
+    if baseline in methods or baseline in labels:
+        return baseline
+    matching = [c.label for c in configurations if set(baseline.split()) <= set(c.label.split())]
+    if len(matching) > 1:
+        raise SequoiaError(f"--baseline {baseline}: {len(matching)} configurations match ({'; '.join(matching)}); "
+                           "name one by more of its label")
+    if not matching:
+        raise SequoiaError(f"--baseline {baseline}: no configuration has that method or label (or part of one); "
+                           f"the methods are {', '.join(sorted(methods))}")
+    return matching[0]
+
+
+def unpaired(configurations: list[Configuration], baseline: str | None) -> list[str]:
+    """The labels of the configurations that ``baseline`` (a method name) finds no partner for.
+
+    Example:
+        >>> runs = [RunRecord(f"r{m}", {"seed": 0, "method": {"name": m}, "learner": {"lr": lr}}, {})
+        ...         for m, lr in [("naive", 0.003), ("ewc", 0.001)]]
+        >>> unpaired(group_runs(runs), "naive")
+        ['method=ewc learner.lr=0.001']
+    """
+    if baseline is None:
+        return []
+    return [c.label for c in configurations if c.label != baseline and c.method != baseline
+            and _partner(c, configurations, baseline) is None]
 
 
 def _partner(candidate: Configuration, configurations: list[Configuration], baseline: str) -> Configuration | None:

@@ -119,3 +119,36 @@ def test_a_metric_no_run_reported_is_refused_before_anything_is_written(uninterr
                                            "average_final"):
         compare_command([str(uninterrupted), "--metrics", "average_final,bwtt", "--output", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def _tuned(method: str, seed: int, value: float, lr: float, setting: str = "pa.incremental") -> RunRecord:
+    record = _record(method, seed, value, lr)
+    record.config["setting"]["name"] = setting
+    return record
+
+
+def test_tuned_arms_are_compared_with_a_baseline_named_by_part_of_its_label(tmp_path, capsys):
+    """Arms tuned on their own differ in their learning rate too: a method name finds them no partner (said
+    once on stderr); part of the baseline's label names it, and every arm is tested against it."""
+    runs = [_tuned("naive", s, 0.5 + 0.01 * s, 0.003) for s in range(3)]
+    runs += [_tuned("ewc", s, 0.7 + 0.02 * s, 0.001) for s in range(3)]
+    runs += [_tuned("naive", s, 0.9 - 0.01 * s, 0.001, setting="pa.multi_task") for s in range(3)]
+    for run in runs:  # each a finished run directory, as compare reads them
+        directory = tmp_path / "runs" / f"{run.config['setting']['name']}-{run.directory}"
+        directory.mkdir(parents=True)
+        (directory / "config.yaml").write_text(json.dumps(run.config))
+        (directory / "results.json").write_text(json.dumps({"metrics": run.metrics}))
+    assert main(["compare", str(tmp_path / "runs"), "--baseline", "naive", "--output", str(tmp_path / "a")]) == 0
+    assert "no paired test for 1 configuration(s) (method=ewc" in capsys.readouterr().err
+    # Both naive arms match `method=naive`: one line, exit 2.
+    assert main(["compare", str(tmp_path / "runs"), "--baseline", "method=naive", "--output", str(tmp_path / "b")]) == 2
+    assert "2 configurations match" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "runs"), "--baseline", "setting=pa.incremental method=naive",
+                 "--output", str(tmp_path / "c")]) == 0
+    assert "no paired test" not in capsys.readouterr().err
+    tests = json.loads((tmp_path / "c" / "comparison.json").read_text())["paired_tests"]
+    tested = {t["configuration"] for t in tests if t["metric"] == "average_final"}
+    assert tested == {"method=ewc setting=pa.incremental learner.lr=0.001",
+                      "method=naive setting=pa.multi_task learner.lr=0.001"}
+    [ewc] = [t for t in tests if t["metric"] == "average_final" and "ewc" in t["configuration"]]
+    assert ewc["difference"] == pytest.approx(0.21) and ewc["n"] == 3
