@@ -256,13 +256,19 @@ def find_baseline(configurations: list[Configuration], baseline: str | None) -> 
         return "naive" if "naive" in methods and len(configurations) > 1 else None
     if baseline in methods or baseline in labels:
         return baseline
-    matching = [c.label for c in configurations if set(baseline.split()) <= set(c.label.split())]
+    return _label_holding(configurations, baseline)
+
+
+def _label_holding(configurations: list[Configuration], words: str) -> str:
+    """The label of the one configuration whose label holds every word of ``words`` (else one line)."""
+    matching = [c.label for c in configurations if set(words.split()) <= set(c.label.split())]
     if len(matching) > 1:
-        raise SequoiaError(f"--baseline {baseline}: {len(matching)} configurations match ({'; '.join(matching)}); "
+        raise SequoiaError(f"--baseline {words}: {len(matching)} configurations match ({'; '.join(matching)}); "
                            "name one by more of its label")
     if not matching:
-        raise SequoiaError(f"--baseline {baseline}: no configuration has that method or label (or part of one); "
-                           f"the methods are {', '.join(sorted(methods))}")
+        methods = ", ".join(sorted({c.method for c in configurations}))
+        raise SequoiaError(f"--baseline {words}: no configuration has that method or label (or part of one); "
+                           f"the methods are {methods}")
     return matching[0]
 
 
