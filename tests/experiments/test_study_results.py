@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from sequoia.cli import main
+from sequoia.errors import SequoiaError
 from sequoia.experiments.sweep import read_definition
 from sequoia.registry import get_method, resolve_setting
 from sequoia.yaml_file import read_yaml
@@ -156,3 +157,31 @@ def test_the_rerun_evaluates_each_arm_at_its_tuning_s_choice():
         best = read_yaml(tuning / "best.yaml", "best.yaml")["base"]
         best = {**best, "eval.capability": sweep["base"]["eval.capability"]}
         assert sum(run == best for run in runs) == 1, tuning.name
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, STUDIES.parent / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_final_per_task_reads_each_task_s_final_and_just_trained_accuracy_from_the_kept_runs(capsys):
+    import json
+
+    from sequoia.intervals import t_interval
+
+    script = _script("final_per_task")
+    assert script.per_task([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]) == {"final": [0.2, 0.8], "just_trained": [0.9, 0.8]}
+    with pytest.raises(SequoiaError, match="expected 3 rows"):
+        script.per_task([[0.5, 0.5], [0.9, 0.1]])
+    folder = STUDIES / "results" / "corrigibility_conflict"
+    assert script.main([str(folder), "--markdown"]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| method=naive")]
+    matrices = [json.loads((run / "results.json").read_text())["transfer_matrix"]
+                for run in kept("corrigibility_conflict")]
+    mean, _, (low, high) = t_interval([matrix[-1][0] for matrix in matrices])
+    assert row.split(" | ")[2] == f"{mean:.3f} ± {(high - low) / 2:.3f}"  # task 0's final accuracy
+    assert script.main([str(STUDIES / "results" / "conflict_tuning" / "naive" / "tune.yaml")]) == 2
