@@ -30,11 +30,20 @@ from sequoia.intervals import t_interval
 
 
 def per_task(matrix: list[list[float]]) -> dict[str, list[float]]:
-    """The last row of a transfer matrix (row 0: before training), and each task's score after its own training."""
+    """The last row of a transfer matrix (row 0: before training), and each task's score after its own training.
+
+    A matrix of two rows is one training phase over every task (``pa.multi_task``): there the
+    score after a task's training is its final score.
+
+        >>> per_task([[0.5, 0.5], [0.7, 0.6]])
+        {'final': [0.7, 0.6], 'just_trained': [0.7, 0.6]}
+    """
     tasks = len(matrix[0])
+    if len(matrix) == 2:
+        return {"final": list(matrix[-1]), "just_trained": list(matrix[-1])}
     if len(matrix) != tasks + 1:
         raise SequoiaError(f"a transfer matrix of {len(matrix)} rows and {tasks} tasks: expected {tasks + 1} rows "
-                           "(the model before training, then one row per task)")
+                           "(the model before training, then one row per task) or 2 (one phase over every task)")
     return {"final": list(matrix[-1]), "just_trained": [matrix[j + 1][j] for j in range(tasks)]}
 
 

@@ -13,7 +13,7 @@ from sequoia.yaml_file import read_yaml
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 # Each study's sweep file is studies/NAME.yaml, and its kept runs are in studies/results/NAME/.
-KEPT_STUDIES = ("value_alignment", "experts_digits", "corrigibility_conflict")
+KEPT_STUDIES = ("value_alignment", "experts_digits", "corrigibility_conflict", "conflict_rerun")
 
 
 def kept(folder: str) -> list[Path]:
@@ -83,6 +83,18 @@ def test_compare_rebuilds_the_digits_table_and_its_paired_tests(tmp_path):
     table = (tmp_path / "comparison.md").read_text()
     assert "| method=experts setting=sl.task_incremental | 5 |" in table and "## Against the baseline" in table
     assert (tmp_path / "average_performance.png").is_file()
+
+
+def test_compare_tests_every_arm_of_the_conflict_rerun_against_the_tuned_naive(tmp_path):
+    metrics = "average_final,average_forgetting,alignment_tax_text_nll,alignment_tax_mmlu"
+    assert main(["compare", str(STUDIES / "results" / "conflict_rerun"), "--output", str(tmp_path),
+                 "--baseline", "setting=pa.incremental method=naive", "--metrics", metrics]) == 0
+    import json
+
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    tested = {t["configuration"] for t in saved["paired_tests"] if t["metric"] == "average_final"}
+    assert len(saved["configurations"]) == 8 and len(tested) == 7  # every arm but the baseline itself
+    assert (tmp_path / "forgetting_tradeoff.png").is_file()
 
 
 @pytest.mark.parametrize("run", ALPHA, ids=lambda path: path.name)
@@ -175,8 +187,9 @@ def test_final_per_task_reads_each_task_s_final_and_just_trained_accuracy_from_t
 
     script = _script("final_per_task")
     assert script.per_task([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]) == {"final": [0.2, 0.8], "just_trained": [0.9, 0.8]}
-    with pytest.raises(SequoiaError, match="expected 3 rows"):
-        script.per_task([[0.5, 0.5], [0.9, 0.1]])
+    assert script.per_task([[0.5, 0.5], [0.9, 0.1]])["just_trained"] == [0.9, 0.1]  # multi-task: one phase
+    with pytest.raises(SequoiaError, match="expected 4 rows"):
+        script.per_task([[0.5, 0.5, 0.5], [0.9, 0.1, 0.1], [0.2, 0.8, 0.1]])
     folder = STUDIES / "results" / "corrigibility_conflict"
     assert script.main([str(folder), "--markdown"]) == 0
     [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| method=naive")]
