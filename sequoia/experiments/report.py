@@ -99,15 +99,22 @@ def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]
     rows = [[t["configuration"], t["baseline"], t["metric"], str(t["n"]),
              "n/a" if t["difference"] is None else f"{t['difference']:+.4f}",
              "n/a" if t["p"] is None else f"{t['p']:.2g}", t.get("verdict", "n/a"),
-             _seeds_needed(t.get("seeds_for_power"), t["n"])] for t in tests]
+             _seeds_needed(t)] for t in tests]
     return header, rows
 
 
-def _seeds_needed(seeds: int | None, n: int) -> str:
-    """The power estimate as a cell: ``n/a`` without one (under 2 seeds, no variance), ``>10000`` beyond the cap."""
-    if seeds is not None:
-        return str(seeds)
-    return f">{MAX_SEEDS}" if n >= 2 else "n/a"
+def _seeds_needed(test: dict[str, Any]) -> str:
+    """The power estimate as a cell: ``n/a`` without an effect size (under 2 seeds, no variance, a mean
+    difference of 0), ``>10000`` beyond the cap.
+
+    Example:
+        >>> [_seeds_needed(t) for t in ({"seeds_for_power": 6, "effect_size": 1.3},
+        ...                             {"seeds_for_power": None, "effect_size": 0.001}, {})]
+        ['6', '>10000', 'n/a']
+    """
+    if test.get("seeds_for_power") is not None:
+        return str(test["seeds_for_power"])
+    return f">{MAX_SEEDS}" if test.get("effect_size") else "n/a"
 
 
 def directions(configurations: list[Configuration], metrics: Sequence[str]) -> dict[str, bool | None]:
@@ -195,9 +202,9 @@ def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]
         with paths[-1].open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p", "verdict",
-                             "seeds_for_power"])
+                             "effect_size", "seeds_for_power"])
             writer.writerows([t["configuration"], t["baseline"], t["metric"], t["n"], t["difference"], t["p"],
-                              t["verdict"], t.get("seeds_for_power")] for t in tests)
+                              t["verdict"], t.get("effect_size"), t.get("seeds_for_power")] for t in tests)
     from sequoia.experiments import plots
 
     paths += plots.write_all(configurations, directory)

@@ -354,13 +354,31 @@ def paired_t_test(ours: dict[int, float], theirs: dict[int, float]) -> dict[str,
         # Identical differences give no variance: p is 1 when they are all 0, else 0.
         p = float(pvalue) if math.isfinite(pvalue) else (1.0 if not any(differences) else 0.0)
     return {"n": len(seeds), "difference": sum(differences) / len(seeds) if seeds else None, "p": p,
-            "seeds_for_power": seeds_for_power(differences)}
+            "effect_size": effect_size(differences), "seeds_for_power": seeds_for_power(differences)}
 
 
 POWER = 0.8
 """The power the seed estimate of a paired test aims at (the usual 80%)."""
 MAX_SEEDS = 10_000
 """Beyond this many seeds the estimate says only that it is more (``None``)."""
+
+
+def effect_size(differences: list[float]) -> float | None:
+    """Cohen's d of paired differences: their mean over their sample standard deviation (signed).
+
+    ``None`` with fewer than 2 differences, or with no variance among them (equal up to rounding).
+
+    Example:
+        >>> effect_size([0.1, 0.3]), effect_size([0.2, 0.2]), effect_size([0.2])  # doctest: +ELLIPSIS
+        (1.414..., None, None)
+    """
+    if len(differences) < 2:
+        return None
+    mean = sum(differences) / len(differences)
+    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
+    if spread <= 1e-9 * abs(mean) or spread == 0:
+        return None
+    return mean / spread
 
 
 def seeds_for_power(differences: list[float], power: float = POWER, alpha: float = SIGNIFICANCE) -> int | None:
@@ -378,13 +396,10 @@ def seeds_for_power(differences: list[float], power: float = POWER, alpha: float
         >>> seeds_for_power([-0.5, 1.5, -0.5, 1.5]), seeds_for_power([0.1, 0.3, 0.2, 0.4, 0.0])
         (44, 8)
     """
-    if len(differences) < 2:
+    signed = effect_size(differences)
+    if not signed:  # no d (under 2 seeds, no variance), or no effect at all
         return None
-    mean = sum(differences) / len(differences)
-    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
-    if mean == 0 or spread <= 1e-9 * abs(mean):  # equal differences (up to rounding) give no d
-        return None
-    effect = abs(mean) / spread
+    effect = abs(signed)
     # The power rises with n: double n until it is reached, then bisect. (Doubling keeps every
     # n tried near the answer, where scipy's noncentral t is accurate; far above it, it can be nan.)
     high = 2
