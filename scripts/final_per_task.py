@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from sequoia.errors import SequoiaError
 from sequoia.experiments.report import cell, markdown_table, text_table
-from sequoia.experiments.summary import collect, group_runs
-from sequoia.intervals import t_interval
+from sequoia.experiments.summary import collect, group_runs, seed_statistics
 
 
 def per_task(matrix: list[list[float]]) -> dict[str, list[float]]:
@@ -47,25 +45,18 @@ def per_task(matrix: list[list[float]]) -> dict[str, list[float]]:
     return {"final": list(matrix[-1]), "just_trained": [matrix[j + 1][j] for j in range(tasks)]}
 
 
-def statistic(values: list[float]) -> dict[str, Any]:
-    """Mean and 95% t interval over seeds, as ``sequoia.experiments.report.cell`` shows them."""
-    mean, _, (low, high) = t_interval(values)
-    single = len(values) < 2
-    return {"mean": mean, "low": None if single else low, "high": None if single else high, "n": len(values)}
-
-
 def rows(paths: list[str]) -> tuple[list[str], list[list[str]]]:
     """One row per configuration: its label, seeds, and per task its final and just-trained accuracy."""
     configurations = group_runs(collect(paths))
     tasks = None
     table = []
     for configuration in configurations:
-        scores = [per_task(run.results["transfer_matrix"]) for run in configuration.runs
-                  if run.results.get("transfer_matrix")]
+        scores = {run.seed: per_task(run.results["transfer_matrix"]) for run in configuration.runs
+                  if run.results.get("transfer_matrix")}
         if not scores:
             continue
-        tasks = tasks or len(scores[0]["final"])
-        cells = [cell(statistic([score[kind][j] for score in scores]))
+        tasks = tasks or len(next(iter(scores.values()))["final"])
+        cells = [cell(seed_statistics({seed: score[kind][j] for seed, score in scores.items()}))
                  for j in range(tasks) for kind in ("final", "just_trained")]
         table.append([configuration.label, str(len(scores)), *cells])
     if not table:

@@ -133,13 +133,22 @@ class Configuration:
         return self._statistics
 
     def _compute_statistics(self) -> dict[str, dict[str, Any]]:
-        stats = {}
-        for name in self.metric_names():
-            values = {run.seed: float(run.metrics[name]) for run in self.runs if _is_number(run.metrics.get(name))}
-            mean, sd, (low, high) = t_interval(list(values.values()))
-            stats[name] = {"n": len(values), "mean": mean, "std": _finite(sd), "low": _finite(low),
-                           "high": _finite(high), "seeds": values}
-        return stats
+        return {name: seed_statistics({run.seed: float(run.metrics[name]) for run in self.runs
+                                       if _is_number(run.metrics.get(name))})
+                for name in self.metric_names()}
+
+
+def seed_statistics(values: dict[int, float]) -> dict[str, Any]:
+    """n, mean, std, the 95% t interval (``low``, ``high``; ``None`` with one seed) and each seed's value.
+
+    Example:
+        >>> stat = seed_statistics({0: 0.5, 1: 0.7})
+        >>> stat["mean"], stat["n"], seed_statistics({0: 0.5})["low"]
+        (0.6, 2, None)
+    """
+    mean, sd, (low, high) = t_interval(list(values.values()))
+    return {"n": len(values), "mean": mean, "std": _finite(sd), "low": _finite(low), "high": _finite(high),
+            "seeds": values}
 
 
 NOT_SAID = "not said"
@@ -376,7 +385,7 @@ def effect_size(differences: list[float]) -> float | None:
         return None
     mean = sum(differences) / len(differences)
     spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
-    if spread <= 1e-9 * abs(mean) or spread == 0:
+    if spread <= 1e-9 * abs(mean):  # equal differences, up to rounding (0 <= 0 when all are 0)
         return None
     return mean / spread
 

@@ -14,6 +14,16 @@ from tests.conftest import sequoia_environment
 GRID = ["--setting", "sl.incremental", "--setting.nb_tasks", "3", "--method", "naive,replay,ewc"]
 
 
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[2] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def sweep(args: list[str], **popen) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sequoia", "sweep", *args, "--quiet"], capture_output=True,
                           text=True, env=sequoia_environment(), timeout=600, **popen)

@@ -10,6 +10,7 @@ from sequoia.errors import SequoiaError
 from sequoia.experiments.sweep import read_definition
 from sequoia.registry import get_method, resolve_setting
 from sequoia.yaml_file import read_yaml
+from tests.experiments.conftest import load_script
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 # Each study's sweep file is studies/NAME.yaml, and its kept runs are in studies/results/NAME/.
@@ -171,21 +172,12 @@ def test_the_rerun_evaluates_each_arm_at_its_tuning_s_choice():
         assert sum(run == best for run in runs) == 1, tuning.name
 
 
-def _script(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, STUDIES.parent / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_final_per_task_reads_each_task_s_final_and_just_trained_accuracy_from_the_kept_runs(capsys):
     import json
 
     from sequoia.intervals import t_interval
 
-    script = _script("final_per_task")
+    script = load_script("final_per_task")
     assert script.per_task([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]) == {"final": [0.2, 0.8], "just_trained": [0.9, 0.8]}
     assert script.per_task([[0.5, 0.5], [0.9, 0.1]])["just_trained"] == [0.9, 0.1]  # multi-task: one phase
     with pytest.raises(SequoiaError, match="expected 4 rows"):

@@ -18,6 +18,7 @@ from sequoia.errors import SequoiaError
 from sequoia.experiments.objective import Objective
 from sequoia.experiments.space import parse_space
 from tests.conftest import sequoia_environment
+from tests.experiments.conftest import load_script
 
 SL = ["--setting", "sl.incremental", "--setting.nb_tasks", "3", "--method", "ewc", "--learner.epochs", "1"]
 SPACE = ["--space", "learner.lr=loguniform:1e-3:1e-1"]
@@ -236,14 +237,9 @@ def test_a_new_sweep_or_tuning_refuses_a_directory_that_holds_files(tmp_path, ca
 
 
 def test_sweep_from_tunings_joins_each_arms_best_yaml_into_one_sweep(tmp_path, capsys):
-    import importlib.util
-
     from sequoia.experiments.spec import SweepSpec
 
-    script = Path(__file__).parents[2] / "scripts" / "sweep_from_tunings.py"
-    spec = importlib.util.spec_from_file_location("sweep_from_tunings", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("sweep_from_tunings")
     bests = {"naive": {"learner.lr": 0.002}, "ewc": {"learner.lr": 0.0005, "method.ewc_lambda": 30.0}}
     for method, tuned in bests.items():
         (tmp_path / method).mkdir()
@@ -267,12 +263,7 @@ def test_sweep_from_tunings_joins_each_arms_best_yaml_into_one_sweep(tmp_path, c
 
 
 def test_sweep_from_tunings_refuses_a_damaged_best_yaml_in_one_line(tmp_path):
-    import importlib.util
-
-    script = Path(__file__).parents[2] / "scripts" / "sweep_from_tunings.py"
-    spec = importlib.util.spec_from_file_location("sweep_from_tunings", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("sweep_from_tunings")
     (tmp_path / "best.yaml").write_text("base: [unclosed\n")
     with pytest.raises(SystemExit, match="sweep_from_tunings: .*best.yaml") as raised:
         module.main([str(tmp_path), "--output", str(tmp_path / "out.yaml")])
