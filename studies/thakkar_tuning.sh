@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The tuning of Thakkar et al.'s finding 1 re-run (docs/studies/thakkar2024.md, "Finding 1 with tuned
 # learning rates"): SFT and DPO, each trained on HH-RLHF harmless or helpful data, each with its own
-# learning rate chosen by the validation protocol (mammoth's held-out training pairs: the trials score
-# 64 pairs held out of the 256 training pairs, never a test pair), the same budget for every arm:
-# 4 Optuna trials (TPE, sampler seed 0) of one seed, objective average_final (the trained preference's
-# accuracy). The other options are those of studies/thakkar2024.yaml with twice the training pairs.
+# learning rate chosen by the validation protocol (mammoth's held-out training pairs: a trial trains on
+# 192 of the 256 shipped training pairs and scores the other 64, never a test pair), the same budget
+# for every arm:
+# 8 Optuna trials of one seed, objective average_final (the trained preference's accuracy).
+# The trials come in two rounds, as they were run: 4 (sampler seed 0), then `--resume --trials 8`,
+# whose sampler takes a seed of its own, so that the second round does not draw the first's values.
+# The other options are those of studies/thakkar2024.yaml with twice the training pairs.
 #
 #   bash studies/thakkar_tuning.sh [OUTPUT_DIR] [ARM ...]     # default: tunings/thakkar, every arm
 #
@@ -28,10 +31,9 @@ tune_arm() {  # ARM: METHOD-DATA
         *) echo "thakkar_tuning.sh: unknown arm $arm (sft-* or dpo-*)" >&2; return 2 ;; esac
     case ${arm#*-} in harmless) data=harmlessness ;; helpful) data=helpfulness ;;
         *) echo "thakkar_tuning.sh: unknown arm $arm (*-harmless or *-helpful)" >&2; return 2 ;; esac
-    if [ -d "$out/$arm" ]; then "$sequoia" tune --resume "$out/$arm" --quiet
-    else "$sequoia" tune --setting pa.incremental --method "$method" --setting.tasks "$data" "${fixed[@]}" \
-             --directory "$out/$arm"
-    fi
+    [ -d "$out/$arm" ] || "$sequoia" tune --setting pa.incremental --method "$method" --setting.tasks "$data" \
+                              "${fixed[@]}" --directory "$out/$arm"
+    "$sequoia" tune --resume "$out/$arm" --trials 8 --quiet   # the second round (or the rest of a killed tuning)
 }
 
 arms=("$@"); [ ${#arms[@]} -gt 0 ] || arms=(sft-harmless dpo-harmless sft-helpful dpo-helpful)
