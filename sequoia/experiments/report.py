@@ -6,7 +6,8 @@ Files, for a stem of ``summary`` (a sweep) or ``comparison`` (``sequoia compare`
   over seeds, then the paired tests against the baseline;
 * ``<stem>.csv``: one row per configuration and metric: n, mean, std, interval ends;
 * ``<stem>.json``: the same, with every seed's value and the paired tests;
-* ``paired_tests.csv``: configuration, baseline, metric, seeds, mean difference, p;
+* ``paired_tests.csv``: configuration, baseline, metric, seeds, mean difference, p, Holm's adjusted p
+  (per metric, over the configurations tested), verdict, effect size, seeds for 80% power;
 * ``metrics.png``: each summary metric, one bar per configuration with its interval and
   a dot per seed;
 * ``transfer_matrices.png``: the mean transfer matrix of each configuration;
@@ -34,6 +35,8 @@ from sequoia.experiments.summary import MAX_SEEDS, POWER, SIGNIFICANCE, Configur
 TEST_NAME = "paired t-test, two-sided (scipy.stats.ttest_rel), over the seeds both configurations ran"
 VERDICT = (f"verdict: better or worse than the baseline in the metric's direction where p < {SIGNIFICANCE}, "
            "else within noise")
+HOLM_NOTE = (f"p (Holm): p adjusted by Holm's method over the configurations tested on that metric (family-wise "
+             f"error {SIGNIFICANCE}: below {SIGNIFICANCE} survives the correction; the verdict is on the unadjusted p)")
 POWER_NOTE = (f"seeds for {POWER:.0%} power: how many seeds the test would need to find the observed mean "
               f"difference at p < {SIGNIFICANCE}, were it the true one (n/a: no variance or under 2 seeds)")
 
@@ -94,13 +97,17 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def tests_rows(tests: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["configuration", "baseline", "metric", "seeds", "mean difference", "p", "verdict",
+    header = ["configuration", "baseline", "metric", "seeds", "mean difference", "p", "p (Holm)", "verdict",
               f"seeds for {POWER:.0%} power"]
     rows = [[t["configuration"], t["baseline"], t["metric"], str(t["n"]),
              "n/a" if t["difference"] is None else f"{t['difference']:+.4f}",
-             "n/a" if t["p"] is None else f"{t['p']:.2g}", t.get("verdict", "n/a"),
+             _p_cell(t["p"]), _p_cell(t.get("p_holm")), t.get("verdict", "n/a"),
              _seeds_needed(t)] for t in tests]
     return header, rows
+
+
+def _p_cell(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.2g}"
 
 
 def _seeds_needed(test: dict[str, Any]) -> str:
@@ -154,7 +161,7 @@ def printed(configurations: list[Configuration], tests: list[dict[str, Any]], pr
     text += f"\n{note}" if note else ""
     shown = paired_tests_of(tests, (chosen or ("average_final", "average_forgetting")) if primary_only else None)
     if shown:
-        text += f"\n\n{TEST_NAME}; {VERDICT}; {POWER_NOTE}\n" + text_table(*tests_rows(shown))
+        text += f"\n\n{TEST_NAME}; {VERDICT}; {HOLM_NOTE}; {POWER_NOTE}\n" + text_table(*tests_rows(shown))
     return text
 
 
@@ -191,7 +198,7 @@ def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]
     shown = paired_tests_of(tests, chosen)
     if shown:
         markdown += ["", f"## Against the baseline `{baseline}`", "",
-                     f"Test: {TEST_NAME}; {VERDICT}; {POWER_NOTE}.", "",
+                     f"Test: {TEST_NAME}; {VERDICT}; {HOLM_NOTE}; {POWER_NOTE}.", "",
                      markdown_table(*tests_rows(shown))]
     paths = [directory / f"{stem}.md", directory / f"{stem}.csv", directory / f"{stem}.json"]
     paths[0].write_text("\n".join(markdown) + "\n")
@@ -201,10 +208,11 @@ def _write_files(configurations: list[Configuration], tests: list[dict[str, Any]
         paths.append(directory / "paired_tests.csv")
         with paths[-1].open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p", "verdict",
-                             "effect_size", "seeds_for_power"])
+            writer.writerow(["configuration", "baseline", "metric", "seeds", "mean_difference", "p", "p_holm",
+                             "verdict", "effect_size", "seeds_for_power"])
             writer.writerows([t["configuration"], t["baseline"], t["metric"], t["n"], t["difference"], t["p"],
-                              t["verdict"], t.get("effect_size"), t.get("seeds_for_power")] for t in tests)
+                              t.get("p_holm"), t["verdict"], t.get("effect_size"), t.get("seeds_for_power")]
+                             for t in tests)
     from sequoia.experiments import plots
 
     paths += plots.write_all(configurations, directory)
@@ -232,5 +240,6 @@ def _as_json(configurations: list[Configuration], tests: list[dict[str, Any]], b
         "test": TEST_NAME if tests else None,
         "verdict": VERDICT if tests else None,
         "power": POWER_NOTE if tests else None,
+        "holm": HOLM_NOTE if tests else None,
         "paired_tests": tests,
     }

@@ -8,7 +8,10 @@ import pytest
 
 from sequoia.cli import main
 from sequoia.errors import SequoiaError
-from sequoia.experiments.summary import RunRecord, group_runs, paired_tests, seeds_for_power
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sequoia.experiments.summary import RunRecord, group_runs, holm, paired_tests, seeds_for_power
 
 
 def test_compare_two_directories_writes_the_table_the_tests_and_readable_plots(uninterrupted, tmp_path, capsys):
@@ -74,10 +77,39 @@ def test_no_power_estimate_without_an_effect_size():
     assert seeds_for_power([-1.0, 1.001]) is None  # d = 0.0007: beyond 10000 seeds
 
 
+# statsmodels.stats.multitest.multipletests(p, method="holm")[1] on each family (statsmodels 0.14).
+@pytest.mark.parametrize("pvalues, adjusted", [
+    ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),
+    ([0.0042, 0.0874, 0.0910, 0.1966, 0.5888, 0.8467], [0.0252, 0.437, 0.437, 0.5898, 1.0, 1.0]),
+    ([0.2, 0.2, 0.01, 0.5, 0.049], [0.6, 0.6, 0.05, 0.6, 0.196]),
+])
+def test_holm_s_adjustment_matches_statsmodels(pvalues, adjusted):
+    assert holm(pvalues) == pytest.approx(adjusted)
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 1)), max_size=12))
+def test_holm_never_lowers_a_p_keeps_the_order_and_skips_missing_tests(pvalues):
+    adjusted = holm(pvalues)
+    pairs = [(p, a) for p, a in zip(pvalues, adjusted) if p is not None]
+    assert [a is None for a in adjusted] == [p is None for p in pvalues]
+    assert all(p <= a <= 1 for p, a in pairs)
+    assert all(a1 <= a2 for (p1, a1) in pairs for (p2, a2) in pairs if p1 < p2)  # a smaller p, no larger adjusted p
+
+
+def test_each_metric_s_tests_are_adjusted_together_over_the_configurations():
+    runs = [_record(method, seed, {"naive": 0.2, "ewc": 0.3, "replay": 0.6}[method] + 0.01 * seed * (1 + len(method)))
+            for method in ("naive", "ewc", "replay") for seed in range(3)]
+    tests = [t for t in paired_tests(group_runs(runs), "naive") if t["metric"] == "average_final"]
+    assert len(tests) == 2
+    assert [t["p_holm"] for t in tests] == pytest.approx(holm([t["p"] for t in tests]))
+    assert all(t["p_holm"] >= t["p"] for t in tests)
+
+
 def test_compare_prints_and_saves_the_seeds_each_test_would_need(uninterrupted, tmp_path, capsys):
     output = tmp_path / "comparison"
     assert main(["compare", str(uninterrupted / "runs"), "--baseline", "naive", "--output", str(output)]) == 0
-    assert "seeds for 80% power" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "seeds for 80% power" in printed and "p (Holm)" in printed
     saved = json.loads((output / "comparison.json").read_text())
     [test] = [t for t in saved["paired_tests"] if t["metric"] == "average_final" and "replay" in t["configuration"]]
     differences = [run - base for run, base in zip(*(

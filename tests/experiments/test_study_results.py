@@ -63,10 +63,14 @@ def test_a_kept_run_is_a_finished_run_of_an_arm_of_the_study(study, run):
 
 @pytest.mark.parametrize("folder", KEPT_STUDIES)
 def test_kept_runs_share_one_protocol(folder):
+    """The setting's and the evaluation's options are those of every run, but for what an arm sets (Thakkar's
+    arms differ in their training data, ``setting.tasks``)."""
+    own = {key for arm in arms(folder) for key in arm}
     protocols = set()
     for run in kept(folder):
         config = read_yaml(run / "config.yaml", "config.yaml")
-        setting = {key: value for key, value in config["setting"].items() if key != "name"}
+        setting = {key: value for key, value in config["setting"].items()
+                   if key != "name" and f"setting.{key}" not in own}
         protocols.add(repr((sorted(setting.items()), sorted(config.get("eval", {}).items()))))
     assert len(protocols) == 1
 
@@ -116,59 +120,90 @@ def test_compare_draws_the_alpha_tradeoff_with_the_study_s_ties_runs(tmp_path):
     assert (tmp_path / "tradeoff.png").is_file()
 
 
-# The tunings of the conflict re-run (studies/conflict_tuning.sh): one directory per arm, each with its
-# tune.yaml, Optuna study, trials.csv, best.yaml, and each trial's config.yaml and results.json.
-TUNINGS = STUDIES / "results" / "conflict_tuning"
-KEPT_TUNINGS = sorted(path for path in TUNINGS.iterdir() if path.is_dir()) if TUNINGS.is_dir() else []
+# The kept tunings: one directory per arm, each with its tune.yaml, Optuna study, trials.csv, best.yaml, and
+# each trial's config.yaml and results.json. The conflict re-run's arms (studies/conflict_tuning.sh) were tuned
+# by first_tasks, Thakkar's finding 1 (studies/thakkar_tuning.sh) by validation.
+TUNING_PROTOCOLS = {"conflict_tuning": "first_tasks", "thakkar_tuning": "validation"}
 
 
-@pytest.mark.parametrize("tuning", KEPT_TUNINGS, ids=lambda path: path.name)
-def test_a_kept_tuning_trained_and_scored_only_the_tuning_tasks(tuning):
+def kept_tunings(folder: str) -> list[Path]:
+    return sorted(path for path in (STUDIES / "results" / folder).iterdir() if path.is_dir())
+
+
+KEPT_TUNINGS = [tuning for folder in TUNING_PROTOCOLS for tuning in kept_tunings(folder)]
+
+
+def trial_saw_only_tuning_data(protocol: str, config: dict, matrix: list[list[float]]) -> bool:
+    """first_tasks: a trial trained and scored the first two tasks only (its slice, a matrix of two columns);
+    validation: it scored pairs held out of the training pairs (``evaluate_on``), never a test pair."""
+    if protocol == "first_tasks":
+        return config["setting"]["task_slice"] == ":2" and all(len(row) == 2 for row in matrix)
+    return config["setting"]["evaluate_on"] == "validation"
+
+
+@pytest.mark.parametrize("tuning", KEPT_TUNINGS, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_a_kept_tuning_trained_and_scored_only_its_protocol_s_data(tuning):
     import csv
     import json
 
+    protocol = TUNING_PROTOCOLS[tuning.parent.name]
     definition = read_yaml(tuning / "tune.yaml", "tune.yaml")
-    assert definition["protocol"] == {"name": "first_tasks", "tuning_tasks": 2}
+    assert definition["protocol"]["name"] == protocol
     runs = sorted(path for path in (tuning / "runs").iterdir() if (path / "results.json").is_file())
-    assert runs, f"no finished trial in {tuning}"
-    for run in runs:  # a trial saw the first two tasks only: its slice, and a matrix of two columns
+    assert len(runs) == definition["trials"], f"a trial of {tuning} did not finish"
+    for run in runs:
         config = read_yaml(run / "config.yaml", "config.yaml")
-        assert config["setting"]["task_slice"] == ":2"
-        assert all(len(row) == 2 for row in json.loads((run / "results.json").read_text())["transfer_matrix"])
+        matrix = json.loads((run / "results.json").read_text())["transfer_matrix"]
+        assert trial_saw_only_tuning_data(protocol, config, matrix), run
     trials = list(csv.DictReader((tuning / "trials.csv").open()))
     best_trial = max((t for t in trials if t["state"] == "complete"), key=lambda t: float(t["value"]))
     best = read_yaml(tuning / "best.yaml", "best.yaml")
     read_definition(best, "best.yaml")
-    assert best["base"]["setting.task_slice"] == "2:"  # the evaluation: the tasks no trial saw
+    evaluation = {"first_tasks": {"setting.task_slice": "2:"}, "validation": {}}[protocol]
+    assert {key: best["base"].get(key) for key in ("setting.task_slice", "setting.evaluate_on")} == {
+        "setting.task_slice": None, "setting.evaluate_on": None, **evaluation}  # the evaluation: test items
     for option in definition["space"]:
         assert float(best["base"][option]) == pytest.approx(float(best_trial[option]))
 
 
-def test_every_kept_tuning_had_the_same_budget_and_fixed_options():
-    """The same trial budget for every arm (the re-run's fairness): trials, seeds, sampler, and the fixed options
-    but for each arm's own (its setting, method and method options)."""
+@pytest.mark.parametrize("folder", TUNING_PROTOCOLS)
+def test_every_kept_tuning_of_a_study_had_the_same_budget_and_fixed_options(folder):
+    """The same trial budget for every arm (a re-run's fairness): trials, seeds, sampler, and the fixed options
+    but for each arm's own (its setting, method, method options and, for Thakkar, its training data)."""
     shared = set()
-    for tuning in KEPT_TUNINGS:
+    for tuning in kept_tunings(folder):
         definition = read_yaml(tuning / "tune.yaml", "tune.yaml")
         fixed = {key: value for key, value in definition["base"].items()
-                 if key not in ("setting", "method") and not key.startswith("method.")}
+                 if key not in ("setting", "method", "setting.tasks") and not key.startswith("method.")}
+        if folder == "conflict_tuning":
+            assert definition["base"]["setting.tasks"].startswith("harmlessness,helpfulness,")
         shared.add(repr((definition["trials"], definition["seeds"], definition["sampler"],
                          definition["sampler_seed"], sorted(fixed.items()),
                          definition["space"]["learner.lr"])))
-    assert len(shared) <= 1, shared
+    assert len(shared) == 1, shared
 
 
-def test_the_rerun_evaluates_each_arm_at_its_tuning_s_choice():
-    """studies/conflict_rerun.yaml (scripts/sweep_from_tunings.py) runs every kept tuning's best.yaml, one arm
-    each, and changes nothing but the probes, which the trials had off."""
-    sweep = read_yaml(STUDIES / "conflict_rerun.yaml", "sweep file")
+# Each evaluation sweep (scripts/sweep_from_tunings.py), its tunings, and what it adds to their best.yaml: the
+# probes, which the trials had off, and for Thakkar both preference test sets.
+EVALUATIONS = {
+    "conflict_rerun": ("conflict_tuning", 8, {"eval.capability": "mmlu,truthfulqa_mc1,text_nll"}),
+    "thakkar_finding1": ("thakkar_tuning", 4, {"eval.capability": "mmlu,truthfulqa_mc1,text_nll",
+                                              "eval.test_tasks": "harmlessness,helpfulness"}),
+}
+
+
+@pytest.mark.parametrize("study", EVALUATIONS)
+def test_an_evaluation_runs_each_arm_at_its_tuning_s_choice(study):
+    """The study's sweep file runs every kept tuning's best.yaml, one arm each, and changes nothing but what
+    it adds."""
+    folder, count, added = EVALUATIONS[study]
+    sweep = read_yaml(STUDIES / f"{study}.yaml", "sweep file")
     read_definition(sweep, "sweep file")
-    assert sweep["base"]["eval.capability"] == "mmlu,truthfulqa_mc1,text_nll"
+    assert {key: sweep["base"][key] for key in added} == added
     runs = [{**sweep["base"], **arm} for arm in sweep["axes"]["arm"]]
-    assert len(runs) == len(KEPT_TUNINGS) == 8
-    for tuning in KEPT_TUNINGS:
-        best = read_yaml(tuning / "best.yaml", "best.yaml")["base"]
-        best = {**best, "eval.capability": sweep["base"]["eval.capability"]}
+    assert len(runs) == len(kept_tunings(folder)) == count
+    for tuning in kept_tunings(folder):
+        best = {**read_yaml(tuning / "best.yaml", "best.yaml")["base"], **added}
         assert sum(run == best for run in runs) == 1, tuning.name
 
 
