@@ -323,11 +323,16 @@ def paired_tests(configurations: list[Configuration], baseline: str | None) -> l
             test = paired_t_test(ours[metric]["seeds"], theirs[metric]["seeds"])
             tests.append({"configuration": candidate.label, "baseline": partner.label, "metric": metric, **test,
                           "verdict": verdict(test, candidate.higher_is_better(metric))})
+    _adjust_per_metric(tests)
+    return tests
+
+
+def _adjust_per_metric(tests: list[dict[str, Any]]) -> None:
+    """Give each test ``p_holm``: its p adjusted by Holm's method among the tests of its metric."""
     for metric in {test["metric"] for test in tests}:
         family = [test for test in tests if test["metric"] == metric]
         for test, adjusted in zip(family, holm([test["p"] for test in family])):
             test["p_holm"] = adjusted
-    return tests
 
 
 def holm(pvalues: list[float | None]) -> list[float | None]:
