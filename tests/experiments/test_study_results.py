@@ -14,7 +14,7 @@ from tests.experiments.conftest import load_script
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 # Each study's sweep file is studies/NAME.yaml, and its kept runs are in studies/results/NAME/.
-KEPT_STUDIES = ("value_alignment", "experts_digits", "corrigibility_conflict", "conflict_rerun")
+KEPT_STUDIES = ("value_alignment", "experts_digits", "corrigibility_conflict", "conflict_rerun", "thakkar_finding1")
 
 
 def kept(folder: str) -> list[Path]:
@@ -100,6 +100,20 @@ def test_compare_tests_every_arm_of_the_conflict_rerun_against_the_tuned_naive(t
     tested = {t["configuration"] for t in saved["paired_tests"] if t["metric"] == "average_final"}
     assert len(saved["configurations"]) == 8 and len(tested) == 7  # every arm but the baseline itself
     assert (tmp_path / "forgetting_tradeoff.png").is_file()
+
+
+@pytest.mark.parametrize("data", ["harmless", "helpful"])
+def test_compare_pairs_dpo_with_sft_on_each_training_set_of_thakkar_s_finding_1(tmp_path, data):
+    import json
+
+    runs = [str(run) for run in kept("thakkar_finding1") if f"-{data}-seed-" in run.name]
+    assert len(runs) == 10  # 2 arms x 5 seeds
+    assert main(["compare", *runs, "--baseline", "method=lora_sft", "--output", str(tmp_path),
+                 "--metrics", "preference_accuracy@harmlessness,preference_accuracy@helpfulness"]) == 0
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    [test] = [t for t in saved["paired_tests"] if t["metric"] == "preference_accuracy@harmlessness"]
+    assert test["configuration"].startswith("method=dpo_lora") and test["n"] == 5
+    assert test["p_holm"] == test["p"]  # one arm tested: Holm's adjustment changes nothing
 
 
 @pytest.mark.parametrize("run", ALPHA, ids=lambda path: path.name)
