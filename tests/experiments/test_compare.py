@@ -5,12 +5,11 @@ import shutil
 
 import matplotlib.image
 import pytest
-
-from sequoia.cli import main
-from sequoia.errors import SequoiaError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sequoia.cli import main
+from sequoia.errors import SequoiaError
 from sequoia.experiments.summary import RunRecord, group_runs, holm, paired_tests, seeds_for_power
 
 
