@@ -140,11 +140,7 @@ def test_compare_draws_the_alpha_tradeoff_with_the_study_s_ties_runs(tmp_path):
 TUNING_PROTOCOLS = {"conflict_tuning": "first_tasks", "thakkar_tuning": "validation"}
 
 
-def kept_tunings(folder: str) -> list[Path]:
-    return sorted(path for path in (STUDIES / "results" / folder).iterdir() if path.is_dir())
-
-
-KEPT_TUNINGS = [tuning for folder in TUNING_PROTOCOLS for tuning in kept_tunings(folder)]
+KEPT_TUNINGS = [tuning for folder in TUNING_PROTOCOLS for tuning in kept(folder)]
 
 
 def trial_saw_only_tuning_data(protocol: str, config: dict, matrix: list[list[float]]) -> bool:
@@ -185,7 +181,7 @@ def test_every_kept_tuning_of_a_study_had_the_same_budget_and_fixed_options(fold
     """The same trial budget for every arm (a re-run's fairness): trials, seeds, sampler, and the fixed options
     but for each arm's own (its setting, method, method options and, for Thakkar, its training data)."""
     shared = set()
-    for tuning in kept_tunings(folder):
+    for tuning in kept(folder):
         definition = read_yaml(tuning / "tune.yaml", "tune.yaml")
         fixed = {key: value for key, value in definition["base"].items()
                  if key not in ("setting", "method", "setting.tasks") and not key.startswith("method.")}
@@ -215,8 +211,8 @@ def test_an_evaluation_runs_each_arm_at_its_tuning_s_choice(study):
     read_definition(sweep, "sweep file")
     assert {key: sweep["base"][key] for key in added} == added
     runs = [{**sweep["base"], **arm} for arm in sweep["axes"]["arm"]]
-    assert len(runs) == len(kept_tunings(folder)) == count
-    for tuning in kept_tunings(folder):
+    assert len(runs) == len(kept(folder)) == count
+    for tuning in kept(folder):
         best = {**read_yaml(tuning / "best.yaml", "best.yaml")["base"], **added}
         assert sum(run == best for run in runs) == 1, tuning.name
 
