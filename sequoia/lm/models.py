@@ -84,7 +84,30 @@ def native_bfloat16(device: torch.device) -> str | None:
         return None
     flags = cpu_flags()
     found = [name for name, flag in (("AMX-BF16", "amx_bf16"), ("AVX512-BF16", "avx512_bf16")) if flag in flags]
-    return f"CPU with {found[0]}" if found else None
+    return f"CPU with {found[0]}" if found and not cpu_isa_capped() else None
+
+
+# oneDNN's instruction-set ceilings (ONEDNN_MAX_CPU_ISA) that still hold bfloat16 dot products.
+_ONEDNN_BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10")
+
+
+def cpu_isa_capped() -> str | None:
+    """Which environment variable keeps torch from AVX-512 on this CPU, whatever the CPU has, else ``None``.
+
+    ``ATEN_CPU_CAPABILITY=avx2`` makes torch's own kernels AVX2 ones, and ``ONEDNN_MAX_CPU_ISA=AVX2``
+    does the same for oneDNN's matrix products: bfloat16 is then emulated, as on an AVX2-only CPU
+    (how the docs time such a CPU on an AVX-512 one).
+
+    Example:
+        >>> cpu_isa_capped() in (None, "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+        True
+    """
+    if os.environ.get("ATEN_CPU_CAPABILITY") and not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return "ATEN_CPU_CAPABILITY"
+    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):  # oneDNN reads the first one set
+        if variable in os.environ:
+            return None if os.environ[variable].strip().upper().startswith(_ONEDNN_BF16_ISAS) else variable
+    return None
 
 
 def cpu_flags() -> set[str]:
@@ -115,7 +138,8 @@ def resolve_dtype(dtype: str, device: str = "auto") -> tuple[str, str]:
     reason = native_bfloat16(target)
     if reason:
         return "bfloat16", f"auto: {reason}"
-    return "float32", f"auto: no native bfloat16 on {target.type}"
+    capped = cpu_isa_capped() if target.type == "cpu" else None
+    return "float32", f"auto: no native bfloat16 on {target.type}" + (f" ({capped} caps it)" if capped else "")
 
 
 def resolve_device(device: str) -> torch.device:

@@ -11,6 +11,13 @@ from sequoia.runs.run import CHECKPOINT_FORMAT, Run
 from sequoia.settings.pa import IncrementalPASetting
 
 
+@pytest.fixture(autouse=True)
+def no_instruction_ceiling(monkeypatch):
+    """The tests decide from the flags they set, whatever ceiling the environment running them has."""
+    for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.mark.parametrize(("flags", "expected"), [({"avx512_bf16", "avx2"}, "bfloat16"), ({"amx_bf16"}, "bfloat16"),
                                                  ({"avx2", "fma3"}, "float32"), (set(), "float32")])
 def test_auto_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, flags, expected):
@@ -19,6 +26,24 @@ def test_auto_is_bfloat16_only_where_the_cpu_computes_it(monkeypatch, flags, exp
     assert dtype == expected
     assert why.startswith("auto: ")
     assert models.resolve_dtype("float32", "cpu") == ("float32", "as asked")
+
+
+@pytest.mark.parametrize(("variable", "value", "dispatch", "expected"), [
+    ("ONEDNN_MAX_CPU_ISA", "AVX2", "AVX512", "float32"),
+    ("DNNL_MAX_CPU_ISA", "avx512_core", "AVX512", "float32"),
+    ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", "AVX512", "bfloat16"),
+    ("ONEDNN_MAX_CPU_ISA", "ALL", "AVX512", "bfloat16"),
+    ("ATEN_CPU_CAPABILITY", "avx2", "AVX2", "float32"),
+    ("ATEN_CPU_CAPABILITY", "avx512", "AVX512", "bfloat16")])
+def test_auto_is_float32_where_the_environment_keeps_torch_below_avx512(monkeypatch, variable, value, dispatch,
+                                                                        expected):
+    # How an AVX2-only CPU is emulated on an AVX-512 one: bfloat16 is no longer native there.
+    monkeypatch.setattr(models, "cpu_flags", lambda: {"avx512_bf16", "avx2"})
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: dispatch)
+    monkeypatch.setenv(variable, value)
+    dtype, why = models.resolve_dtype("auto", "cpu")
+    assert dtype == expected
+    assert (variable in why) == (expected == "float32"), why
 
 
 def test_the_cpu_flags_are_read_from_torch():
