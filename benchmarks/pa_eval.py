@@ -1,7 +1,7 @@
 """One evaluation row of the default PA run (3 tasks' test pairs and 3 capability probes), timed.
 
 The default setting (``sequoia --setting class_incremental --method dpo_lora``: Moral
-Stories, ETHICS utilitarianism and HH-RLHF helpfulness, 64 test pairs each; MMLU,
+Stories, then consent to a change of goal, then refusal of one, 64 test pairs each; MMLU,
 TruthfulQA MC1 and held-out text, 24 items each) scores an untrained ``dpo_lora``
 method, as the run does before training (row 0, which also tokenizes every item) and
 again (a later row, tokens cached). Two layouts of the same scoring, in this process,
@@ -12,7 +12,10 @@ taking turns:
 * ``padded``: one left-padded row per reply (``--learner.packing false``), TRL's layout.
 
     python benchmarks/pa_eval.py [--dtype auto|float32|bfloat16] [--rounds 2] [--layouts packed,padded]
-                                 [--model NAME] [--json PATH]
+                                 [--model NAME] [--tasks SEQUENCE] [--json PATH]
+
+``--tasks values`` times the previous default sequence (Moral Stories, ETHICS
+utilitarianism, HH-RLHF helpfulness), which the older figures in the docs measured.
 
 Run on a checkout without the ``packing`` option, it times that version's scoring alone
 (``before``), so a change can be measured by running this file against both.
@@ -36,7 +39,8 @@ def evaluator(args: argparse.Namespace, packing: bool | None):
     from sequoia.methods.preference import DPOLoRAMethod
     from sequoia.settings.pa import IncrementalPASetting
 
-    setting = IncrementalPASetting(model=args.model, dtype=args.dtype)
+    options = {"tasks": args.tasks} if args.tasks else {}
+    setting = IncrementalPASetting(model=args.model, dtype=args.dtype, **options)
     setting.rng, setting.progress = np.random.default_rng(0), False
     setting.prepare()
     options = {} if packing is None else {"packing": packing}
@@ -53,8 +57,8 @@ def timed(setting, method) -> float:
 
 
 def print_report(args: argparse.Namespace, report: dict) -> None:
-    print(f"one evaluation row of the default PA run, model {args.model} ({report['dtype']}), "
-          f"{report['threads']} threads")
+    print(f"one evaluation row of the PA run on {args.tasks or 'the default tasks'}, model {args.model} "
+          f"({report['dtype']}), {report['threads']} threads")
     for name, row in report["layouts"].items():
         print(f"  {name:<7} row 0 {row['first_row_s']:6.1f} s, later rows {row['later_row_s']:6.1f} s (median of "
               f"{len(row['later_rows_s'])})")
@@ -83,6 +87,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--rounds", type=int, default=2, help="later rows timed per layout")
     parser.add_argument("--layouts", default="packed,padded", help="comma-separated: packed, padded")
+    parser.add_argument("--tasks", help="--setting.tasks (default: the setting's own)")
     parser.add_argument("--json", help="write the measurements to this file")
     args = parser.parse_args()
     layouts = chosen_layouts(parser, args.layouts)
@@ -93,7 +98,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, pair in built.items():
             later[name].append(timed(*pair))
-    report = {"model": args.model, "dtype": str(resolved).removeprefix("torch."), "threads": torch.get_num_threads(),
+    report = {"model": args.model, "tasks": args.tasks or "default", "dtype": str(resolved).removeprefix("torch."), "threads": torch.get_num_threads(),
               "layouts": {name: {"first_row_s": first[name], "later_row_s": statistics.median(later[name]),
                                  "later_rows_s": later[name]} for name in built}}
     print_report(args, report)

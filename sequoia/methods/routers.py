@@ -19,7 +19,7 @@ What "nearest" means is ``variance``:
   standard deviation (one scale for all groups: a nearest-mean classifier);
 * ``own``: each group's own diagonal Gaussian, ``sum_j (x_j - mu_j)^2 / var_j +
   log var_j`` (minus twice its log-likelihood, up to a constant: Gaussian naive
-  Bayes), the default. Groups of very different spread need it: on the default PA
+  Bayes), the default. Groups of very different spread need it: on the ``values`` PA
   sequence every ETHICS-utilitarianism prompt is the same sentence, a group of no
   spread, and under one pooled scale about a third of the short single-turn HH-RLHF
   questions lay nearer to it than to the spread-out helpfulness mean (helpfulness

@@ -99,6 +99,10 @@ def test_the_thakkar_study_runs_as_a_sweep_at_tiny_scale(tmp_path):
                 "alignment_tax_text_nll"} <= set(metrics)
 
 
+def option(run, name: str) -> str:
+    return run.argv[run.argv.index(name) + 1]
+
+
 def test_the_value_alignment_study_builds_every_arm():
     from sequoia.experiments.commands import check_runs
     from sequoia.experiments.sweep import read_definition
@@ -109,9 +113,10 @@ def test_the_value_alignment_study_builds_every_arm():
     check_runs(spec)  # every arm's setting, method and options are built
     runs = spec.runs()
     assert len(runs) == 30 and launch.workers == 1
-    methods = {tuple(run.argv[:4]) for run in runs}
-    assert ("--setting", "pa.multi_task", "--method", "naive") in methods
-    assert {m[3] for m in methods} == {"naive", "replay", "ewc", "lwf", "experts", "merge"}
+    methods = {(option(run, "--setting"), option(run, "--method")) for run in runs}
+    assert ("pa.multi_task", "naive") in methods
+    assert {method for _, method in methods} == {"naive", "replay", "ewc", "lwf", "experts", "merge"}
+    assert {option(run, "--setting.tasks") for run in runs} == {"values"}  # its sequence, not today's default
 
 
 def test_the_rl_forgetting_study_builds_every_arm():
@@ -122,7 +127,7 @@ def test_the_rl_forgetting_study_builds_every_arm():
     study = Path(__file__).resolve().parents[2] / "studies" / "rl_forgetting.yaml"
     spec, _ = read_definition(read_yaml(study, "sweep file"), "sweep file")
     check_runs(spec)  # every arm's setting, method and options are built
-    assert {run.argv[run.argv.index("--method") + 1] for run in spec.runs()} == {"naive", "replay", "ewc"}
+    assert {option(run, "--method") for run in spec.runs()} == {"naive", "replay", "ewc"}
 
 
 @pytest.mark.slow  # three RL runs: about a minute on 2 cores; the default suite builds every arm (above)

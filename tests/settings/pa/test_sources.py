@@ -117,5 +117,8 @@ def test_the_conflicting_sequence_prefers_consent_then_refusal():
         assert consenting(pairs, "chosen") < 0.1 and consenting(pairs, "rejected") > 0.8
 
 
-def test_the_default_sequence_has_a_name():
-    assert task_specs("values") == task_specs(IncrementalPASetting().tasks)
+def test_the_default_sequence_has_a_name_and_ends_in_the_conflict():
+    # The default run shows forgetting because its last two tasks conflict (docs/preference_alignment.md).
+    assert task_specs("values_conflict") == task_specs(IncrementalPASetting().tasks)
+    assert task_specs(IncrementalPASetting().tasks)[1:] == list(SEQUENCES["corrigibility_conflict"])
+    assert SEQUENCES["values"][0] == SEQUENCES["values_conflict"][0] == "moral_stories"
