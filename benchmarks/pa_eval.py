@@ -39,8 +39,8 @@ def evaluator(args: argparse.Namespace, packing: bool | None):
     from sequoia.methods.preference import DPOLoRAMethod
     from sequoia.settings.pa import IncrementalPASetting
 
-    options = {"tasks": args.tasks} if args.tasks else {}
-    setting = IncrementalPASetting(model=args.model, dtype=args.dtype, **options)
+    tasks = {"tasks": args.tasks} if args.tasks else {}  # else the setting's own default
+    setting = IncrementalPASetting(model=args.model, dtype=args.dtype, **tasks)
     setting.rng, setting.progress = np.random.default_rng(0), False
     setting.prepare()
     options = {} if packing is None else {"packing": packing}
@@ -98,7 +98,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, pair in built.items():
             later[name].append(timed(*pair))
-    report = {"model": args.model, "tasks": args.tasks or "default", "dtype": str(resolved).removeprefix("torch."), "threads": torch.get_num_threads(),
+    report = {"model": args.model, "tasks": args.tasks or "default", "dtype": str(resolved).removeprefix("torch."),
+              "threads": torch.get_num_threads(),
               "layouts": {name: {"first_row_s": first[name], "later_row_s": statistics.median(later[name]),
                                  "later_rows_s": later[name]} for name in built}}
     print_report(args, report)
