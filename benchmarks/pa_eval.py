@@ -91,7 +91,12 @@ def main() -> None:
     parser.add_argument("--json", help="write the measurements to this file")
     args = parser.parse_args()
     layouts = chosen_layouts(parser, args.layouts)
-    built = {name: evaluator(args, packing) for name, packing in layouts.items()}
+    from sequoia.errors import SequoiaError
+
+    try:
+        built = {name: evaluator(args, packing) for name, packing in layouts.items()}
+    except SequoiaError as error:  # a bad --tasks or --model: the one line the CLI would print
+        parser.error(str(error))
     resolved = built[next(iter(built))][1].base_learner.model.dtype
     first = {name: timed(*pair) for name, pair in built.items()}  # row 0: every item tokenized, base scores kept
     later: dict[str, list[float]] = {name: [] for name in built}

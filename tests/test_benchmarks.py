@@ -1,6 +1,7 @@
 """The parts of the benchmark scripts that need no GPU: the device check's model builder, and the JSON they write."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,20 @@ def test_the_dpo_benchmark_writes_its_ratios_to_json(tmp_path):
     # TRL's default runs the reference forward in every step: twice the tokens of its best configuration
     assert batch["trl_default"]["tokens_per_step"] == 2 * batch["trl_best"]["tokens_per_step"]
     assert batch["sequoia"]["tokens_per_step"] < batch["trl_best"]["tokens_per_step"]
+
+
+def test_the_evaluation_benchmark_times_the_tasks_it_is_given_and_refuses_unknown_ones(tmp_path):
+    target = tmp_path / "eval.json"
+    run("pa_eval.py", "--model", "tiny-random", "--rounds", "1", "--layouts", "packed", "--tasks", "values",
+        "--json", str(target))
+    report = json.loads(target.read_text())
+    assert report["tasks"] == "values" and report["layouts"]["packed"]["later_row_s"] > 0
+    missing = tmp_path / "missing.jsonl"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "pa_eval.py"), "--model", "tiny-random", "--tasks",
+                           str(missing)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "missing.jsonl" in proc.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.slow
