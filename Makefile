@@ -36,6 +36,7 @@ test-slow: install
 benchmarks: install
 	$(PYTHON) benchmarks/sl_methods.py
 	$(PYTHON) benchmarks/overhead_sl.py
+	$(PYTHON) benchmarks/matmul_rate.py
 	$(PYTHON) benchmarks/dpo_step.py
 	$(PYTHON) benchmarks/pa_eval.py
 	$(PYTHON) benchmarks/dqn_cartpole.py

@@ -1,4 +1,5 @@
-"""The parts of the benchmark scripts that need no GPU: the device check's model builder, and the JSON they write."""
+"""The parts of the benchmark scripts that need no GPU: the device check's model builder, the JSON they write, and the
+matrix-product rate's report of `auto`."""
 
 import json
 import os
@@ -60,6 +61,22 @@ def test_the_evaluation_benchmark_times_the_tasks_it_is_given_and_refuses_unknow
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "missing.jsonl" in proc.stderr.strip().splitlines()[-1]
 
+
+
+def test_the_matmul_rate_names_auto_s_choice_and_follows_an_instruction_ceiling(tmp_path):
+    target = tmp_path / "rate.json"
+    run("matmul_rate.py", "--tokens", "64", "--seconds", "0.05", "--device", "cpu", "--json", str(target))
+    report = json.loads(target.read_text())
+    assert report["float32"]["gflops"] > 0 and report["bfloat16"]["repeats"] >= 3
+    assert report["auto"] in ("float32", "bfloat16") and report["auto_reason"].startswith("auto: ")
+    capped = subprocess.run([sys.executable, str(BENCHMARKS / "matmul_rate.py"), "--tokens", "64", "--seconds",
+                             "0.05", "--device", "cpu"], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "ATEN_CPU_CAPABILITY": "avx2"})
+    assert capped.returncode == 0, capped.stderr[-3000:]
+    assert "auto: float32 (auto: no native bfloat16 on cpu (ATEN_CPU_CAPABILITY caps it))" in capped.stdout
+    bad = subprocess.run([sys.executable, str(BENCHMARKS / "matmul_rate.py"), "--tokens", "0"], capture_output=True,
+                         text=True, timeout=600)
+    assert bad.returncode == 2 and "--tokens" in bad.stderr.strip().splitlines()[-1] and "Traceback" not in bad.stderr
 
 @pytest.mark.slow
 def test_the_device_check_runs_end_to_end_on_a_tiny_model(tmp_path):
