@@ -62,7 +62,6 @@ def test_the_evaluation_benchmark_times_the_tasks_it_is_given_and_refuses_unknow
     assert "missing.jsonl" in proc.stderr.strip().splitlines()[-1]
 
 
-
 def test_the_matmul_rate_names_auto_s_choice_and_follows_an_instruction_ceiling(tmp_path):
     target = tmp_path / "rate.json"
     run("matmul_rate.py", "--tokens", "64", "--seconds", "0.05", "--device", "cpu", "--json", str(target))
@@ -77,6 +76,7 @@ def test_the_matmul_rate_names_auto_s_choice_and_follows_an_instruction_ceiling(
     bad = subprocess.run([sys.executable, str(BENCHMARKS / "matmul_rate.py"), "--tokens", "0"], capture_output=True,
                          text=True, timeout=600)
     assert bad.returncode == 2 and "--tokens" in bad.stderr.strip().splitlines()[-1] and "Traceback" not in bad.stderr
+
 
 @pytest.mark.slow
 def test_the_device_check_runs_end_to_end_on_a_tiny_model(tmp_path):
