@@ -1,7 +1,7 @@
 """How fast this machine multiplies matrices in float32 and in bfloat16, and what ``--setting.dtype auto`` picks.
 
-Nearly all of a PA run's time goes into matrix products (84% of an evaluation row of the
-default run, by torch's profiler), so their rate in each dtype predicts which dtype pays
+Nearly all of a PA run's time goes into matrix products (84% of a float32 evaluation row of the
+default run, by torch's profiler), so their rate in each dtype indicates which dtype pays
 and how long a run takes. The product timed has the shape of SmolLM2-135M's MLP (hidden
 576, intermediate 1536) over a packed row of ``--tokens`` tokens, on torch's threads.
 
