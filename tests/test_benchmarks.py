@@ -12,9 +12,15 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+def launch(script: str, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess:
+    """``benchmarks/script`` run with ``args`` (and ``env`` added to this environment), whatever its exit status."""
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
 def run(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          timeout=timeout)
+    proc = launch(script, *args, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -55,9 +61,7 @@ def test_the_evaluation_benchmark_times_the_tasks_it_is_given_and_refuses_unknow
     report = json.loads(target.read_text())
     assert report["tasks"] == "values" and report["layouts"]["packed"]["later_row_s"] > 0
     missing = tmp_path / "missing.jsonl"
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / "pa_eval.py"), "--model", "tiny-random", "--tasks",
-                           str(missing)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = launch("pa_eval.py", "--model", "tiny-random", "--tasks", str(missing), env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "missing.jsonl" in proc.stderr.strip().splitlines()[-1]
 
@@ -68,13 +72,11 @@ def test_the_matmul_rate_names_auto_s_choice_and_follows_an_instruction_ceiling(
     report = json.loads(target.read_text())
     assert report["float32"]["gflops"] > 0 and report["bfloat16"]["repeats"] >= 3
     assert report["auto"] in ("float32", "bfloat16") and report["auto_reason"].startswith("auto: ")
-    capped = subprocess.run([sys.executable, str(BENCHMARKS / "matmul_rate.py"), "--tokens", "64", "--seconds",
-                             "0.05", "--device", "cpu"], capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "ATEN_CPU_CAPABILITY": "avx2"})
+    capped = launch("matmul_rate.py", "--tokens", "64", "--seconds", "0.05", "--device", "cpu",
+                    env={"ATEN_CPU_CAPABILITY": "avx2"})
     assert capped.returncode == 0, capped.stderr[-3000:]
     assert "auto: float32 (auto: no native bfloat16 on cpu (ATEN_CPU_CAPABILITY caps it))" in capped.stdout
-    bad = subprocess.run([sys.executable, str(BENCHMARKS / "matmul_rate.py"), "--tokens", "0"], capture_output=True,
-                         text=True, timeout=600)
+    bad = launch("matmul_rate.py", "--tokens", "0")
     assert bad.returncode == 2 and "--tokens" in bad.stderr.strip().splitlines()[-1] and "Traceback" not in bad.stderr
 
 
