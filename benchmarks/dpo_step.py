@@ -307,10 +307,11 @@ def print_batch(batch: str, result: dict) -> None:
 
 
 def machine() -> str:
-    """The CPU's model name and whether it computes bfloat16 natively (timings differ ~7x by that)."""
+    """The CPU's model name and whether it computes bfloat16 natively (timings differ ~7x by that), naming
+    an instruction-set ceiling set in the environment, as ``--setting.dtype auto`` does."""
     import platform
 
-    from sequoia.lm.models import native_bfloat16
+    from sequoia.lm.models import cpu_isa_capped, native_bfloat16
 
     name = platform.processor() or platform.machine()
     try:
@@ -319,7 +320,9 @@ def machine() -> str:
         name = names[0] if names else name
     except OSError:
         pass
-    return f"{name}, {native_bfloat16(torch.device('cpu')) or 'CPU without native bfloat16'}"
+    capped = cpu_isa_capped()
+    emulated = "CPU without native bfloat16" + (f" ({capped} caps it)" if capped else "")
+    return f"{name}, {native_bfloat16(torch.device('cpu')) or emulated}"
 
 
 def parse_args() -> argparse.Namespace:
