@@ -65,20 +65,34 @@ class RowPlan:
 
 
 def plan_row(groups: list, width: int, device: torch.device) -> RowPlan:
-    """The calls of a row whose groups lie at ``groups`` (:class:`sequoia.lm.packing.GroupSpan`)."""
-    bounds = [0] + [end for group in groups for _, end in (group.prompt, *group.replies)]
+    """The calls of a row whose groups lie at ``groups`` (:class:`sequoia.lm.packing.GroupSpan`).
+
+    Example (a row with a stem of 2 tokens, two prompts of 1 token and a reply each):
+        >>> from sequoia.lm.packing import Group, pack
+        >>> rows = pack([Group([1, 2, 3], [[4]]), Group([1, 2, 5], [[6]])], budget=16, pad_id=0, stems=True)
+        >>> plan = plan_row(rows.spans[0], width=6, device=torch.device("cpu"))
+        >>> plan.sizes, [(queries, keys) for queries, keys, _ in plan.calls]
+        ([2, 1, 1, 1, 1, 0], [(0, [0]), (1, [0, 1]), (2, [0, 1, 2]), (3, [0, 3]), (4, [0, 3, 4])])
+    """
+    stem = groups[0].stem[1] - groups[0].stem[0]
+    bounds = [0] + ([stem] if stem else []) + [end for group in groups for _, end in (group.prompt, *group.replies)]
     sizes = [b - a for a, b in zip(bounds, bounds[1:])] + [width - bounds[-1]]
-    calls, segment, masks = [], 0, {}
+    calls: list[tuple[int, list[int], torch.Tensor | None]] = [(0, [0], None)] if stem else []
+    context = [0] if stem else []  # the segments every query of the row sees before its group's own
+    segment, masks = len(context), {}
+
+    def seen(before: int, own: int) -> torch.Tensor:  # every key before, and its own keys up to itself
+        if (before, own) not in masks:
+            causal = torch.ones(own, own, dtype=torch.bool, device=device).tril()
+            masks[before, own] = torch.cat([torch.ones(own, before, dtype=torch.bool, device=device), causal], 1)
+        return masks[before, own]
+
     for group in groups:
         prompt, length = segment, group.prompt[1] - group.prompt[0]
-        calls.append((prompt, [prompt], None))
+        calls.append((prompt, [*context, prompt], seen(stem, length) if stem else None))
         for start, end in group.replies:
             segment += 1
-            shape = (length, end - start)
-            if shape not in masks:  # a reply's queries see every prompt key and its own keys up to themselves
-                causal = torch.ones(shape[1], shape[1], dtype=torch.bool, device=device).tril()
-                masks[shape] = torch.cat([torch.ones(shape[1], length, dtype=torch.bool, device=device), causal], 1)
-            calls.append((segment, [prompt, segment], masks[shape]))
+            calls.append((segment, [*context, prompt, segment], seen(stem + length, end - start)))
         segment += 1
     return RowPlan(sizes, calls)
 
@@ -116,17 +130,27 @@ def plan_varlen(spans: list, width: int, device: torch.device) -> VarlenPlan:
     """
     prompts, queries, keys = [], [], []
     prompt_lengths, query_lengths, key_lengths = [], [], []
+
+    def attend(own: list[int], seen: list[int]) -> None:  # queries `own` see `seen` then themselves, causally
+        queries.extend(own)
+        keys.extend(seen + own)
+        query_lengths.append(len(own))
+        key_lengths.append(len(seen) + len(own))
+
     for row, groups in enumerate(spans):
+        stem = list(range(row * width + groups[0].stem[0], row * width + groups[0].stem[1]))
+        if stem:  # the stem attends to itself; each prompt after it, as a reply does to its prompt
+            prompts += stem
+            prompt_lengths.append(len(stem))
         for group in groups:
             prompt = list(range(row * width + group.prompt[0], row * width + group.prompt[1]))
-            prompts += prompt
-            prompt_lengths.append(len(prompt))
+            if stem:
+                attend(prompt, stem)
+            else:
+                prompts += prompt
+                prompt_lengths.append(len(prompt))
             for start, end in group.replies:
-                reply = list(range(row * width + start, row * width + end))
-                queries += reply
-                keys += prompt + reply
-                query_lengths.append(len(reply))
-                key_lengths.append(len(prompt) + len(reply))
+                attend(list(range(row * width + start, row * width + end)), stem + prompt)
 
     def starts(lengths: list[int]) -> torch.Tensor:
         return torch.tensor([0] + lengths, dtype=torch.int32, device=device).cumsum(0, dtype=torch.int32)

@@ -10,6 +10,13 @@ Preference Optimization with Prefix Sharing", arXiv 2410.20305). Several groups 
 a row up to a token budget, blocked off from each other (block-diagonal attention), so
 no layer computes on padding except at the end of rows shorter than the longest.
 
+With ``stems=True`` the prompts of a row that begin alike (a chat template's system
+prompt) share that beginning too: the row starts with the *stem*, the longest prefix
+common to all its prompts, computed once; each prompt's remaining tokens attend to the
+stem and to themselves, with positions continuing after it, and its replies to the stem,
+their prompt and themselves. Every score stays what it is without the stem (up to float
+rounding); only the repeated tokens are no longer computed.
+
 The attention rules travel as a 4D mask ``(rows, 1, T, T)`` that transformers passes
 to the attention kernel as it is; :func:`sequoia.lm.scoring` checks once per model
 that packed and padded scores agree, and falls back to padded rows where they do not.
@@ -25,7 +32,14 @@ Example:
     >>> rows.predictors.tolist(), rows.targets.tolist(), rows.reply_of_token.tolist()
     ([1, 1, 3], [3, 4, 5], [0, 1, 1])
     >>> pack([Group([1], [[2]]), Group([3, 4], [[5, 6], [7]])], budget=16, pad_id=0).spans
-    [[GroupSpan(prompt=(0, 1), replies=((1, 2),)), GroupSpan(prompt=(2, 4), replies=((4, 6), (6, 7)))]]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [[GroupSpan(prompt=(0, 1), replies=((1, 2),), stem=(0, 0)),
+      GroupSpan(prompt=(2, 4), replies=((4, 6), (6, 7)), stem=(0, 0))]]
+    >>> stemmed = pack([Group([1, 2, 3], [[4]]), Group([1, 2, 5], [[6]])], budget=16, pad_id=0, stems=True)
+    >>> stemmed.input_ids.tolist(), stemmed.position_ids.tolist()  # the common [1, 2] once
+    ([[1, 2, 3, 4, 5, 6]], [[0, 1, 2, 3, 2, 3]])
+    >>> stemmed.mask[0, 0, 4:].int().tolist()  # the second prompt and its reply see the stem, not the first group
+    [[1, 1, 0, 0, 1, 0], [1, 1, 0, 0, 1, 1]]
 """
 
 from __future__ import annotations
@@ -55,8 +69,8 @@ class PackedRows:
     Attributes:
         input_ids, position_ids: ``(rows, T)``; the end of a shorter row is padding.
         block, branch: ``(rows, T)``: which group of its row each token belongs to (-1:
-            padding), and whether it is the prompt (0) or which reply (k + 1); :attr:`mask`
-            follows from them.
+            padding, :data:`STEM`: the row's stem), and whether it is the prompt (0) or which
+            reply (k + 1); :attr:`mask` follows from them.
         predictors: for each reply token, in reply order, the flat index (``row * T + t``)
             of the position whose output predicts it: the previous token of its reply, or
             the prompt's last token for a reply's first token.
@@ -116,12 +130,18 @@ def assign_rows(lengths: Sequence[int], budget: int) -> list[list[int]]:
     return [sorted(row) for row in rows]
 
 
+STEM = -2
+"""The ``block`` of the tokens of a row's stem, which every group of the row attends to (-1 is padding)."""
+
+
 @dataclass(frozen=True)
 class GroupSpan:
-    """Where a group lies in its row: the prompt's ``(start, end)`` tokens and each reply's."""
+    """Where a group lies in its row: the prompt's ``(start, end)`` tokens and each reply's; ``stem``, the row's
+    shared prefix of the prompts (``(0, 0)``: none), which comes before ``prompt`` in the group's context."""
 
     prompt: tuple[int, int]
     replies: tuple[tuple[int, int], ...]
+    stem: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -135,17 +155,34 @@ class _Layout:
     spans: list[GroupSpan]
 
 
+def stem_length(prompts: Sequence[Sequence[int]]) -> int:
+    """Tokens at the start of every one of several ``prompts``, leaving each prompt at least one of its own.
+
+    Example:
+        >>> stem_length([[1, 2, 3], [1, 2, 4, 5]]), stem_length([[1, 2], [1, 2, 3]]), stem_length([[1, 2]])
+        (2, 1, 0)
+    """
+    if len(prompts) < 2:
+        return 0
+    shortest = min(len(prompt) for prompt in prompts)
+    length = 0
+    while length < shortest - 1 and all(prompt[length] == prompts[0][length] for prompt in prompts):
+        length += 1
+    return length
+
+
 def _lay_out(row_groups: list[Group], first_reply: list[int], row: int,
-             predictors: list[tuple[int, int, int, int]]) -> _Layout:
+             predictors: list[tuple[int, int, int, int]], stems: bool = False) -> _Layout:
     """The tokens of the groups of one row; each reply token's (reply, row, position, target) into ``predictors``."""
-    layout = _Layout([], [], [], [], [])
+    shared = stem_length([group.prompt for group in row_groups]) if stems else 0
+    layout = _Layout(list(row_groups[0].prompt[:shared]), list(range(shared)), [STEM] * shared, [0] * shared, [])
     for block, (group, reply_base) in enumerate(zip(row_groups, first_reply)):
         start = len(layout.ids)
-        layout.ids += group.prompt
-        layout.positions += range(len(group.prompt))
-        layout.block += [block] * len(group.prompt)
-        layout.branch += [0] * len(group.prompt)
-        last_prompt = start + len(group.prompt) - 1
+        layout.ids += group.prompt[shared:]
+        layout.positions += range(shared, len(group.prompt))
+        layout.block += [block] * (len(group.prompt) - shared)
+        layout.branch += [0] * (len(group.prompt) - shared)
+        last_prompt = len(layout.ids) - 1
         replies = []
         for k, reply in enumerate(group.replies):
             reply_start = len(layout.ids)
@@ -156,19 +193,20 @@ def _lay_out(row_groups: list[Group], first_reply: list[int], row: int,
             layout.branch += [k + 1] * len(reply)
             for j, token in enumerate(reply):
                 predictors.append((reply_base + k, row, last_prompt if j == 0 else reply_start + j - 1, token))
-        layout.spans.append(GroupSpan((start, start + len(group.prompt)), tuple(replies)))
+        layout.spans.append(GroupSpan((start, last_prompt + 1), tuple(replies), (0, shared)))
     return layout
 
 
-def pack(groups: Sequence[Group], budget: int, pad_id: int) -> PackedRows:
-    """Lay ``groups`` out in rows of at most ``budget`` tokens (a longer group alone in its row).
+def pack(groups: Sequence[Group], budget: int, pad_id: int, stems: bool = False) -> PackedRows:
+    """Lay ``groups`` out in rows of at most ``budget`` tokens (a longer group alone in its row); with
+    ``stems``, the prefix common to the prompts of a row computed once (see the module's docstring).
 
     Every group needs a non-empty prompt: the first reply token is predicted from the
     prompt's last token.
     """
     _check(groups)
     lengths = [len(reply) for group in groups for reply in group.replies]
-    layouts, predictors = _layouts(groups, budget)
+    layouts, predictors = _layouts(groups, budget, stems)
     width = max(len(layout.ids) for layout in layouts)
     columns = [_padded([getattr(layout, name) for layout in layouts], width, fill)
                for name, fill in (("ids", pad_id), ("positions", 0), ("block", -1), ("branch", 0))]
@@ -177,13 +215,14 @@ def pack(groups: Sequence[Group], budget: int, pad_id: int) -> PackedRows:
                       [layout.spans for layout in layouts])
 
 
-def _layouts(groups: Sequence[Group], budget: int) -> tuple[list[_Layout], list[tuple[int, int, int, int]]]:
+def _layouts(groups: Sequence[Group], budget: int,
+             stems: bool = False) -> tuple[list[_Layout], list[tuple[int, int, int, int]]]:
     """Each row's layout, and every reply token's ``(reply, row, predicting position, token)`` in reply order."""
     first_reply = [0, *itertools.accumulate(len(group.replies) for group in groups)]
     predictors: list[tuple[int, int, int, int]] = []
     layouts = []
     for r, row in enumerate(assign_rows([len(group) for group in groups], budget)):
-        layouts.append(_lay_out([groups[i] for i in row], [first_reply[i] for i in row], r, predictors))
+        layouts.append(_lay_out([groups[i] for i in row], [first_reply[i] for i in row], r, predictors, stems))
     predictors.sort(key=lambda entry: entry[0])  # stable: tokens stay in order within a reply
     return layouts, predictors
 
@@ -204,15 +243,17 @@ def _padded(rows: list[list[int]], width: int, fill: int) -> torch.Tensor:
 
 
 def attention_mask(block: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
-    """The 4D boolean mask of rows described by each token's group (``block``, -1: padding) and branch.
+    """The 4D boolean mask of rows described by each token's group (``block``; -1: padding, :data:`STEM`: the
+    row's stem) and branch.
 
     A token attends to earlier tokens of its own group that are either the prompt
-    (branch 0) or of its own reply; a padding token attends to itself.
+    (branch 0) or of its own reply, and to the row's stem; a padding token attends to itself.
     """
     width = block.shape[1]
     causal = torch.ones(width, width, dtype=torch.bool).tril()
-    same_block = (block.unsqueeze(2) == block.unsqueeze(1)) & (block.unsqueeze(1) >= 0)
+    same_block = (block.unsqueeze(2) == block.unsqueeze(1)) & (block.unsqueeze(1) != -1)
     visible = (branch.unsqueeze(1) == 0) | (branch.unsqueeze(2) == branch.unsqueeze(1))
-    mask = same_block & visible & causal
-    padding = (block < 0).unsqueeze(2) & torch.eye(width, dtype=torch.bool)
+    stem = (block.unsqueeze(1) == STEM) & (block.unsqueeze(2) != -1)
+    mask = ((same_block & visible) | stem) & causal
+    padding = (block == -1).unsqueeze(2) & torch.eye(width, dtype=torch.bool)
     return (mask | padding).unsqueeze(1)

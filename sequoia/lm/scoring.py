@@ -124,12 +124,14 @@ class ReplyScorer:
         chunk: reply tokens whose logits exist at once.
         packing: ``False`` scores every reply in its own left-padded row (the way TRL
             does), for comparison.
+        stems: packed rows compute the prefix common to their prompts once
+            (:func:`sequoia.lm.packing.pack`); off by default for now.
     """
 
     def __init__(self, model: torch.nn.Module, pad_id: int, budget: int = DEFAULT_BUDGET,
-                 chunk: int = DEFAULT_CHUNK, packing: bool = True) -> None:
+                 chunk: int = DEFAULT_CHUNK, packing: bool = True, stems: bool = False) -> None:
         self.model, self.pad_id, self.budget, self.chunk = model, pad_id, budget, chunk
-        self.packing = packing
+        self.packing, self.stems = packing, stems
         if packing:  # the same results as SDPA, without computing attention across groups
             block_attention.use_block_attention(causal_lm(model))
         self._mode: Mode | None = None if packing else "padded"
@@ -157,7 +159,7 @@ class ReplyScorer:
     def _score(self, groups: list[Group], mode: Mode) -> ReplyScores:
         spans = None
         if mode == "packed":
-            rows = pack(groups, self.budget, self.pad_id)
+            rows = pack(groups, self.budget, self.pad_id, self.stems)
             inputs = {"input_ids": rows.input_ids, "position_ids": rows.position_ids,
                       "attention_mask": self._mask(rows)}
             predictors, targets, replies, lengths = rows.predictors, rows.targets, rows.reply_of_token, rows.reply_lengths
@@ -228,7 +230,8 @@ class ReplyScorer:
         if self._full_logits is None:
             self._full_logits = not self._head_works()
         ids = _probe_ids(self.model, 20).tolist()
-        groups = [Group(ids[:5], [ids[5:8], ids[8:12]]), Group(ids[12:15], [ids[15:20]])]
+        # The two prompts begin alike, so that rows with a stem are checked too where ``stems`` is on.
+        groups = [Group(ids[:5], [ids[5:8], ids[8:12]]), Group(ids[:2] + ids[12:15], [ids[15:20]])]
         with _eval(self.model):
             try:
                 packed = self._score(groups, "packed").logprobs.float()

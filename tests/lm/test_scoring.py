@@ -52,6 +52,12 @@ def sample_groups(seed: int, n: int = 5, replies: int = 2) -> list[Group]:
     return [Group(tokens(1, 30), [tokens(1, 20) for _ in range(replies)]) for _ in range(n)]
 
 
+def with_stem(groups: list[Group], length: int = 6) -> list[Group]:
+    """The same groups, every prompt behind one common beginning (a system prompt's tokens)."""
+    stem = list(range(200, 200 + length))
+    return [Group(stem + g.prompt, g.replies) for g in groups]
+
+
 def reference(model, groups):
     """One left-padded row per reply, the model's own logits: the layout the packed path replaces."""
     prompts = [g.prompt for g in groups for _ in g.replies]
@@ -65,15 +71,17 @@ def lora_gradients(model):
 
 @pytest.mark.parametrize("architecture", ["llama", "gpt2", "qwen2"])
 @pytest.mark.parametrize("budget", [16, 1024])  # several rows (some groups alone in theirs), or one row
-def test_packed_log_probs_and_gradients_equal_the_padded_forward(architecture, budget):
+@pytest.mark.parametrize("stems", [False, True])  # prompts that begin alike, their beginning computed once a row
+def test_packed_log_probs_and_gradients_equal_the_padded_forward(architecture, budget, stems):
     model = with_lora(tiny(architecture), architecture)
     groups = sample_groups(seed=len(architecture) + budget)
+    groups = with_stem(groups) if stems else groups
     expected = reference(model, groups)
     expected.sum().backward()
     expected_gradients = lora_gradients(model)
     model.zero_grad()
 
-    scorer = ReplyScorer(model, PAD, budget=budget, chunk=7)  # a chunk size that splits replies
+    scorer = ReplyScorer(model, PAD, budget=budget * (4 if stems else 1), chunk=7, stems=stems)  # chunks split replies
     scores = scorer.score(groups)
     assert scorer.mode == "packed"
     assert (scores.logprobs - expected).abs().max() < 1e-4
@@ -91,6 +99,13 @@ def test_packing_processes_each_prompt_once_and_no_padding_in_one_row():
     padded_tokens = len([r for g in groups for r in g.replies]) * max(len(g.prompt) + len(r) for g in groups
                                                                        for r in g.replies)
     assert rows.tokens < 0.7 * padded_tokens
+
+
+def test_a_stem_is_computed_once_a_row():
+    groups = with_stem(sample_groups(seed=3), length=6)
+    plain, stemmed = (pack(groups, budget=10_000, pad_id=PAD, stems=stems) for stems in (False, True))
+    assert plain.tokens - stemmed.tokens == 6 * (len(groups) - 1)
+    assert stemmed.spans[0][0].stem == (0, 6) and stemmed.input_ids[0, :6].tolist() == groups[0].prompt[:6]
 
 
 def test_evaluation_groups_replies_by_prompt_in_any_order():
@@ -197,6 +212,50 @@ def test_packed_rows_follow_the_attention_rules(shape, budget):
                 assert bool(rows.mask[r, 0, q, k]) == allowed
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.lists(st.tuples(st.integers(1, 4), st.lists(st.integers(1, 4), min_size=1, max_size=3)),
+                                   min_size=1, max_size=5), st.integers(1, 40))
+def test_rows_with_a_stem_follow_the_attention_rules_and_positions(stem, shape, budget):
+    """Prompts beginning with the same ``stem`` tokens: each row's stem comes first, once; a token sees the stem
+    and its group's prompt and its own reply, causally; positions count from each prompt's start."""
+    counter = iter(range(100, 10_000))
+    shared = list(range(stem))  # ids below 100: the common beginning of every prompt
+    groups = [Group(shared + [next(counter) for _ in range(p)], [[next(counter) for _ in range(r)] for r in replies])
+              for p, replies in shape]
+    rows = pack(groups, budget, pad_id=-1, stems=True)
+    flat_ids, width = rows.input_ids.flatten().tolist(), rows.input_ids.shape[1]
+    where = {}  # token id -> (group, branch, position in its own sequence); stem ids are shared
+    for g, group in enumerate(groups):
+        where |= {t: (g, 0, i) for i, t in enumerate(group.prompt[stem:], start=stem)}
+        where |= {t: (g, k + 1, len(group.prompt) + i) for k, reply in enumerate(group.replies)
+                  for i, t in enumerate(reply)}
+    for index, token in enumerate(t for group in groups for reply in group.replies for t in reply):
+        group = groups[where[token][0]]
+        reply = group.replies[where[token][1] - 1]
+        j = reply.index(token)
+        assert flat_ids[rows.predictors[index]] == (group.prompt[-1] if j == 0 else reply[j - 1])
+    for r, spans in enumerate(rows.spans):
+        length = spans[0].stem[1]
+        assert length == (stem if len(spans) > 1 else 0)
+        ids, positions = rows.input_ids[r].tolist(), rows.position_ids[r].tolist()
+        assert ids[:length] == shared[:length] and positions[:length] == list(range(length))
+        # A row without a stem holds one group, whose prompt begins with the shared ids.
+        own = where if length else where | {i: (where[ids[stem]][0], 0, i) for i in shared}
+        for q in range(width):
+            if ids[q] == -1:
+                assert rows.mask[r, 0, q].tolist() == [k == q for k in range(width)]
+                continue
+            if q >= length:
+                assert positions[q] == own[ids[q]][2]
+            for k in range(width):
+                if q < length or k < length:
+                    allowed = k <= q and k < length
+                else:
+                    (gq, bq, _), (gk, bk, _) = own[ids[q]], own.get(ids[k], (-1, -1, -1))
+                    allowed = k <= q and gq == gk and bk in (0, bq)
+                assert bool(rows.mask[r, 0, q, k]) == allowed, (r, q, k)
+
+
 def test_a_reply_scores_the_same_whatever_shares_its_row():
     """Identical replies tie exactly, alone or beside others, so ties in preference accuracy survive any batching
     (and any split over processes)."""
@@ -210,11 +269,12 @@ def test_a_reply_scores_the_same_whatever_shares_its_row():
     assert float(beside[-1]) == float(beside[-2]) == float(alone[0])
 
 
-def test_the_variable_length_layout_gives_the_per_block_attention_and_its_gradients():
+@pytest.mark.parametrize("stems", [False, True])
+def test_the_variable_length_layout_gives_the_per_block_attention_and_its_gradients(stems):
     """The layout FlashAttention's varlen kernel gets on a GPU (all prompts in one call, all replies in another),
     run here through a per-sequence SDPA stand-in for the kernel, with grouped-query heads."""
-    groups = sample_groups(seed=5, n=4, replies=3)
-    rows = pack(groups, budget=60, pad_id=PAD)
+    groups = with_stem(sample_groups(seed=5, n=4, replies=3)) if stems else sample_groups(seed=5, n=4, replies=3)
+    rows = pack(groups, budget=100 if stems else 60, pad_id=PAD, stems=stems)
     width = rows.input_ids.shape[1]
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.randn(len(rows.spans), heads, width, 8, generator=generator, requires_grad=True)
@@ -228,16 +288,18 @@ def test_the_variable_length_layout_gives_the_per_block_attention_and_its_gradie
         results.append((out[real], torch.autograd.grad(out[real].square().sum(), inputs)))
     (out_rows, grads_rows), (out_varlen, grads_varlen) = results
     assert len(rows.spans) > 1 and (out_rows - out_varlen).abs().max() < 1e-5
+    assert any(spans[0].stem != (0, 0) for spans in rows.spans) == stems
     for expected, got in zip(grads_rows, grads_varlen):
         assert (expected - got).abs().max() < 1e-5
 
 
-def test_a_model_scored_through_the_variable_length_layout_equals_the_padded_forward(monkeypatch):
+@pytest.mark.parametrize("stems", [False, True])
+def test_a_model_scored_through_the_variable_length_layout_equals_the_padded_forward(monkeypatch, stems):
     monkeypatch.setattr(block_attention, "flash_varlen", lambda query: block_attention.reference_varlen)
     model = tiny("qwen2")
-    groups = sample_groups(seed=3)
+    groups = with_stem(sample_groups(seed=3)) if stems else sample_groups(seed=3)
     expected = reference(model, groups)
-    scorer = ReplyScorer(model, PAD, budget=64)
+    scorer = ReplyScorer(model, PAD, budget=64 + 24 * stems, stems=stems)
     scores = scorer.score(groups)
     assert scorer.mode == "packed"  # a kernel that disagreed with padded rows would have been refused
     assert (scores.logprobs - expected).abs().max() < 1e-4
