@@ -15,7 +15,8 @@ prompt) share that beginning too: the row starts with the *stem*, the longest pr
 common to all its prompts, computed once; each prompt's remaining tokens attend to the
 stem and to themselves, with positions continuing after it, and its replies to the stem,
 their prompt and themselves. Every score stays what it is without the stem (up to float
-rounding); only the repeated tokens are no longer computed.
+rounding: where a prompt is cut depends on what shares its row); only the repeated tokens
+are no longer computed.
 
 The attention rules travel as a 4D mask ``(rows, 1, T, T)`` that transformers passes
 to the attention kernel as it is; :func:`sequoia.lm.scoring` checks once per model
