@@ -80,7 +80,6 @@ def test_the_matmul_rate_names_auto_s_choice_and_follows_an_instruction_ceiling(
     assert bad.returncode == 2 and "--tokens" in bad.stderr.strip().splitlines()[-1] and "Traceback" not in bad.stderr
 
 
-
 def test_the_dpo_benchmark_names_an_instruction_ceiling_beside_the_cpu():
     # Figures measured under a ceiling must not read as if the CPU itself lacked bfloat16.
     code = (f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import sequoia, dpo_step; "
@@ -89,6 +88,7 @@ def test_the_dpo_benchmark_names_an_instruction_ceiling_beside_the_cpu():
                             env={**os.environ, "ATEN_CPU_CAPABILITY": "avx2"})
     assert capped.returncode == 0, capped.stderr[-3000:]
     assert capped.stdout.strip().endswith("CPU without native bfloat16 (ATEN_CPU_CAPABILITY caps it)")
+
 
 @pytest.mark.slow
 def test_the_device_check_runs_end_to_end_on_a_tiny_model(tmp_path):
