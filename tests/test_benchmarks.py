@@ -12,11 +12,16 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+def python(*argv: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """This Python run with ``argv`` (and ``env`` added to this environment), whatever its exit status."""
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
 def launch(script: str, *args: str, timeout: float = 600, env: dict[str, str] | None = None
            ) -> subprocess.CompletedProcess:
     """``benchmarks/script`` run with ``args`` (and ``env`` added to this environment), whatever its exit status."""
-    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return python(str(BENCHMARKS / script), *args, timeout=timeout, env=env)
 
 
 def run(script: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -84,8 +89,7 @@ def test_the_dpo_benchmark_names_an_instruction_ceiling_beside_the_cpu():
     # Figures measured under a ceiling must not read as if the CPU itself lacked bfloat16.
     code = (f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import sequoia, dpo_step; "
             "print(dpo_step.machine())")
-    capped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "ATEN_CPU_CAPABILITY": "avx2"})
+    capped = python("-c", code, timeout=120, env={"ATEN_CPU_CAPABILITY": "avx2"})
     assert capped.returncode == 0, capped.stderr[-3000:]
     assert capped.stdout.strip().endswith("CPU without native bfloat16 (ATEN_CPU_CAPABILITY caps it)")
 
