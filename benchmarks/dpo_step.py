@@ -11,8 +11,10 @@ target modules) on the same 8 preference pairs per step with beta 0.1. Two batch
 Three configurations run on each batch:
 
 * ``sequoia``: each pair one stretch ``[prompt | chosen | rejected]`` (the prompt computed
-  once), the pairs packed into rows without padding, reply log-probs from the hidden
-  states a chunk at a time; reference log-probs computed once per task, read from the rows;
+  once), the pairs packed into rows without padding, the beginning common to a row's
+  prompts (the chat template's system prompt) computed once, reply log-probs from the
+  hidden states a chunk at a time; reference log-probs computed once per task, read from
+  the rows;
 * ``trl_default``: TRL as configured by default, a reference forward pass (adapters
   disabled) in every step;
 * ``trl_best``: TRL at its best for this step: ``precompute_ref_log_probs=True``, the
@@ -156,7 +158,8 @@ def sequoia_step(setting, pairs) -> dict:
     rows = learner.prepare_rows(learner.encode_pairs(pairs))  # once per task, outside the step
     learner.model.train()
     groups = [Group(p, [c, r]) for p, c, r in zip(rows["prompt_ids"], rows["chosen_ids"], rows["rejected_ids"])]
-    tokens = pack(groups, DEFAULT_BUDGET, 0).tokens if learner.scorer.mode == "packed" else None
+    scorer = learner.scorer
+    tokens = pack(groups, DEFAULT_BUDGET, 0, scorer.stems).tokens if scorer.mode == "packed" else None
     if tokens is None:  # padded rows: one per reply
         tokens = 2 * len(pairs) * max(len(g.prompt) + max(map(len, g.replies)) for g in groups)
     return {"step": lambda: learner.optimize(rows), "forward": lambda: learner.loss(rows),

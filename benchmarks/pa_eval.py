@@ -8,7 +8,9 @@ again (a later row, tokens cached). Two layouts of the same scoring, in this pro
 taking turns:
 
 * ``packed``: replies to the same prompt scored together, the prompt computed once, the
-  groups packed into rows without padding (``--learner.packing true``, the default);
+  groups packed into rows without padding, the beginning common to a row's prompts
+  computed once (the default: ``--learner.packing true --learner.stems true``);
+* ``unstemmed``: packed, but every prompt whole (``--learner.stems false``);
 * ``padded``: one left-padded row per reply (``--learner.packing false``), TRL's layout.
 
     python benchmarks/pa_eval.py [--dtype auto|float32|bfloat16] [--rounds 2] [--layouts packed,padded]
@@ -18,7 +20,8 @@ taking turns:
 utilitarianism, HH-RLHF helpfulness), which the older figures in the docs measured.
 
 Run on a checkout without the ``packing`` option, it times that version's scoring alone
-(``before``), so a change can be measured by running this file against both.
+(``before``), so a change can be measured by running this file against both; on one
+without ``stems``, ``packed`` is that version's packed layout.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ import numpy as np
 import torch
 
 
-def evaluator(args: argparse.Namespace, packing: bool | None):
-    """A prepared default setting and a configured, untrained dpo_lora method (packing as given, where it exists)."""
+def evaluator(args: argparse.Namespace, options: dict[str, bool]):
+    """A prepared default setting and a configured, untrained dpo_lora method with the learner ``options``."""
     from sequoia.learners import DPOLoRA
     from sequoia.methods.preference import DPOLoRAMethod
     from sequoia.settings.pa import IncrementalPASetting
@@ -43,7 +46,6 @@ def evaluator(args: argparse.Namespace, packing: bool | None):
     setting = IncrementalPASetting(model=args.model, dtype=args.dtype, **tasks)
     setting.rng, setting.progress = np.random.default_rng(0), False
     setting.prepare()
-    options = {} if packing is None else {"packing": packing}
     method = DPOLoRAMethod().use_learner(DPOLoRA(**options))
     torch.manual_seed(0)
     method.configure(setting.view())
@@ -60,25 +62,32 @@ def print_report(args: argparse.Namespace, report: dict) -> None:
     print(f"one evaluation row of the PA run on {args.tasks or 'the default tasks'}, model {args.model} "
           f"({report['dtype']}), {report['threads']} threads")
     for name, row in report["layouts"].items():
-        print(f"  {name:<7} row 0 {row['first_row_s']:6.1f} s, later rows {row['later_row_s']:6.1f} s (median of "
+        print(f"  {name:<9} row 0 {row['first_row_s']:6.1f} s, later rows {row['later_row_s']:6.1f} s (median of "
               f"{len(row['later_rows_s'])})")
-    if {"packed", "padded"} <= set(report["layouts"]):
-        ratio = report["layouts"]["packed"]["later_row_s"] / report["layouts"]["padded"]["later_row_s"]
-        report["packed_to_padded"] = ratio
-        print(f"  packed / padded, later rows: {ratio:.3f}")
+    for other in ("unstemmed", "padded"):
+        if {"packed", other} <= set(report["layouts"]):
+            ratio = report["layouts"]["packed"]["later_row_s"] / report["layouts"][other]["later_row_s"]
+            report[f"packed_to_{other}"] = ratio
+            print(f"  packed / {other}, later rows: {ratio:.3f}")
 
 
-def chosen_layouts(parser: argparse.ArgumentParser, names: str) -> dict[str, bool | None]:
-    """``--layouts`` as learner ``packing`` values; ``before`` alone on a version without that option."""
+LAYOUTS = {"packed": {"packing": True, "stems": True}, "unstemmed": {"packing": True, "stems": False},
+           "padded": {"packing": False}}
+
+
+def chosen_layouts(parser: argparse.ArgumentParser, names: str) -> dict[str, dict[str, bool]]:
+    """``--layouts`` as learner options; ``before`` alone on a version without the ``packing`` option."""
     from sequoia.learners import DPOLoRA
 
-    if "packing" not in DPOLoRA.__dataclass_fields__:
-        return {"before": None}
-    known = {"packed": True, "padded": False}
+    fields = DPOLoRA.__dataclass_fields__
+    if "packing" not in fields:
+        return {"before": {}}
     chosen = [name.strip() for name in names.split(",")]
-    if unknown := sorted(set(chosen) - set(known)):
-        parser.error(f"--layouts: unknown {unknown}; expected a comma-separated subset of packed, padded")
-    return {name: known[name] for name in chosen}
+    if unknown := sorted(set(chosen) - set(LAYOUTS)):
+        parser.error(f"--layouts: unknown {unknown}; expected a comma-separated subset of {', '.join(LAYOUTS)}")
+    if "stems" not in fields and "unstemmed" in chosen:
+        parser.error("--layouts: this version has no stems option, so no unstemmed layout")
+    return {name: {key: value for key, value in LAYOUTS[name].items() if key in fields} for name in chosen}
 
 
 def main() -> None:
@@ -86,7 +95,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--rounds", type=int, default=2, help="later rows timed per layout")
-    parser.add_argument("--layouts", default="packed,padded", help="comma-separated: packed, padded")
+    parser.add_argument("--layouts", default="packed,padded", help="comma-separated: packed, unstemmed, padded")
     parser.add_argument("--tasks", help="--setting.tasks (default: the setting's own)")
     parser.add_argument("--json", help="write the measurements to this file")
     args = parser.parse_args()
@@ -94,7 +103,7 @@ def main() -> None:
     from sequoia.errors import SequoiaError
 
     try:
-        built = {name: evaluator(args, packing) for name, packing in layouts.items()}
+        built = {name: evaluator(args, options) for name, options in layouts.items()}
     except SequoiaError as error:  # a bad --tasks or --model: the one line the CLI would print
         parser.error(str(error))
     resolved = built[next(iter(built))][1].base_learner.model.dtype

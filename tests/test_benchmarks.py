@@ -59,12 +59,15 @@ def test_the_dpo_benchmark_writes_its_ratios_to_json(tmp_path):
     assert batch["sequoia"]["tokens_per_step"] < batch["trl_best"]["tokens_per_step"]
 
 
-def test_the_evaluation_benchmark_times_the_tasks_it_is_given_and_refuses_unknown_ones(tmp_path):
+def test_the_evaluation_benchmark_times_the_tasks_and_layouts_it_is_given_and_refuses_unknown_ones(tmp_path):
     target = tmp_path / "eval.json"
-    run("pa_eval.py", "--model", "tiny-random", "--rounds", "1", "--layouts", "packed", "--tasks", "values",
-        "--json", str(target))
+    run("pa_eval.py", "--model", "tiny-random", "--rounds", "1", "--layouts", "packed,unstemmed", "--tasks",
+        "values", "--json", str(target))
     report = json.loads(target.read_text())
     assert report["tasks"] == "values" and report["layouts"]["packed"]["later_row_s"] > 0
+    assert report["layouts"]["unstemmed"]["later_row_s"] > 0 and report["packed_to_unstemmed"] > 0
+    unknown = launch("pa_eval.py", "--model", "tiny-random", "--layouts", "packed,stemless")
+    assert unknown.returncode == 2 and "stemless" in unknown.stderr.strip().splitlines()[-1]
     missing = tmp_path / "missing.jsonl"
     proc = launch("pa_eval.py", "--model", "tiny-random", "--tasks", str(missing), env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -83,6 +83,9 @@ class LoRALearner(Learner):
     packing: bool = True
     """Score each prompt once with all its replies, several prompts to a row, without padding (`false`: one
     left-padded row per reply, the way TRL does; the same numbers up to rounding, slower)."""
+    stems: bool = True
+    """With packing: compute the beginning common to a row's prompts once (a chat template's system prompt);
+    `false`: every prompt whole. The same numbers up to rounding."""
     max_grad_norm: Annotated[float, Field(ge=0)] = 1.0
     """Gradient clipping (0: none)."""
 
@@ -110,7 +113,8 @@ class LoRALearner(Learner):
         self.torch_optimizer = torch.optim.AdamW(self.trainable_parameters().values(), lr=self.lr)
         encoding = view.encoding()
         self.lm = LanguageModelTools(tokenizer, config, encoding, is_chat(tokenizer), TokenCache(tokenizer, encoding),
-                                     ReplyScorer(self.model, tokenizer.pad_token_id, packing=self.packing))
+                                     ReplyScorer(self.model, tokenizer.pad_token_id, packing=self.packing,
+                                                 stems=self.stems))
         self.progress = view.progress
         self.record = FitRecord(shuffle=derived_generator())
 

@@ -3,7 +3,8 @@
 :class:`ReplyScorer` turns groups (a prompt and the replies scored after it, see
 :mod:`sequoia.lm.packing`) into the summed log-probability of each reply:
 
-1. the groups are packed into rows (prefix sharing, several groups a row, a 4D mask);
+1. the groups are packed into rows (prefix sharing, several groups a row, the beginning
+   common to a row's prompts computed once, a 4D mask);
 2. the model's backbone runs once over the rows;
 3. the final hidden states at the positions that predict reply tokens are gathered,
    and each token's log-probability comes from the output head a chunk at a time
@@ -125,11 +126,11 @@ class ReplyScorer:
         packing: ``False`` scores every reply in its own left-padded row (the way TRL
             does), for comparison.
         stems: packed rows compute the prefix common to their prompts once
-            (:func:`sequoia.lm.packing.pack`); off by default for now.
+            (:func:`sequoia.lm.packing.pack`); ``False`` computes every prompt whole.
     """
 
     def __init__(self, model: torch.nn.Module, pad_id: int, budget: int = DEFAULT_BUDGET,
-                 chunk: int = DEFAULT_CHUNK, packing: bool = True, stems: bool = False) -> None:
+                 chunk: int = DEFAULT_CHUNK, packing: bool = True, stems: bool = True) -> None:
         self.model, self.pad_id, self.budget, self.chunk = model, pad_id, budget, chunk
         self.packing, self.stems = packing, stems
         if packing:  # the same results as SDPA, without computing attention across groups
