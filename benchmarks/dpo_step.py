@@ -34,12 +34,14 @@ model's forward passes compute on, padding and repeated prompts included.
 
     python benchmarks/dpo_step.py [--model smollm2-135m-instruct|tiny-random|PATH] [--steps 5]
         [--dtype float32|bfloat16] [--device auto|cpu|cuda] [--quantization none|4bit]
-        [--batches moral_stories,hh_helpful] [--json PATH] [--compare-dtypes] [--same-process]
+        [--batches moral_stories,hh_helpful] [--json PATH] [--compare-dtypes | --compare-stems] [--same-process]
 
 ``--compare-dtypes`` times sequoia's step in bfloat16 against float32 instead (in one
 process, the two taking turns), and the losses of the same steps from the same adapters:
 whether bfloat16 pays depends on the CPU (native with AVX512-BF16 or AMX, emulated and
-several times slower on AVX2), so the report names the CPU. ``--same-process`` measures
+several times slower on AVX2), so the report names the CPU. ``--compare-stems`` times
+sequoia's step with stems (the default) against every prompt whole (``--learner.stems
+false``) the same way, with the tokens each computes on. ``--same-process`` measures
 every configuration in this process, for tiny models (the tests) where memory is no concern.
 """
 
@@ -146,14 +148,15 @@ def pairs_of(setting, batch: str, count: int) -> list:
 
 
 # -- the configurations -----------------------------------------------------------------
-def sequoia_step(setting, pairs) -> dict:
-    """sequoia's dpo_lora learner on ``pairs``: its step, forward, model and the tokens its forward computes on."""
+def sequoia_step(setting, pairs, options: dict | None = None) -> dict:
+    """sequoia's dpo_lora learner (with the learner ``options``) on ``pairs``: its step, forward, model and the
+    tokens its forward computes on."""
     from sequoia.learners import DPOLoRA
     from sequoia.lm.packing import Group, pack
     from sequoia.lm.scoring import DEFAULT_BUDGET
 
     torch.manual_seed(0)
-    learner = DPOLoRA(batch_size=len(pairs))
+    learner = DPOLoRA(batch_size=len(pairs), **(options or {}))
     learner.configure(setting.view())
     rows = learner.prepare_rows(learner.encode_pairs(pairs))  # once per task, outside the step
     learner.model.train()
@@ -206,11 +209,11 @@ def trl_step(args, setting, pairs, precompute: bool) -> dict:
             "tokens": passes * batch["input_ids"].numel(), "mode": "padded"}
 
 
-def build(args, name: str, batch: str, dtype: str) -> dict:
+def build(args, name: str, batch: str, dtype: str, options: dict | None = None) -> dict:
     setting = setting_of(args, batch, dtype)
     pairs = pairs_of(setting, batch, args.pairs)
     if name == "sequoia":
-        return sequoia_step(setting, pairs)
+        return sequoia_step(setting, pairs, options)
     return trl_step(args, setting, pairs, precompute=name == "trl_best")
 
 
@@ -276,23 +279,47 @@ def measure_batch(args, batch: str) -> dict:
     return result
 
 
-def compare_dtypes(args, batch: str) -> dict:
-    """sequoia's step in bfloat16 against float32 on ``batch``, in this process: step times (the two dtypes
-    taking turns), and the losses of the same steps from the same initial adapters."""
-    configs = {dtype: build(args, "sequoia", batch, dtype) for dtype in ("float32", "bfloat16")}
-    losses = {dtype: [float(configs[dtype]["step"]()) for _ in range(args.steps)] for dtype in configs}
-    seconds = {dtype: [] for dtype in configs}
+def taking_turns(args, batch: str, variants: dict[str, tuple[str, dict]]) -> tuple[dict, float]:
+    """sequoia's step in two ``variants`` (name: dtype and learner options) on ``batch``, in this process.
+
+    Returns, per variant, the median seconds of ``--steps`` steps (the two taking turns), the losses of
+    the same steps from the same initial adapters and the tokens a step computes on; and the largest
+    gap between the two variants' losses.
+    """
+    configs = {name: build(args, "sequoia", batch, dtype, options) for name, (dtype, options) in variants.items()}
+    losses = {name: [float(config["step"]()) for _ in range(args.steps)] for name, config in configs.items()}
+    seconds = {name: [] for name in configs}
     for _ in range(args.steps):
-        for dtype, config in configs.items():
+        for name, config in configs.items():
             start = time.perf_counter()
             config["step"]()
             synchronize()
-            seconds[dtype].append(time.perf_counter() - start)
-    seconds = {dtype: statistics.median(values) for dtype, values in seconds.items()}
-    return {"float32_seconds": seconds["float32"], "bfloat16_seconds": seconds["bfloat16"],
-            "bf16_to_fp32_time": seconds["bfloat16"] / seconds["float32"],
-            "largest_loss_gap": max(abs(a - b) for a, b in zip(losses["float32"], losses["bfloat16"])),
-            "float32_losses": losses["float32"], "bfloat16_losses": losses["bfloat16"]}
+            seconds[name].append(time.perf_counter() - start)
+    first, second = losses.values()
+    results = {name: {"seconds": statistics.median(seconds[name]), "losses": losses[name],
+                      "tokens": configs[name]["tokens"]} for name in configs}
+    return results, max(abs(a - b) for a, b in zip(first, second))
+
+
+def compare_dtypes(args, batch: str) -> dict:
+    """sequoia's step in bfloat16 against float32 on ``batch`` (see :func:`taking_turns`)."""
+    results, gap = taking_turns(args, batch, {"float32": ("float32", {}), "bfloat16": ("bfloat16", {})})
+    fp32, bf16 = results["float32"], results["bfloat16"]
+    return {"float32_seconds": fp32["seconds"], "bfloat16_seconds": bf16["seconds"],
+            "bf16_to_fp32_time": bf16["seconds"] / fp32["seconds"], "largest_loss_gap": gap,
+            "float32_losses": fp32["losses"], "bfloat16_losses": bf16["losses"]}
+
+
+def compare_stems(args, batch: str) -> dict:
+    """sequoia's step with stems (the default) against every prompt whole, in ``--dtype`` (see
+    :func:`taking_turns`), with the tokens each computes on."""
+    results, gap = taking_turns(args, batch, {"stems": (args.dtype, {"stems": True}),
+                                              "whole": (args.dtype, {"stems": False})})
+    stems, whole = results["stems"], results["whole"]
+    return {"stems_seconds": stems["seconds"], "whole_seconds": whole["seconds"],
+            "stems_to_whole_time": stems["seconds"] / whole["seconds"], "stems_tokens": stems["tokens"],
+            "whole_tokens": whole["tokens"], "largest_loss_gap": gap, "stems_losses": stems["losses"],
+            "whole_losses": whole["losses"]}
 
 
 # -- output -----------------------------------------------------------------------------
@@ -339,6 +366,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quantization", default="none", choices=["none", "4bit", "8bit"])
     parser.add_argument("--compare-dtypes", default=False, action=argparse.BooleanOptionalAction,
                         help="instead of the TRL comparison, time sequoia's step in bfloat16 against float32")
+    parser.add_argument("--compare-stems", default=False, action=argparse.BooleanOptionalAction,
+                        help="instead of the TRL comparison, time sequoia's step with stems against whole prompts")
     parser.add_argument("--same-process", default=False, action=argparse.BooleanOptionalAction,
                         help="every configuration in this process (tiny models, where memory is no concern)")
     parser.add_argument("--json", help="write the measurements to this file")
@@ -347,7 +376,29 @@ def parse_args() -> argparse.Namespace:
     unknown = set(args.batches.split(",")) - set(BATCHES)
     if unknown:
         parser.error(f"unknown batches {sorted(unknown)}; expected some of {', '.join(BATCHES)}")
+    if args.compare_dtypes and args.compare_stems:
+        parser.error("--compare-dtypes and --compare-stems: one comparison at a time")
     return args
+
+
+def measure_and_print(args, batch: str) -> dict:
+    """The comparison ``args`` ask for on ``batch``, printed."""
+    if args.compare_dtypes:
+        d = compare_dtypes(args, batch)
+        print(f"{batch}: sequoia bf16 / fp32 step time {d['bf16_to_fp32_time']:.3f} ({d['bfloat16_seconds']:.3f} s "
+              f"against {d['float32_seconds']:.3f} s); losses of the same {args.steps} steps differ by at most "
+              f"{d['largest_loss_gap']:.4f}")
+        return {"dtypes": d}
+    if args.compare_stems:
+        d = compare_stems(args, batch)
+        print(f"{batch}: sequoia with stems / whole prompts, step time {d['stems_to_whole_time']:.3f} "
+              f"({d['stems_seconds']:.3f} s, {d['stems_tokens']} tokens, against {d['whole_seconds']:.3f} s, "
+              f"{d['whole_tokens']} tokens); losses of the same {args.steps} steps differ by at most "
+              f"{d['largest_loss_gap']:.2e}")
+        return {"stems": d}
+    result = measure_batch(args, batch)
+    print_batch(batch, result)
+    return result
 
 
 def main() -> None:
@@ -361,14 +412,7 @@ def main() -> None:
     print(f"model {args.model} ({args.dtype}, quantization {args.quantization}), {args.pairs} pairs a step, "
           f"{args.steps} timed steps each, {report['threads']} threads, on {report['device']} ({report['machine']})")
     for batch in args.batches.split(","):
-        if args.compare_dtypes:
-            report["batches"][batch] = {"dtypes": (d := compare_dtypes(args, batch))}
-            print(f"{batch}: sequoia bf16 / fp32 step time {d['bf16_to_fp32_time']:.3f} ({d['bfloat16_seconds']:.3f} s "
-                  f"against {d['float32_seconds']:.3f} s); losses of the same {args.steps} steps differ by at most "
-                  f"{d['largest_loss_gap']:.4f}")
-            continue
-        report["batches"][batch] = measure_batch(args, batch)
-        print_batch(batch, report["batches"][batch])
+        report["batches"][batch] = measure_and_print(args, batch)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"\nwritten: {args.json}")

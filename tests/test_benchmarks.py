@@ -59,6 +59,18 @@ def test_the_dpo_benchmark_writes_its_ratios_to_json(tmp_path):
     assert batch["sequoia"]["tokens_per_step"] < batch["trl_best"]["tokens_per_step"]
 
 
+def test_the_dpo_benchmark_times_stems_against_whole_prompts_on_the_same_steps(tmp_path):
+    target = tmp_path / "stems.json"
+    run("dpo_step.py", "--model", "tiny-random", "--steps", "2", "--pairs", "4", "--batches", "moral_stories",
+        "--compare-stems", "--json", str(target))
+    stems = json.loads(target.read_text())["batches"]["moral_stories"]["stems"]
+    assert stems["stems_seconds"] > 0 and stems["whole_seconds"] > 0
+    assert stems["stems_tokens"] < stems["whole_tokens"]  # the pairs' prompts begin alike
+    assert stems["largest_loss_gap"] < 1e-5 and len(stems["stems_losses"]) == 2
+    both = launch("dpo_step.py", "--compare-stems", "--compare-dtypes")
+    assert both.returncode == 2 and "one comparison at a time" in both.stderr.strip().splitlines()[-1]
+
+
 def test_the_evaluation_benchmark_times_the_tasks_and_layouts_it_is_given_and_refuses_unknown_ones(tmp_path):
     target = tmp_path / "eval.json"
     run("pa_eval.py", "--model", "tiny-random", "--rounds", "1", "--layouts", "packed,unstemmed", "--tasks",
