@@ -4,7 +4,7 @@ The default setting (``sequoia --setting class_incremental --method dpo_lora``: 
 Stories, then consent to a change of goal, then refusal of one, 64 test pairs each; MMLU,
 TruthfulQA MC1 and held-out text, 24 items each) scores an untrained ``dpo_lora``
 method, as the run does before training (row 0, which also tokenizes every item) and
-again (a later row, tokens cached). Two layouts of the same scoring, in this process,
+again (a later row, tokens cached). Layouts of the same scoring, in this process,
 taking turns:
 
 * ``packed``: replies to the same prompt scored together, the prompt computed once, the
@@ -13,11 +13,11 @@ taking turns:
 * ``unstemmed``: packed, but every prompt whole (``--learner.stems false``);
 * ``padded``: one left-padded row per reply (``--learner.packing false``), TRL's layout.
 
-    python benchmarks/pa_eval.py [--dtype auto|float32|bfloat16] [--rounds 2] [--layouts packed,padded]
+    python benchmarks/pa_eval.py [--dtype auto|float32|bfloat16] [--rounds 2] [--layouts packed,unstemmed,padded]
                                  [--model NAME] [--tasks SEQUENCE] [--json PATH]
 
 ``--tasks values`` times the previous default sequence (Moral Stories, ETHICS
-utilitarianism, HH-RLHF helpfulness), which the older figures in the docs measured.
+utilitarianism, HH-RLHF helpfulness), a column of the table in docs/scale.md.
 
 Run on a checkout without the ``packing`` option, it times that version's scoring alone
 (``before``), so a change can be measured by running this file against both; on one
