@@ -16,7 +16,7 @@ common to all its prompts, computed once; each prompt's remaining tokens attend 
 stem and to themselves, with positions continuing after it, and its replies to the stem,
 their prompt and themselves. Every score stays what it is without the stem (up to float
 rounding: where a prompt is cut depends on what shares its row); only the repeated tokens
-are no longer computed.
+are no longer computed. :class:`sequoia.lm.scoring.ReplyScorer` asks for stems by default.
 
 The attention rules travel as a 4D mask ``(rows, 1, T, T)`` that transformers passes
 to the attention kernel as it is; :func:`sequoia.lm.scoring` checks once per model
