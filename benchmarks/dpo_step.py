@@ -153,7 +153,6 @@ def sequoia_step(setting, pairs, options: dict | None = None) -> dict:
     tokens its forward computes on."""
     from sequoia.learners import DPOLoRA
     from sequoia.lm.packing import Group, pack
-    from sequoia.lm.scoring import DEFAULT_BUDGET
 
     torch.manual_seed(0)
     learner = DPOLoRA(batch_size=len(pairs), **(options or {}))
@@ -161,8 +160,8 @@ def sequoia_step(setting, pairs, options: dict | None = None) -> dict:
     rows = learner.prepare_rows(learner.encode_pairs(pairs))  # once per task, outside the step
     learner.model.train()
     groups = [Group(p, [c, r]) for p, c, r in zip(rows["prompt_ids"], rows["chosen_ids"], rows["rejected_ids"])]
-    scorer = learner.scorer
-    tokens = pack(groups, DEFAULT_BUDGET, 0, scorer.stems).tokens if scorer.mode == "packed" else None
+    scorer = learner.scorer  # its rows, laid out as its own forward lays them out
+    tokens = pack(groups, scorer.budget, scorer.pad_id, scorer.stems).tokens if scorer.mode == "packed" else None
     if tokens is None:  # padded rows: one per reply
         tokens = 2 * len(pairs) * max(len(g.prompt) + max(map(len, g.replies)) for g in groups)
     return {"step": lambda: learner.optimize(rows), "forward": lambda: learner.loss(rows),
