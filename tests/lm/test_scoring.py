@@ -258,15 +258,18 @@ def test_rows_with_a_stem_follow_the_attention_rules_and_positions(stem, shape, 
 
 def test_a_reply_scores_the_same_whatever_shares_its_row():
     """Identical replies tie exactly, alone or beside others, so ties in preference accuracy survive any batching
-    (and any split over processes)."""
+    (and any split over processes). That is the guarantee of whole prompts: with stems, how much of a prompt is
+    stem depends on its row, and only a pair's two replies, in one group, are promised to tie exactly."""
     model = tiny("llama").eval()
-    scorer = ReplyScorer(model, PAD)
+    scorer = ReplyScorer(model, PAD, stems=False)
     [group, other] = sample_groups(seed=17, n=2)
     reply = group.replies[0]
     with torch.no_grad():
         alone = scorer.score([Group(group.prompt, [reply])]).logprobs
         beside = scorer.score([other, Group(group.prompt, [group.replies[1], reply, reply])]).logprobs
+        stemmed = ReplyScorer(model, PAD).score(with_stem([other, Group(group.prompt, [reply, reply])])).logprobs
     assert float(beside[-1]) == float(beside[-2]) == float(alone[0])
+    assert float(stemmed[-1]) == float(stemmed[-2])  # with stems (the default), within one group
 
 
 @pytest.mark.parametrize("stems", [False, True])
