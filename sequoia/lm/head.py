@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -40,13 +39,52 @@ Head = Callable[[torch.Tensor], torch.Tensor]
 """Hidden states ``(n, hidden)`` to logits ``(n, vocab)``."""
 
 DEFAULT_CHUNK = 256
-"""Tokens per chunk: 256 x 49,152 float32 logits are 48 MB."""
+"""Tokens per chunk at most, the tokens cut into chunks of nearly one size (:func:`even_chunks`): 256 x 49,152
+float32 logits are 48 MB."""
 
 
 def _chunk_logprobs(head: Head, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Float32 log-probabilities of ``targets`` under ``head(hidden)``, for one chunk."""
     logits = head(hidden).float()
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def _chunk_logprobs_and_grad(head: Head, hidden: torch.Tensor,
+                             targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One chunk's float32 log-probabilities of ``targets`` and their gradient with respect to ``hidden``.
+
+    The gradient with respect to the logits is written down rather than taken through
+    autograd: ``d (z[t] - logsumexp(z)) / dz = onehot(t) - softmax(z)``, computed in place
+    in the chunk's one float32 copy of the logits. Autograd's way builds a zero tensor
+    of the logits' size for ``gather`` and another for ``logsumexp``, and adds them.
+    Only the head's own backward (for a linear head, one matrix product) goes through autograd.
+    """
+    hidden = hidden.detach().requires_grad_()
+    with torch.enable_grad():
+        logits = head(hidden)
+    scores = logits.detach().to(torch.float32, copy=True)  # a copy: the head's backward may read its output
+    normaliser = torch.logsumexp(scores, dim=-1, keepdim=True)
+    logprobs = scores.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - normaliser.squeeze(-1)
+    slope = scores.sub_(normaliser).exp_().neg_()  # -softmax
+    slope[torch.arange(len(targets), device=targets.device), targets] += 1
+    (grad,) = torch.autograd.grad(logits, hidden, slope.to(logits.dtype))
+    return logprobs, grad
+
+
+def even_chunks(total: int, chunk: int) -> int:
+    """The chunk size that cuts ``total`` tokens into as few chunks as ``chunk`` allows, all of nearly one size.
+
+    A last chunk of a few tokens costs almost as much time as a full one (its matrix
+    products run far below the machine's speed), and smaller chunks keep the logits in cache.
+
+    Example:
+        >>> even_chunks(293, 256), even_chunks(256, 256), even_chunks(0, 256)
+        (147, 256, 1)
+    """
+    if total <= 0:
+        return 1
+    pieces = -(-total // chunk)
+    return -(-total // pieces)
 
 
 class HeadLogprobs(torch.autograd.Function):
@@ -57,13 +95,15 @@ class HeadLogprobs(torch.autograd.Function):
         wants_grad = ctx.needs_input_grad[0]
         out = torch.empty(len(hidden), dtype=torch.float32, device=hidden.device)
         grads = torch.empty_like(hidden) if wants_grad else None
+        chunk = even_chunks(len(hidden), chunk)
         for start in range(0, len(hidden), chunk):
-            piece = hidden[start : start + chunk].detach().requires_grad_(wants_grad)
-            with torch.enable_grad() if wants_grad else nullcontext():
-                logprobs = _chunk_logprobs(head, piece, targets[start : start + chunk])
-                if wants_grad:
-                    grads[start : start + chunk] = torch.autograd.grad(logprobs.sum(), piece)[0]
-            out[start : start + chunk] = logprobs.detach()
+            piece, piece_targets = hidden[start : start + chunk], targets[start : start + chunk]
+            if wants_grad:
+                out[start : start + chunk], grads[start : start + chunk] = _chunk_logprobs_and_grad(
+                    head, piece, piece_targets)
+            else:
+                with torch.no_grad():
+                    out[start : start + chunk] = _chunk_logprobs(head, piece, piece_targets)
         if wants_grad:
             ctx.save_for_backward(grads)
         return out
@@ -83,6 +123,7 @@ def head_is_frozen(head: Head) -> bool:
 def token_logprobs(hidden: torch.Tensor, head: Head, targets: torch.Tensor,
                    chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
     """``log_softmax(head(hidden))[targets]`` per token, float32, at most ``chunk`` tokens' logits at a time."""
+    chunk = even_chunks(len(hidden), chunk)
     if not torch.is_grad_enabled() or not hidden.requires_grad:
         with torch.no_grad():
             return torch.cat([_chunk_logprobs(head, hidden[s : s + chunk], targets[s : s + chunk])
