@@ -23,7 +23,7 @@ Example:
     >>> import torch
     >>> from transformers.integrations.sdpa_attention import sdpa_attention_forward
     >>> from sequoia.lm.packing import Group, pack
-    >>> rows = pack([Group([1, 2], [[3], [4, 5]])], budget=8, pad_id=0)
+    >>> rows = pack([Group([1, 2], [[3, 6], [4, 5, 7]])], budget=8, pad_id=0)
     >>> module = torch.nn.Module()
     >>> q, k, v = (torch.randn(1, 2, 5, 4) for _ in range(3))
     >>> with blocks(rows.spans, width=5):
@@ -47,6 +47,9 @@ NAME = "sequoia_blocks"
 
 _ACTIVE: ContextVar["Layout | None"] = ContextVar("sequoia_attention_blocks", default=None)
 
+_SDPA_TAKES_GQA = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 5)
+"""Whether SDPA takes ``enable_gqa`` (torch 2.5 and later)."""
+
 VarlenKernel = Callable[..., torch.Tensor]
 """A variable-length attention function with the signature of torch's ``varlen_attn``."""
 
@@ -69,7 +72,7 @@ def plan_row(groups: list, width: int, device: torch.device) -> RowPlan:
 
     Example (a row with a stem of 2 tokens, two prompts of 1 token and a reply each):
         >>> from sequoia.lm.packing import Group, pack
-        >>> rows = pack([Group([1, 2, 3], [[4]]), Group([1, 2, 5], [[6]])], budget=16, pad_id=0, stems=True)
+        >>> rows = pack([Group([1, 2, 3], [[4, 7]]), Group([1, 2, 5], [[6, 8]])], budget=16, pad_id=0, stems=True)
         >>> plan = plan_row(rows.spans[0], width=6, device=torch.device("cpu"))
         >>> plan.sizes, [(queries, keys) for queries, keys, _ in plan.calls]
         ([2, 1, 1, 1, 1, 0], [(0, [0]), (1, [0, 1]), (2, [0, 1, 2]), (3, [0, 3]), (4, [0, 3, 4])])
@@ -92,7 +95,8 @@ def plan_row(groups: list, width: int, device: torch.device) -> RowPlan:
         calls.append((prompt, [*context, prompt], seen(stem, length) if stem else None))
         for start, end in group.replies:
             segment += 1
-            calls.append((segment, [*context, prompt, segment], seen(stem + length, end - start)))
+            if end > start:  # a reply of one token lays out none (:func:`sequoia.lm.packing.pack`)
+                calls.append((segment, [*context, prompt, segment], seen(stem + length, end - start)))
         segment += 1
     return RowPlan(sizes, calls)
 
@@ -123,7 +127,7 @@ def plan_varlen(spans: list, width: int, device: torch.device) -> VarlenPlan:
 
     Example:
         >>> from sequoia.lm.packing import Group, pack
-        >>> rows = pack([Group([1, 2], [[3], [4, 5]])], budget=8, pad_id=0)
+        >>> rows = pack([Group([1, 2], [[3, 6], [4, 5, 7]])], budget=8, pad_id=0)
         >>> plan = plan_varlen(rows.spans, width=5, device=torch.device("cpu"))
         >>> plan.reply_queries.tolist(), plan.reply_keys.tolist(), plan.key_starts.tolist()
         ([2, 3, 4], [0, 1, 2, 0, 1, 3, 4], [0, 3, 7])
@@ -150,7 +154,8 @@ def plan_varlen(spans: list, width: int, device: torch.device) -> VarlenPlan:
                 prompts += prompt
                 prompt_lengths.append(len(prompt))
             for start, end in group.replies:
-                attend(list(range(row * width + start, row * width + end)), stem + prompt)
+                if end > start:  # a reply of one token lays out none
+                    attend(list(range(row * width + start, row * width + end)), stem + prompt)
 
     def starts(lengths: list[int]) -> torch.Tensor:
         return torch.tensor([0] + lengths, dtype=torch.int32, device=device).cumsum(0, dtype=torch.int32)
@@ -224,8 +229,11 @@ def block_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Ten
         # casts cost little, and attention is computed more precisely.
         query, key, value = query.float(), key.float(), value.float()
     repeats = query.shape[1] // key.shape[1]  # grouped-query attention: each key head serves `repeats` queries
-    rows = [_row_attention(query[row], key[row].repeat_interleave(repeats, 0),
-                           value[row].repeat_interleave(repeats, 0), plan, options)
+    if repeats > 1 and _SDPA_TAKES_GQA:  # SDPA reads each key head for its queries, without copies
+        options["enable_gqa"] = True
+    elif repeats > 1:
+        key, value = key.repeat_interleave(repeats, 1), value.repeat_interleave(repeats, 1)
+    rows = [_row_attention(query[row], key[row], value[row], plan, options)
             for row, plan in enumerate(layout.rows(query.device))]
     return torch.stack(rows).to(dtype), None
 
@@ -288,7 +296,8 @@ def _varlen_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
 
 def _row_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, plan: RowPlan,
                    options: dict) -> torch.Tensor:
-    """One row's attention ``(T, heads, dim)`` from ``(heads, T, dim)`` inputs, call by call of ``plan``."""
+    """One row's attention ``(T, heads, dim)`` from queries ``(heads, T, dim)`` and keys and values ``(key heads,
+    T, dim)`` (fewer heads: grouped-query attention, which ``options`` then enables), call by call of ``plan``."""
     # The row cut once into its segments: the backward pass of one split is one concatenation,
     # where that of many slices would fill a row-sized zero tensor each.
     qs, ks, vs = (tensor.split(plan.sizes, dim=1) for tensor in (query, key, value))

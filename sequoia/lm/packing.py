@@ -8,7 +8,9 @@ the other replies, and its position ids continue from the end of the prompt, as 
 followed the prompt alone (prefix sharing: Wang et al. 2024, "Accelerating Direct
 Preference Optimization with Prefix Sharing", arXiv 2410.20305). Several groups share
 a row up to a token budget, blocked off from each other (block-diagonal attention), so
-no layer computes on padding except at the end of rows shorter than the longest.
+no layer computes on padding except at the end of rows shorter than the longest. A
+reply's last token is scored (the token before it predicts it) but not laid out: its
+own output would predict the token after the reply, which nothing scores.
 
 With ``stems=True`` the prompts of a row that begin alike (a chat template's system
 prompt) share that beginning too: the row starts with the *stem*, the longest prefix
@@ -23,20 +25,20 @@ to the attention kernel as it is; :func:`sequoia.lm.scoring` checks once per mod
 that packed and padded scores agree, and falls back to padded rows where they do not.
 
 Example:
-    >>> rows = pack([Group([1, 2], [[3], [4, 5]])], budget=16, pad_id=0)
-    >>> rows.input_ids.tolist()
+    >>> rows = pack([Group([1, 2], [[3, 6], [4, 5, 7]])], budget=16, pad_id=0)
+    >>> rows.input_ids.tolist()             # 6 and 7 end their replies: scored, not laid out
     [[1, 2, 3, 4, 5]]
     >>> rows.position_ids.tolist()          # the second reply starts where the prompt ends
     [[0, 1, 2, 2, 3]]
     >>> rows.mask[0, 0].int().tolist()     # reply 2 sees the prompt and itself, not reply 1
     [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 0, 1, 0], [1, 1, 0, 1, 1]]
     >>> rows.predictors.tolist(), rows.targets.tolist(), rows.reply_of_token.tolist()
-    ([1, 1, 3], [3, 4, 5], [0, 1, 1])
+    ([1, 2, 1, 3, 4], [3, 6, 4, 5, 7], [0, 0, 1, 1, 1])
     >>> pack([Group([1], [[2]]), Group([3, 4], [[5, 6], [7]])], budget=16, pad_id=0).spans
     ... # doctest: +NORMALIZE_WHITESPACE
-    [[GroupSpan(prompt=(0, 1), replies=((1, 2),), stem=(0, 0)),
-      GroupSpan(prompt=(2, 4), replies=((4, 6), (6, 7)), stem=(0, 0))]]
-    >>> stemmed = pack([Group([1, 2, 3], [[4]]), Group([1, 2, 5], [[6]])], budget=16, pad_id=0, stems=True)
+    [[GroupSpan(prompt=(0, 1), replies=((1, 1),), stem=(0, 0)),
+      GroupSpan(prompt=(1, 3), replies=((3, 4), (4, 4)), stem=(0, 0))]]
+    >>> stemmed = pack([Group([1, 2, 3], [[4, 7]]), Group([1, 2, 5], [[6, 8]])], budget=16, pad_id=0, stems=True)
     >>> stemmed.input_ids.tolist(), stemmed.position_ids.tolist()  # the common [1, 2] once
     ([[1, 2, 3, 4, 5, 6]], [[0, 1, 2, 3, 2, 3]])
     >>> stemmed.mask[0, 0, 4:].int().tolist()  # the second prompt and its reply see the stem, not the first group
@@ -61,6 +63,11 @@ class Group:
 
     def __len__(self) -> int:
         return len(self.prompt) + sum(len(reply) for reply in self.replies)
+
+    @property
+    def row_tokens(self) -> int:
+        """Tokens it takes in a packed row: a reply's last token is scored but not laid out (see :func:`pack`)."""
+        return len(self) - len(self.replies)
 
 
 @dataclass
@@ -186,12 +193,12 @@ def _lay_out(row_groups: list[Group], first_reply: list[int], row: int,
         last_prompt = len(layout.ids) - 1
         replies = []
         for k, reply in enumerate(group.replies):
-            reply_start = len(layout.ids)
-            replies.append((reply_start, reply_start + len(reply)))
-            layout.ids += reply
-            layout.positions += range(len(group.prompt), len(group.prompt) + len(reply))
-            layout.block += [block] * len(reply)
-            layout.branch += [k + 1] * len(reply)
+            reply_start, inputs = len(layout.ids), reply[:-1]  # the last token predicts nothing that is scored
+            replies.append((reply_start, reply_start + len(inputs)))
+            layout.ids += inputs
+            layout.positions += range(len(group.prompt), len(group.prompt) + len(inputs))
+            layout.block += [block] * len(inputs)
+            layout.branch += [k + 1] * len(inputs)
             for j, token in enumerate(reply):
                 predictors.append((reply_base + k, row, last_prompt if j == 0 else reply_start + j - 1, token))
         layout.spans.append(GroupSpan((start, last_prompt + 1), tuple(replies), (0, shared)))
@@ -222,7 +229,7 @@ def _layouts(groups: Sequence[Group], budget: int,
     first_reply = [0, *itertools.accumulate(len(group.replies) for group in groups)]
     predictors: list[tuple[int, int, int, int]] = []
     layouts = []
-    for r, row in enumerate(assign_rows([len(group) for group in groups], budget)):
+    for r, row in enumerate(assign_rows([group.row_tokens for group in groups], budget)):
         layouts.append(_lay_out([groups[i] for i in row], [first_reply[i] for i in row], r, predictors, stems))
     predictors.sort(key=lambda entry: entry[0])  # stable: tokens stay in order within a reply
     return layouts, predictors

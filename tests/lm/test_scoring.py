@@ -49,7 +49,10 @@ def sample_groups(seed: int, n: int = 5, replies: int = 2) -> list[Group]:
         length = int(torch.randint(low, high, (1,), generator=generator))
         return torch.randint(0, PAD, (length,), generator=generator).tolist()
 
-    return [Group(tokens(1, 30), [tokens(1, 20) for _ in range(replies)]) for _ in range(n)]
+    groups = [Group(tokens(1, 30), [tokens(1, 20) for _ in range(replies)]) for _ in range(n)]
+    # One reply of a single token (an answer letter), which a packed row scores without laying it out.
+    groups[0].replies[-1][1:] = []
+    return groups
 
 
 def with_stem(groups: list[Group], length: int = 6) -> list[Group]:
@@ -95,7 +98,8 @@ def test_packed_log_probs_and_gradients_equal_the_padded_forward(architecture, b
 def test_packing_processes_each_prompt_once_and_no_padding_in_one_row():
     groups = sample_groups(seed=3)
     rows = pack(groups, budget=10_000, pad_id=PAD)
-    assert rows.tokens == sum(len(g) for g in groups)  # prompts once, no padding
+    # prompts once, no padding, and no reply's last token (its output would predict nothing scored)
+    assert rows.tokens == sum(len(g) for g in groups) - sum(len(g.replies) for g in groups)
     padded_tokens = len([r for g in groups for r in g.replies]) * max(len(g.prompt) + len(r) for g in groups
                                                                        for r in g.replies)
     assert rows.tokens < 0.7 * padded_tokens
@@ -194,6 +198,7 @@ def test_packed_rows_follow_the_attention_rules(shape, budget):
         owner |= {t: (g, k + 1) for k, reply in enumerate(group.replies) for t in reply}
     expected_targets = [t for group in groups for reply in group.replies for t in reply]
     assert rows.targets.tolist() == expected_targets
+    assert not {reply[-1] for group in groups for reply in group.replies} & set(flat_ids)  # scored, not laid out
     for group in groups:
         for reply in group.replies:
             for j, token in enumerate(reply):
@@ -273,9 +278,12 @@ def test_a_reply_scores_the_same_whatever_shares_its_row():
 
 
 @pytest.mark.parametrize("stems", [False, True])
-def test_the_variable_length_layout_gives_the_per_block_attention_and_its_gradients(stems):
+@pytest.mark.parametrize("sdpa_takes_gqa", [True, False])  # torch 2.5 and later; before, key heads are copied
+def test_the_variable_length_layout_gives_the_per_block_attention_and_its_gradients(monkeypatch, stems,
+                                                                                     sdpa_takes_gqa):
     """The layout FlashAttention's varlen kernel gets on a GPU (all prompts in one call, all replies in another),
     run here through a per-sequence SDPA stand-in for the kernel, with grouped-query heads."""
+    monkeypatch.setattr(block_attention, "_SDPA_TAKES_GQA", sdpa_takes_gqa)
     groups = with_stem(sample_groups(seed=5, n=4, replies=3)) if stems else sample_groups(seed=5, n=4, replies=3)
     rows = pack(groups, budget=100 if stems else 60, pad_id=PAD, stems=stems)
     width = rows.input_ids.shape[1]
