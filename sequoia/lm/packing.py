@@ -85,8 +85,8 @@ class PackedRows:
         targets: each reply token's id, aligned with ``predictors``.
         reply_of_token: which reply (in the order the groups listed them) each token belongs to.
         reply_lengths: tokens of each reply, in that order.
-        spans: per row, each group's prompt ``(start, end)`` and its replies' ``(start, end)``
-            (for :mod:`sequoia.lm.block_attention`).
+        spans: per row, each group's prompt ``(start, end)`` and its replies' ``(start, end)``, a reply's
+            tokens but its last (for :mod:`sequoia.lm.block_attention`).
     """
 
     input_ids: torch.Tensor
@@ -144,8 +144,9 @@ STEM = -2
 
 @dataclass(frozen=True)
 class GroupSpan:
-    """Where a group lies in its row: the prompt's ``(start, end)`` tokens and each reply's; ``stem``, the row's
-    shared prefix of the prompts (``(0, 0)``: none), which comes before ``prompt`` in the group's context."""
+    """Where a group lies in its row: the prompt's ``(start, end)`` tokens and each reply's (all but its last
+    token, so empty for a reply of one); ``stem``, the row's shared prefix of the prompts (``(0, 0)``: none),
+    which comes before ``prompt`` in the group's context."""
 
     prompt: tuple[int, int]
     replies: tuple[tuple[int, int], ...]
