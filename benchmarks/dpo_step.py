@@ -12,9 +12,10 @@ Three configurations run on each batch:
 
 * ``sequoia``: each pair one stretch ``[prompt | chosen | rejected]`` (the prompt computed
   once), the pairs packed into rows without padding, the beginning common to a row's
-  prompts (the chat template's system prompt) computed once, reply log-probs from the
-  hidden states a chunk at a time; reference log-probs computed once per task, read from
-  the rows;
+  prompts (the chat template's system prompt) computed once, each reply's last token
+  scored but not computed on (its output would predict nothing scored), reply log-probs
+  from the hidden states a chunk at a time; reference log-probs computed once per task,
+  read from the rows;
 * ``trl_default``: TRL as configured by default, a reference forward pass (adapters
   disabled) in every step;
 * ``trl_best``: TRL at its best for this step: ``precompute_ref_log_probs=True``, the
