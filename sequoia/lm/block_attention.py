@@ -78,27 +78,37 @@ def plan_row(groups: list, width: int, device: torch.device) -> RowPlan:
         ([2, 1, 1, 1, 1, 0], [(0, [0]), (1, [0, 1]), (2, [0, 1, 2]), (3, [0, 3]), (4, [0, 3, 4])])
     """
     stem = groups[0].stem[1] - groups[0].stem[0]
-    bounds = [0] + ([stem] if stem else []) + [end for group in groups for _, end in (group.prompt, *group.replies)]
-    sizes = [b - a for a, b in zip(bounds, bounds[1:])] + [width - bounds[-1]]
     calls: list[tuple[int, list[int], torch.Tensor | None]] = [(0, [0], None)] if stem else []
     context = [0] if stem else []  # the segments every query of the row sees before its group's own
-    segment, masks = len(context), {}
-
-    def seen(before: int, own: int) -> torch.Tensor:  # every key before, and its own keys up to itself
-        if (before, own) not in masks:
-            causal = torch.ones(own, own, dtype=torch.bool, device=device).tril()
-            masks[before, own] = torch.cat([torch.ones(own, before, dtype=torch.bool, device=device), causal], 1)
-        return masks[before, own]
-
+    segment, seen = len(context), _SeenMasks(device)
     for group in groups:
         prompt, length = segment, group.prompt[1] - group.prompt[0]
         calls.append((prompt, [*context, prompt], seen(stem, length) if stem else None))
-        for start, end in group.replies:
-            segment += 1
-            if end > start:  # a reply of one token lays out none (:func:`sequoia.lm.packing.pack`)
-                calls.append((segment, [*context, prompt, segment], seen(stem + length, end - start)))
-        segment += 1
-    return RowPlan(sizes, calls)
+        replies = [(prompt + k, end - start) for k, (start, end) in enumerate(group.replies, start=1)]
+        # A reply of one token lays out none (:func:`sequoia.lm.packing.pack`): its segment is empty, and has no call.
+        calls += [(reply, [*context, prompt, reply], seen(stem + length, size)) for reply, size in replies if size]
+        segment += len(replies) + 1
+    return RowPlan(_segment_sizes(groups, stem, width), calls)
+
+
+def _segment_sizes(groups: list, stem: int, width: int) -> list[int]:
+    """A row's segments in order: its stem (if any), each prompt and its replies, then the padding."""
+    bounds = [0] + ([stem] if stem else []) + [end for group in groups for _, end in (group.prompt, *group.replies)]
+    return [b - a for a, b in zip(bounds, bounds[1:])] + [width - bounds[-1]]
+
+
+class _SeenMasks:
+    """``(own, before + own)`` masks: every key before, and its own keys up to itself; each shape built once."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.built = device, {}
+
+    def __call__(self, before: int, own: int) -> torch.Tensor:
+        if (before, own) not in self.built:
+            causal = torch.ones(own, own, dtype=torch.bool, device=self.device).tril()
+            visible = torch.ones(own, before, dtype=torch.bool, device=self.device)
+            self.built[before, own] = torch.cat([visible, causal], 1)
+        return self.built[before, own]
 
 
 @dataclass
@@ -223,7 +233,16 @@ def block_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Ten
     if kernel is not None and not options["dropout_p"]:
         return _varlen_attention(query, key, value, layout.varlen(query.device), kernel, options["scale"]), None
     dtype = query.dtype
-    if query.device.type == "cpu" and dtype in (torch.bfloat16, torch.float16):
+    query, key, value = _for_sdpa(query, key, value, options)
+    rows = [_row_attention(query[row], key[row], value[row], plan, options)
+            for row, plan in enumerate(layout.rows(query.device))]
+    return torch.stack(rows).to(dtype), None
+
+
+def _for_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+              options: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The inputs as the per-segment SDPA calls take them, ``options`` told of grouped-query heads."""
+    if query.device.type == "cpu" and query.dtype in (torch.bfloat16, torch.float16):
         # The CPU's bf16 attention backward is 2-4 times slower than float32's at these sizes
         # (8 prompts and 16 replies a layer, 20-150 tokens each); the blocks are small, so the
         # casts cost little, and attention is computed more precisely.
@@ -233,9 +252,7 @@ def block_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Ten
         options["enable_gqa"] = True
     elif repeats > 1:
         key, value = key.repeat_interleave(repeats, 1), value.repeat_interleave(repeats, 1)
-    rows = [_row_attention(query[row], key[row], value[row], plan, options)
-            for row, plan in enumerate(layout.rows(query.device))]
-    return torch.stack(rows).to(dtype), None
+    return query, key, value
 
 
 def flash_varlen(query: torch.Tensor) -> VarlenKernel | None:
