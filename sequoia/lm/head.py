@@ -88,14 +88,14 @@ def even_chunks(total: int, chunk: int) -> int:
 
 
 class HeadLogprobs(torch.autograd.Function):
-    """Per-token log-probabilities through a frozen head, the gradient taken chunk by chunk in the forward pass."""
+    """Per-token log-probabilities through a frozen head, the gradient taken chunk by chunk in the forward pass
+    (``chunk`` tokens at a time: :func:`token_logprobs` passes it evened out)."""
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, targets: torch.Tensor, head: Head, chunk: int) -> torch.Tensor:
         wants_grad = ctx.needs_input_grad[0]
         out = torch.empty(len(hidden), dtype=torch.float32, device=hidden.device)
         grads = torch.empty_like(hidden) if wants_grad else None
-        chunk = even_chunks(len(hidden), chunk)
         for start in range(0, len(hidden), chunk):
             piece, piece_targets = hidden[start : start + chunk], targets[start : start + chunk]
             if wants_grad:
