@@ -51,7 +51,7 @@ def sequoia_environment(fault: str | None = None) -> dict[str, str]:
 def user_environment() -> dict[str, str]:
     """The environment of a ``sequoia`` subprocess that must run as a user's would (a timed acceptance run):
     offline, with the user's own ``OMP_NUM_THREADS`` (or none, so that the run picks its threads itself)
-    instead of the one thread a process the tests set."""
+    instead of the one thread per process that the tests set."""
     env = sequoia_environment()
     env.pop("OMP_NUM_THREADS", None)
     if USER_THREADS is not None:
